@@ -1,0 +1,53 @@
+# Staging environment (promoted from dev by a manual CI gate). Shared by Terraform (-var-file) and by pipeline_scripts/.
+# Every key is declared, typed and validated in variables.tf.
+
+environment = "staging"
+aws_region  = "us-east-1"
+
+# S3 layout: s3://<bucket_name>/<bucket_prefix>/<bucket_train_prefix>/ and .../<bucket_inf_prefix>/input/
+bucket_name         = "mlops-batch-inference-staging-123456789012"
+bucket_prefix       = "abalone"
+bucket_train_prefix = "training"
+bucket_inf_prefix   = "inference"
+
+# Notifications
+notification_function_name = "sagemaker-pipeline-notification-staging"
+email_recipient            = ["ml-team@example.com"]
+custom_notification_config = [
+  {
+    step_name           = "ModelQualityCalcStep"
+    step_status         = "Failed"
+    step_custom_message = "The model-quality step failed: on a threshold breach HPO retraining starts automatically; any other failure needs a look at the job logs."
+  },
+  {
+    step_name           = "DataQualityCheckStep"
+    step_status         = "Succeeded"
+    step_custom_message = "Data-quality check finished; violations (if any) are listed below."
+  },
+]
+
+# SageMaker pipelines
+pipeline_train           = "abalone-training"
+pipeline_trainwhpo       = "abalone-training-hpo"
+pipeline_inf             = "abalone-batch-inference"
+recreate_pipelines       = false
+model_package_group_name = "abalone-models"
+accuracy_mse_threshold   = 5.5 # UCI Abalone test split: mean predictor 11.0, original sample 6.6, this template 4.5
+
+# Security and networking (examples: replace with your account's values)
+role_arn  = "arn:aws:iam::123456789012:role/sagemaker-mlops-execution-staging"
+kms_key   = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+subnet_id = "subnet-0123456789abcdef0"
+sg_id     = "sg-0123456789abcdef0"
+
+# Data upload by the pipeline scripts (CI) after the pipelines are upserted
+upload_training_data  = false
+upload_inference_data = false
+
+user_id = "mlops-template"
+
+# Optional schedules (empty = off) and the approval -> GitLab deploy trigger (empty = off).
+training_schedule_expression    = ""
+inference_schedule_expression   = ""
+gitlab_project_id               = ""
+gitlab_trigger_token_secret_arn = ""

@@ -1,0 +1,34 @@
+provider "aws" {
+  region = var.aws_region
+
+  default_tags {
+    tags = merge(jsondecode(file("${path.module}/tags.json")), {
+      Environment = var.environment
+      Owner       = var.user_id
+    })
+  }
+}
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.region
+
+  name_prefix = "mlops-${var.environment}"
+
+  pipeline_arns = {
+    train     = "arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:pipeline/${lower(var.pipeline_train)}"
+    trainwhpo = "arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:pipeline/${lower(var.pipeline_trainwhpo)}"
+    inf       = "arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:pipeline/${lower(var.pipeline_inf)}"
+  }
+
+  # The approval -> GitLab deploy path exists only when all three settings are given.
+  deploy_trigger_enabled = var.gitlab_project_id != "" && var.gitlab_api_url != "" && var.gitlab_trigger_token_secret_arn != ""
+  gitlab_token_in_ssm    = startswith(var.gitlab_trigger_token_secret_arn, "arn:${local.partition}:ssm:")
+
+  lambda_zip_hash = filebase64sha256(var.lambda_zip_path)
+}

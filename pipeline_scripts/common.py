@@ -1,0 +1,232 @@
+"""Shared building blocks of the three pipeline scripts.
+
+One place for: SDK settings, sessions, container images, processors with the
+account's network and encryption settings, S3 locations, upsert and data upload,
+and the command line every pipeline script exposes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+# The SDK reads its defaults file when it is imported: point it at ours first
+# (telemetry off, so builds never phone home from CI runners or offline).
+os.environ.setdefault("SAGEMAKER_USER_CONFIG_OVERRIDE", str(Path(__file__).with_name("sagemaker_config.yaml")))
+
+import boto3  # noqa: E402
+from sagemaker.core import image_uris  # noqa: E402
+from sagemaker.core.network import NetworkConfig  # noqa: E402
+from sagemaker.core.processing import ScriptProcessor  # noqa: E402
+from sagemaker.core.shapes import (  # noqa: E402
+    ProcessingInput,
+    ProcessingOutput,
+    ProcessingS3Input,
+    ProcessingS3Output,
+)
+from sagemaker.core.workflow.execution_variables import ExecutionVariables  # noqa: E402
+from sagemaker.core.workflow.functions import Join  # noqa: E402
+from sagemaker.core.workflow.pipeline_context import PipelineSession  # noqa: E402
+from sagemaker.mlops.workflow import Pipeline  # noqa: E402
+
+from pipeline_scripts.config import PROJECT_ROOT, ConfigError, PipelineConfig, load_pipeline_config  # noqa: E402
+
+log = logging.getLogger("pipeline_scripts")
+
+SCRIPTS_DIR = Path(os.environ.get("PIPELINE_SCRIPTS_DIR", PROJECT_ROOT / "scripts"))
+DATA_DIR = PROJECT_ROOT / "data"
+SCHEMA_FILE = SCRIPTS_DIR / "dataset_schema.json"
+TAGS_FILE = PROJECT_ROOT / "tags.json"
+PROCESSING = "/opt/ml/processing"
+
+
+class PipelineBuildError(RuntimeError):
+    """The pipeline cannot be built from the current state of the account (e.g. no approved model)."""
+
+
+# --- sessions, images, network ----------------------------------------------------------
+
+def make_session(cfg: PipelineConfig) -> PipelineSession:
+    """A PipelineSession: SDK calls record step arguments instead of starting jobs."""
+    boto_session = boto3.Session(region_name=cfg.env.region)
+    return PipelineSession(boto_session=boto_session, default_bucket=cfg.env.bucket_name,
+                           default_bucket_prefix=cfg.env.bucket_prefix)
+
+
+def image_uri(cfg: PipelineConfig, instance_type: str) -> str:
+    framework = cfg.settings["framework"]
+    return image_uris.retrieve(framework["name"], region=cfg.env.region, version=framework["version"],
+                               py_version=framework.get("py_version", "py3"), instance_type=instance_type)
+
+
+def kms_key(cfg: PipelineConfig) -> str | None:
+    return cfg.env.kms_key or None
+
+
+def network_config(cfg: PipelineConfig) -> NetworkConfig | None:
+    """Jobs run in the account's private subnet when one is configured; traffic between
+    containers is encrypted either way."""
+    if not cfg.env.subnet_id:
+        return NetworkConfig(encrypt_inter_container_traffic=True)
+    return NetworkConfig(subnets=[cfg.env.subnet_id],
+                         security_group_ids=[cfg.env.sg_id] if cfg.env.sg_id else None,
+                         encrypt_inter_container_traffic=True)
+
+
+def processor(cfg: PipelineConfig, session: PipelineSession, base_job_name: str) -> ScriptProcessor:
+    settings = cfg.settings["processing"]
+    return ScriptProcessor(
+        role=cfg.env.role_arn,
+        image_uri=image_uri(cfg, settings["instance_type"]),
+        command=["python3"],
+        instance_type=settings["instance_type"],
+        instance_count=settings["instance_count"],
+        volume_size_in_gb=settings.get("volume_size_gb", 30),
+        volume_kms_key=kms_key(cfg),
+        output_kms_key=kms_key(cfg),
+        max_runtime_in_seconds=settings.get("max_runtime_seconds"),
+        base_job_name=base_job_name,
+        sagemaker_session=session,
+        network_config=network_config(cfg),
+    )
+
+
+# --- processing inputs and outputs --------------------------------------------------------
+
+def processing_input(name: str, source: Any, local_path: str) -> ProcessingInput:
+    return ProcessingInput(input_name=name, s3_input=ProcessingS3Input(
+        s3_uri=source, local_path=local_path, s3_data_type="S3Prefix", s3_input_mode="File",
+        s3_data_distribution_type="FullyReplicated"))
+
+
+def processing_output(name: str, local_path: str, destination: Any) -> ProcessingOutput:
+    return ProcessingOutput(output_name=name, s3_output=ProcessingS3Output(
+        s3_uri=destination, local_path=local_path, s3_upload_mode="EndOfJob"))
+
+
+def artifact_uri(cfg: PipelineConfig, pipeline_name: str, step: str, *rest: str) -> Join:
+    """s3://bucket/prefix/artifacts/<pipeline>/<execution id>/<step>/...: one folder per run."""
+    return Join(on="/", values=[cfg.env.s3_uri("artifacts", pipeline_name),
+                                ExecutionVariables.PIPELINE_EXECUTION_ID, step, *rest])
+
+
+def output_of(step: Any, name: str) -> Any:
+    """S3 URI of a processing step's named output (a property reference)."""
+    return step.properties.ProcessingOutputConfig.Outputs[name].S3Output.S3Uri
+
+
+def script(name: str) -> str:
+    path = SCRIPTS_DIR / name
+    if not path.is_file():
+        raise ConfigError(f"{path}: step script not found")
+    return str(path)
+
+
+def upload_schema(cfg: PipelineConfig) -> str:
+    """Upload the data set schema once per content (content-addressed key) and return its S3 URI."""
+    body = SCHEMA_FILE.read_bytes()
+    json.loads(body)  # fail here, not inside a job, when the schema is broken
+    digest = hashlib.sha256(body).hexdigest()[:16]
+    key = f"{cfg.env.bucket_prefix}/code/schema/{digest}/{SCHEMA_FILE.name}"
+    boto3.Session(region_name=cfg.env.region).client("s3").put_object(
+        Bucket=cfg.env.bucket_name, Key=key, Body=body,
+        **({"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": cfg.env.kms_key} if cfg.env.kms_key
+           else {"ServerSideEncryption": "AES256"}))
+    return f"s3://{cfg.env.bucket_name}/{cfg.env.bucket_prefix}/code/schema/{digest}"
+
+
+def tags() -> list[dict[str, str]]:
+    """tags.json, applied to pipelines here and to every Terraform resource via default_tags."""
+    if not TAGS_FILE.is_file():
+        return []
+    data = json.loads(TAGS_FILE.read_text())
+    return [{"Key": k, "Value": str(v)} for k, v in sorted(data.items())]
+
+
+# --- upsert and data upload --------------------------------------------------------------
+
+def upsert(pipeline: Pipeline, cfg: PipelineConfig, description: str) -> str:
+    """Create or update the pipeline; delete and recreate only when recreate_pipelines is set."""
+    client = boto3.Session(region_name=cfg.env.region).client("sagemaker")
+    if cfg.env.recreate_pipelines:
+        try:
+            client.delete_pipeline(PipelineName=pipeline.name, ClientRequestToken=str(uuid.uuid4()))
+            log.info("deleted pipeline %s (recreate_pipelines = true)", pipeline.name)
+        except client.exceptions.ResourceNotFound:
+            pass
+    response = pipeline.upsert(role_arn=cfg.env.role_arn, description=description, tags=tags())
+    return response["PipelineArn"]
+
+
+def ensure_model_package_group(cfg: PipelineConfig) -> None:
+    client = boto3.Session(region_name=cfg.env.region).client("sagemaker")
+    name = cfg.env.model_package_group_name
+    try:
+        client.describe_model_package_group(ModelPackageGroupName=name)
+    except client.exceptions.ClientError:
+        client.create_model_package_group(ModelPackageGroupName=name, Tags=tags(),
+                                          ModelPackageGroupDescription="Abalone batch-inference model versions")
+
+
+def upload_data(cfg: PipelineConfig, data_dir: Path = DATA_DIR) -> list[str]:
+    """Upload the data files the tfvars flags ask for. Ground truth goes before the inference
+    data, because the inference data's arrival starts the pipeline that looks for it."""
+    plan: list[tuple[Path, str]] = []
+    if cfg.env.upload_training_data:
+        plan.append((data_dir / "training-data.csv", f"{cfg.env.training_data_uri}/training-data.csv"))
+    if cfg.env.upload_inference_data:
+        plan.append((data_dir / "ground-truth.csv", f"{cfg.env.ground_truth_uri}/ground-truth.csv"))
+        plan.append((data_dir / "inference-data.csv", f"{cfg.env.inference_input_uri}/inference-data.csv"))
+    s3 = boto3.Session(region_name=cfg.env.region).client("s3")
+    uploaded = []
+    for path, uri in plan:
+        if not path.is_file():
+            raise ConfigError(f"{path}: data file not found (upload requested by the tfvars flags)")
+        bucket, key = uri[len("s3://"):].split("/", 1)
+        s3.upload_file(str(path), bucket, key)
+        uploaded.append(uri)
+        log.info("uploaded %s to %s", path, uri)
+    return uploaded
+
+
+# --- command line ------------------------------------------------------------------------
+
+Builder = Callable[[PipelineConfig, PipelineSession], Pipeline]
+
+
+def run_cli(kind: str, build: Builder, description: str, argv: list[str] | None = None) -> int:
+    """The command line of every pipeline script: build, then write the definition or upsert."""
+    parser = argparse.ArgumentParser(description=f"Build and upsert the {kind} SageMaker pipeline.")
+    parser.add_argument("--env-file", default=str(PROJECT_ROOT / "env_files" / "dev_env.tfvars"),
+                        help="Terraform variables file shared with Terraform (default: %(default)s)")
+    parser.add_argument("--config", default=None,
+                        help=f"pipeline settings YAML (default: pipeline_scripts/{kind}_pipeline.yaml)")
+    parser.add_argument("--definition-out", default=None,
+                        help="write the pipeline definition JSON to this file instead of upserting")
+    parser.add_argument("--no-upload", action="store_true", help="skip the data upload the tfvars flags ask for")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_pipeline_config(kind, args.env_file, args.config)
+        session = make_session(cfg)
+        pipeline = build(cfg, session)
+        definition = pipeline.definition()
+        if args.definition_out:
+            Path(args.definition_out).write_text(json.dumps(json.loads(definition), indent=2) + "\n")
+            print(f"wrote {args.definition_out}")
+            return 0
+        arn = upsert(pipeline, cfg, description)
+        print(f"upserted {arn}")
+        if not args.no_upload:
+            upload_data(cfg)
+        return 0
+    except (ConfigError, PipelineBuildError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,359 @@
+"""One typed, validated configuration for the three pipeline scripts.
+
+Sources, in order:
+  * ``env_files/<env>.tfvars`` -- the Terraform variables, shared with ``terraform -var-file``.
+    Parsed with python-hcl2; every key must be declared in ``variables.tf``.
+  * ``pipeline_scripts/<pipeline>.yaml`` -- SageMaker settings of one pipeline
+    (instance types, framework, hyperparameters, tuning ranges, thresholds).
+
+Both are checked against JSON Schemas; a bad value stops with an error naming the
+file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import jsonschema
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ENV_FILE = PROJECT_ROOT / "env_files" / "dev_env.tfvars"
+VARIABLES_TF = PROJECT_ROOT / "variables.tf"
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, unparsable or holds a wrong value."""
+
+
+# --- schemas -----------------------------------------------------------------------------
+
+_NAME = {"type": "string", "pattern": r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"}
+_S3_PREFIX = {"type": "string", "pattern": r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$"}
+_INSTANCE = {"type": "string", "pattern": r"^ml\.[a-z0-9]+\.[a-z0-9]+$"}
+_COUNT = {"type": "integer", "minimum": 1}
+
+TFVARS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "bucket_name", "bucket_prefix", "bucket_train_prefix", "bucket_inf_prefix",
+        "notification_function_name", "custom_notification_config", "email_recipient",
+        "pipeline_inf", "pipeline_train", "pipeline_trainwhpo", "recreate_pipelines",
+        "model_package_group_name", "accuracy_mse_threshold", "role_arn", "kms_key",
+        "subnet_id", "sg_id", "upload_training_data", "upload_inference_data", "user_id",
+    ],
+    "properties": {
+        "aws_region": {"type": "string", "pattern": r"^[a-z]{2}(-[a-z]+)+-\d$"},
+        "bucket_name": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"},
+        "bucket_prefix": _S3_PREFIX,
+        "bucket_train_prefix": _S3_PREFIX,
+        "bucket_inf_prefix": _S3_PREFIX,
+        "notification_function_name": {"type": "string", "pattern": r"^[a-zA-Z0-9_-]{1,64}$"},
+        "custom_notification_config": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["step_name", "step_status", "step_custom_message"],
+                "additionalProperties": False,
+                "properties": {
+                    "step_name": {"type": "string", "minLength": 1},
+                    "step_status": {"enum": ["Starting", "Executing", "Stopping", "Stopped",
+                                             "Failed", "Succeeded"]},
+                    "step_custom_message": {"type": "string", "minLength": 1},
+                },
+            },
+        },
+        "email_recipient": {"type": "array", "items": {"type": "string", "pattern": r"^[^@\s]+@[^@\s]+$"}},
+        "pipeline_inf": {"type": "string", "pattern": r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$"},
+        "pipeline_train": {"type": "string", "pattern": r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$"},
+        "pipeline_trainwhpo": {"type": "string", "pattern": r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$"},
+        "recreate_pipelines": {"type": "boolean"},
+        "model_package_group_name": _NAME,
+        "accuracy_mse_threshold": {"type": "number", "exclusiveMinimum": 0},
+        "role_arn": {"type": "string", "pattern": r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$"},
+        "kms_key": {"type": "string",
+                    "pattern": r"^$|^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[\w/-]+$|^alias/[\w/-]+$|^[0-9a-f-]{36}$"},
+        "subnet_id": {"type": "string", "pattern": r"^$|^subnet-[0-9a-f]{8,17}$"},
+        "sg_id": {"type": "string", "pattern": r"^$|^sg-[0-9a-f]{8,17}$"},
+        "upload_training_data": {"type": "boolean"},
+        "upload_inference_data": {"type": "boolean"},
+        "user_id": {"type": "string", "minLength": 1},
+    },
+}
+
+_PROCESSING = {
+    "type": "object", "additionalProperties": False,
+    "required": ["instance_type", "instance_count"],
+    "properties": {"instance_type": _INSTANCE, "instance_count": _COUNT,
+                   "volume_size_gb": {"type": "integer", "minimum": 1, "maximum": 16384},
+                   "max_runtime_seconds": {"type": "integer", "minimum": 60}},
+}
+_FRAMEWORK = {
+    "type": "object", "additionalProperties": False, "required": ["name", "version"],
+    "properties": {"name": {"enum": ["sklearn", "xgboost"]}, "version": {"type": "string"},
+                   "py_version": {"type": "string"}},
+}
+_HYPERPARAMETERS = {
+    "type": "object",
+    "properties": {"algorithm": {"enum": ["random_forest", "random_forest_svr", "xgboost"]}},
+    "additionalProperties": {"type": ["string", "number", "boolean"]},
+}
+_RANGE = {
+    "type": "object", "additionalProperties": False, "required": ["type"],
+    "properties": {
+        "type": {"enum": ["integer", "continuous", "categorical"]},
+        "min": {"type": "number"}, "max": {"type": "number"},
+        "values": {"type": "array", "minItems": 1, "items": {"type": ["string", "number"]}},
+        "scaling": {"enum": ["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"]},
+    },
+}
+_REGISTRATION = {
+    "type": "object", "additionalProperties": False,
+    "required": ["approval_status"],
+    "properties": {
+        "approval_status": {"enum": ["PendingManualApproval", "Approved", "Rejected"]},
+        "approver": {"type": "string"},
+        "inference_instances": {"type": "array", "items": _INSTANCE, "minItems": 1},
+        "transform_instances": {"type": "array", "items": _INSTANCE, "minItems": 1},
+        "description": {"type": "string"},
+    },
+}
+_DATA_QUALITY = {
+    "type": "object", "additionalProperties": False, "required": ["engine"],
+    "properties": {"engine": {"enum": ["builtin", "model_monitor"]}},
+}
+_TRAINING_COMMON = {
+    "framework": _FRAMEWORK,
+    "processing": _PROCESSING,
+    "training": {
+        "type": "object", "additionalProperties": False,
+        "required": ["instance_type", "instance_count", "hyperparameters"],
+        "properties": {"instance_type": _INSTANCE, "instance_count": _COUNT,
+                       "volume_size_gb": {"type": "integer", "minimum": 1},
+                       "max_runtime_seconds": {"type": "integer", "minimum": 60},
+                       "hyperparameters": _HYPERPARAMETERS},
+    },
+    "split": {
+        "type": "object", "additionalProperties": False,
+        "required": ["validation_ratio", "test_ratio", "seed"],
+        "properties": {"validation_ratio": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 0.5},
+                       "test_ratio": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 0.5},
+                       "seed": {"type": "integer", "minimum": 0}},
+    },
+    "data_quality": _DATA_QUALITY,
+    "registration": _REGISTRATION,
+    "mse_threshold": {"type": ["number", "null"], "exclusiveMinimum": 0},
+}
+
+YAML_SCHEMAS: dict[str, dict[str, Any]] = {
+    "training": {
+        "type": "object", "additionalProperties": False,
+        "required": ["framework", "processing", "training", "split", "data_quality", "registration"],
+        "properties": dict(_TRAINING_COMMON),
+    },
+    "training_hpo": {
+        "type": "object", "additionalProperties": False,
+        "required": ["framework", "processing", "training", "split", "data_quality", "registration", "tuning"],
+        "properties": {
+            **_TRAINING_COMMON,
+            "tuning": {
+                "type": "object", "additionalProperties": False,
+                "required": ["strategy", "max_jobs", "max_parallel_jobs", "objective", "ranges"],
+                "properties": {
+                    "strategy": {"enum": ["Bayesian", "Random", "Hyperband", "Grid"]},
+                    "max_jobs": {"type": "integer", "minimum": 2, "maximum": 500},
+                    "max_parallel_jobs": {"type": "integer", "minimum": 1, "maximum": 100},
+                    "seed": {"type": "integer", "minimum": 0},
+                    "objective": {
+                        "type": "object", "additionalProperties": False,
+                        "required": ["metric", "type", "regex"],
+                        "properties": {"metric": {"type": "string"}, "type": {"enum": ["Minimize", "Maximize"]},
+                                       "regex": {"type": "string"}},
+                    },
+                    # a real search: at least two hyperparameters
+                    "ranges": {"type": "object", "minProperties": 2, "additionalProperties": _RANGE},
+                },
+            },
+        },
+    },
+    "inference": {
+        "type": "object", "additionalProperties": False,
+        "required": ["framework", "processing", "transform", "data_quality"],
+        "properties": {
+            "framework": _FRAMEWORK,
+            "processing": _PROCESSING,
+            "transform": {
+                "type": "object", "additionalProperties": False,
+                "required": ["instance_type", "instance_count"],
+                "properties": {"instance_type": _INSTANCE, "instance_count": _COUNT,
+                               "max_payload_mb": {"type": "integer", "minimum": 1, "maximum": 100},
+                               "max_concurrent_transforms": {"type": "integer", "minimum": 1}},
+            },
+            "data_quality": _DATA_QUALITY,
+            "mse_threshold": {"type": ["number", "null"], "exclusiveMinimum": 0},
+        },
+    },
+}
+
+
+# --- typed result ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """The Terraform variables the pipelines use (typed view of the tfvars file)."""
+
+    source: Path
+    values: dict[str, Any]
+
+    def __getattr__(self, name: str) -> Any:  # tfvars keys as attributes: cfg.env.bucket_name
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def region(self) -> str:
+        return self.values.get("aws_region", "us-east-1")
+
+    def s3_uri(self, *parts: str) -> str:
+        key = "/".join(p.strip("/") for p in (self.bucket_prefix, *parts) if p)
+        return f"s3://{self.bucket_name}/{key}"
+
+    @property
+    def training_data_uri(self) -> str:
+        return self.s3_uri(self.bucket_train_prefix)
+
+    @property
+    def inference_root_uri(self) -> str:
+        return self.s3_uri(self.bucket_inf_prefix)
+
+    @property
+    def inference_input_uri(self) -> str:
+        return self.s3_uri(self.bucket_inf_prefix, "input")
+
+    @property
+    def ground_truth_uri(self) -> str:
+        return self.s3_uri(self.bucket_inf_prefix, "ground-truth")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything one pipeline script needs: the environment plus its own YAML."""
+
+    kind: str
+    env: EnvConfig
+    settings: dict[str, Any]
+    settings_source: Path
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mse_threshold(self) -> float:
+        # the YAML may override the shared Terraform threshold for one pipeline
+        override = self.settings.get("mse_threshold")
+        return float(override if override is not None else self.env.accuracy_mse_threshold)
+
+
+# --- loading -------------------------------------------------------------------------------
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    if error.validator == "required":
+        return f"missing key {error.message.split(' is a required')[0]} under '{key}'"
+    if error.validator == "additionalProperties":
+        return f"unknown key under '{key}': {error.message}"
+    expected = {"pattern": f"a value matching {error.validator_value!r}",
+                "enum": f"one of {error.validator_value}",
+                "type": f"type {error.validator_value}",
+                "minimum": f">= {error.validator_value}", "maximum": f"<= {error.validator_value}",
+                "exclusiveMinimum": f"> {error.validator_value}",
+                "exclusiveMaximum": f"< {error.validator_value}"}.get(error.validator, error.message)
+    return f"key '{key}': expected {expected}, got {json.dumps(error.instance, default=str)}"
+
+
+def _validate(data: Any, schema: dict[str, Any], source: Path) -> None:
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data),
+                    key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        lines = "\n  ".join(_describe(e) for e in errors)
+        raise ConfigError(f"{source}: invalid configuration:\n  {lines}")
+
+
+def _load_hcl(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found")
+    try:
+        with path.open() as handle:
+            data = hcl2.load(handle, serialization_options=hcl2.SerializationOptions(
+                strip_string_quotes=True, with_comments=False))
+    except Exception as exc:  # lark raises many error types; all mean "not valid HCL"
+        raise ConfigError(f"{path}: not valid HCL: {exc}".strip()) from exc
+    return data
+
+
+def declared_variables(variables_tf: Path = VARIABLES_TF) -> set[str]:
+    """Names of the variables declared in variables.tf."""
+    data = _load_hcl(variables_tf)
+    names: set[str] = set()
+    for block in data.get("variable", []):
+        names.update(block.keys())
+    return names
+
+
+def load_env(path: Path | str = DEFAULT_ENV_FILE, variables_tf: Path = VARIABLES_TF) -> EnvConfig:
+    path = Path(path)
+    values = _load_hcl(path)
+    values = {k: v for k, v in values.items() if not k.startswith("__")}
+    if variables_tf.is_file():
+        undeclared = sorted(set(values) - declared_variables(variables_tf))
+        if undeclared:
+            raise ConfigError(f"{path}: keys not declared in {variables_tf.name}: {', '.join(undeclared)}")
+    _validate(values, TFVARS_SCHEMA, path)
+    return EnvConfig(source=path, values=values)
+
+
+def load_settings(kind: str, path: Path | str) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    _validate(data, YAML_SCHEMAS[kind], path)
+    _check_ranges(data, path)
+    return data
+
+
+def _check_ranges(data: dict[str, Any], path: Path) -> None:
+    """Cross-field rules a JSON Schema cannot express."""
+    split = data.get("split")
+    if split and split["validation_ratio"] + split["test_ratio"] >= 0.9:
+        raise ConfigError(f"{path}: key 'split': validation_ratio + test_ratio must leave >= 10% for training")
+    tuning = data.get("tuning")
+    if not tuning:
+        return
+    if tuning["max_parallel_jobs"] > tuning["max_jobs"]:
+        raise ConfigError(f"{path}: key 'tuning.max_parallel_jobs': expected <= max_jobs ({tuning['max_jobs']})")
+    for name, spec in tuning["ranges"].items():
+        where = f"{path}: key 'tuning.ranges.{name}'"
+        if spec["type"] == "categorical":
+            if "values" not in spec:
+                raise ConfigError(f"{where}: categorical range needs 'values'")
+        elif "min" not in spec or "max" not in spec or spec["min"] >= spec["max"]:
+            raise ConfigError(f"{where}: expected numeric 'min' < 'max'")
+        if name in data["training"]["hyperparameters"]:
+            raise ConfigError(f"{where}: also set as a static hyperparameter in 'training.hyperparameters'")
+
+
+def load_pipeline_config(kind: str, env_file: Path | str = DEFAULT_ENV_FILE,
+                         settings_file: Path | str | None = None) -> PipelineConfig:
+    if kind not in YAML_SCHEMAS:
+        raise ConfigError(f"unknown pipeline kind {kind!r}; expected one of {sorted(YAML_SCHEMAS)}")
+    settings_path = Path(settings_file) if settings_file else Path(__file__).parent / f"{kind}_pipeline.yaml"
+    env = load_env(env_file)
+    return PipelineConfig(kind=kind, env=env, settings=load_settings(kind, settings_path),
+                          settings_source=settings_path)

@@ -1,0 +1,70 @@
+"""Training pipeline with hyperparameter tuning, started when model quality breaks its threshold.
+
+    python -m pipeline_scripts.training_hpo_pipeline [--env-file ...] [--config ...] [--definition-out FILE]
+
+Same steps as the training pipeline, with a tuning step over the configured ranges in place
+of the single training job; the best job's model is evaluated and registered. Its versions
+carry ``approver: review-board`` and stay PendingManualApproval until the board approves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline_scripts import common
+from pipeline_scripts.config import PipelineConfig
+from pipeline_scripts.training_pipeline import build_training_pipeline, model_trainer, training_channels
+from sagemaker.core.parameter import CategoricalParameter, ContinuousParameter, IntegerParameter
+from sagemaker.core.workflow.pipeline_context import PipelineSession
+from sagemaker.mlops.workflow import Pipeline, ProcessingStep, TuningStep
+from sagemaker.train.tuner import HyperparameterTuner
+
+TUNING = "HyperparameterTuningStep"
+
+
+def parameter_ranges(ranges: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    built: dict[str, Any] = {}
+    for name, spec in ranges.items():
+        scaling = spec.get("scaling", "Auto")
+        if spec["type"] == "integer":
+            built[name] = IntegerParameter(int(spec["min"]), int(spec["max"]), scaling_type=scaling)
+        elif spec["type"] == "continuous":
+            built[name] = ContinuousParameter(float(spec["min"]), float(spec["max"]), scaling_type=scaling)
+        else:
+            built[name] = CategoricalParameter([str(v) for v in spec["values"]])
+    return built
+
+
+def tuning_step(cfg: PipelineConfig, session: PipelineSession, pipeline_name: str,
+                pre: ProcessingStep) -> tuple[TuningStep, Any]:
+    tuning = cfg.settings["tuning"]
+    trainer = model_trainer(cfg, session, pipeline_name, cfg.settings["training"]["hyperparameters"])
+    tuner = HyperparameterTuner(
+        model_trainer=trainer,
+        objective_metric_name=tuning["objective"]["metric"],
+        objective_type=tuning["objective"]["type"],
+        metric_definitions=[{"Name": tuning["objective"]["metric"], "Regex": tuning["objective"]["regex"]}],
+        hyperparameter_ranges=parameter_ranges(tuning["ranges"]),
+        strategy=tuning["strategy"],
+        max_jobs=tuning["max_jobs"],
+        max_parallel_jobs=tuning["max_parallel_jobs"],
+        random_seed=tuning.get("seed"),
+        base_tuning_job_name=f"{pipeline_name}-hpo"[:32],
+    )
+    step = TuningStep(name=TUNING, step_args=tuner.tune(inputs=training_channels(pre)))
+    # The best job (index 0) writes its artifact under the trainer's output path.
+    output = trainer.output_data_config.s3_output_path
+    bucket, _, prefix = output[len("s3://"):].partition("/")
+    return step, step.get_top_model_s3_uri(top_k=0, s3_bucket=bucket, prefix=prefix)
+
+
+def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
+    return build_training_pipeline(cfg, session, cfg.env.pipeline_trainwhpo, tuning_step)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return common.run_cli("training_hpo", build, "Training with hyperparameter tuning (review-board approval)", argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,201 @@
+"""Training pipeline: preprocess, data-quality baseline, train, evaluate, MSE gate, register.
+
+    python -m pipeline_scripts.training_pipeline [--env-file env_files/dev_env.tfvars]
+                                                 [--config ...yaml] [--definition-out FILE]
+
+The HPO pipeline (training_hpo_pipeline.py) reuses ``build_training_pipeline`` with a
+tuning step in place of the training step.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from pipeline_scripts import common
+from pipeline_scripts.common import PROCESSING, artifact_uri, output_of, processing_input, processing_output
+from pipeline_scripts.config import PipelineConfig
+from sagemaker.core.shapes import (
+    OutputDataConfig,
+    DriftCheckBaselines,
+    DriftCheckModelDataQuality,
+    MetricsSource,
+    ModelDataQuality,
+    ModelMetrics,
+    ModelQuality,
+)
+from sagemaker.core.workflow.conditions import ConditionLessThanOrEqualTo
+from sagemaker.core.workflow.functions import Join, JsonGet
+from sagemaker.core.workflow.parameters import ParameterFloat, ParameterString
+from sagemaker.core.workflow.pipeline_context import PipelineSession
+from sagemaker.core.workflow.properties import PropertyFile
+from sagemaker.mlops.workflow import ConditionStep, FailStep, Pipeline, ProcessingStep, TrainingStep
+from sagemaker.mlops.workflow.model_step import ModelStep
+from sagemaker.serve.model_builder import ModelBuilder
+from sagemaker.train import ModelTrainer
+from sagemaker.train.configs import Compute, InputData, Networking, SourceCode, StoppingCondition
+
+# Step names are an interface: EventBridge rules and notification settings refer to them.
+PREPROCESS = "TrainingPreProcessStep"
+BASELINE = "DataQualityBaselineStep"
+TRAIN = "TrainingStep"
+EVALUATE = "TrainingEval"
+CONDITION = "MSECond"
+REGISTER = "ModelRegisterStep"
+FAIL = "MSEThresholdFail"
+
+# The serving functions (model_fn, predict_fn, ...) live in train.py, which the training job
+# copies into the model artifact's code/ folder, so a model package is self-contained.
+SERVING_ENV = {"SAGEMAKER_PROGRAM": "train.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}
+
+# (cfg, session, pipeline name, preprocessing step) -> (training-like step, model.tar.gz URI)
+ModelStepFactory = Callable[[PipelineConfig, PipelineSession, str, ProcessingStep], tuple[Any, Any]]
+
+
+def model_trainer(cfg: PipelineConfig, session: PipelineSession, pipeline_name: str,
+                  hyperparameters: dict[str, Any]) -> ModelTrainer:
+    settings = cfg.settings["training"]
+    networking = Networking(subnets=[cfg.env.subnet_id], security_group_ids=[cfg.env.sg_id] if cfg.env.sg_id else None,
+                            enable_inter_container_traffic_encryption=True) if cfg.env.subnet_id else None
+    return ModelTrainer(
+        training_image=common.image_uri(cfg, settings["instance_type"]),
+        role=cfg.env.role_arn,
+        sagemaker_session=session,
+        base_job_name=f"{pipeline_name}-train",
+        source_code=SourceCode(source_dir=str(common.SCRIPTS_DIR), entry_script="train.py"),
+        compute=Compute(instance_type=settings["instance_type"], instance_count=settings["instance_count"],
+                        volume_size_in_gb=settings.get("volume_size_gb", 30),
+                        volume_kms_key_id=common.kms_key(cfg)),
+        networking=networking,
+        stopping_condition=StoppingCondition(max_runtime_in_seconds=settings.get("max_runtime_seconds", 3600)),
+        hyperparameters={k: str(v) for k, v in hyperparameters.items()},
+        # model artifacts under the project prefix, encrypted with the project key
+        output_data_config=OutputDataConfig(s3_output_path=cfg.env.s3_uri("artifacts", pipeline_name, "models"),
+                                            kms_key_id=common.kms_key(cfg), compression_type="GZIP"),
+    )
+
+
+def training_channels(pre: ProcessingStep) -> list[InputData]:
+    return [InputData(channel_name=name, data_source=output_of(pre, name), content_type="text/csv")
+            for name in ("train", "validation", "preprocessor")]
+
+
+def training_step(cfg: PipelineConfig, session: PipelineSession, pipeline_name: str,
+                  pre: ProcessingStep) -> tuple[TrainingStep, Any]:
+    trainer = model_trainer(cfg, session, pipeline_name, cfg.settings["training"]["hyperparameters"])
+    step = TrainingStep(name=TRAIN, step_args=trainer.train(input_data_config=training_channels(pre)))
+    return step, step.properties.ModelArtifacts.S3ModelArtifacts
+
+
+def _baseline_step(cfg: PipelineConfig, session: PipelineSession, pipeline_name: str,
+                   pre: ProcessingStep, schema_uri: str) -> Any:
+    """Data-quality baseline of the training split: our engine by default, Model Monitor on request."""
+    destination = artifact_uri(cfg, pipeline_name, "data-quality-baseline")
+    if cfg.settings["data_quality"]["engine"] == "model_monitor":
+        from sagemaker.core.model_monitor.dataset_format import DatasetFormat
+        from sagemaker.mlops.workflow.check_job_config import CheckJobConfig
+        from sagemaker.mlops.workflow.quality_check_step import DataQualityCheckConfig, QualityCheckStep
+
+        settings = cfg.settings["processing"]
+        return QualityCheckStep(
+            name=BASELINE, skip_check=True, register_new_baseline=True,
+            quality_check_config=DataQualityCheckConfig(
+                baseline_dataset=output_of(pre, "baseline"), dataset_format=DatasetFormat.csv(header=True),
+                output_s3_uri=destination),
+            check_job_config=CheckJobConfig(
+                role=cfg.env.role_arn, instance_count=settings["instance_count"],
+                instance_type=settings["instance_type"], volume_kms_key=common.kms_key(cfg),
+                output_kms_key=common.kms_key(cfg), sagemaker_session=session))
+    args = common.processor(cfg, session, f"{pipeline_name}-dq-baseline").run(
+        code=common.script("data_quality.py"),
+        inputs=[processing_input("baseline", output_of(pre, "baseline"), f"{PROCESSING}/input/baseline"),
+                processing_input("schema", schema_uri, f"{PROCESSING}/input/schema")],
+        outputs=[processing_output("baseline", f"{PROCESSING}/output", destination)],
+        arguments=["baseline"],
+    )
+    return ProcessingStep(name=BASELINE, step_args=args)
+
+
+def _baseline_files(cfg: PipelineConfig, baseline: Any) -> tuple[Any, Any]:
+    if cfg.settings["data_quality"]["engine"] == "model_monitor":
+        return (baseline.properties.CalculatedBaselineStatistics,
+                baseline.properties.CalculatedBaselineConstraints)
+    folder = output_of(baseline, "baseline")
+    return (Join(on="/", values=[folder, "statistics.json"]), Join(on="/", values=[folder, "constraints.json"]))
+
+
+def build_training_pipeline(cfg: PipelineConfig, session: PipelineSession, name: str,
+                            make_model_step: ModelStepFactory) -> Pipeline:
+    common.ensure_model_package_group(cfg)
+    schema_uri = common.upload_schema(cfg)
+    split = cfg.settings["split"]
+    registration = cfg.settings["registration"]
+
+    training_data = ParameterString(name="TrainingData", default_value=cfg.env.training_data_uri)
+    mse_threshold = ParameterFloat(name="MseThreshold", default_value=cfg.mse_threshold)
+    approval_status = ParameterString(name="ModelApprovalStatus", default_value=registration["approval_status"])
+
+    pre = ProcessingStep(name=PREPROCESS, step_args=common.processor(cfg, session, f"{name}-preprocess").run(
+        code=common.script("preprocess_training.py"),
+        inputs=[processing_input("data", training_data, f"{PROCESSING}/input/data"),
+                processing_input("schema", schema_uri, f"{PROCESSING}/input/schema")],
+        outputs=[processing_output(out, f"{PROCESSING}/output/{out}", artifact_uri(cfg, name, "preprocess", out))
+                 for out in ("train", "validation", "test", "baseline", "preprocessor")],
+        arguments=["--validation-ratio", str(split["validation_ratio"]), "--test-ratio", str(split["test_ratio"]),
+                   "--seed", str(split["seed"])],
+    ))
+    baseline = _baseline_step(cfg, session, name, pre, schema_uri)
+    train, model_data = make_model_step(cfg, session, name, pre)
+
+    evaluation = PropertyFile(name="EvaluationReport", output_name="evaluation", path="evaluation.json")
+    evaluate = ProcessingStep(name=EVALUATE, property_files=[evaluation],
+                              step_args=common.processor(cfg, session, f"{name}-evaluate").run(
+        code=common.script("evaluate.py"),
+        inputs=[processing_input("model", model_data, f"{PROCESSING}/model"),
+                processing_input("test", output_of(pre, "test"), f"{PROCESSING}/test")],
+        outputs=[processing_output("evaluation", f"{PROCESSING}/evaluation", artifact_uri(cfg, name, "evaluation"))],
+    ))
+
+    statistics, constraints = _baseline_files(cfg, baseline)
+    evaluation_uri = Join(on="/", values=[output_of(evaluate, "evaluation"), "evaluation.json"])
+    metrics = ModelMetrics(
+        model_quality=ModelQuality(statistics=MetricsSource(s3_uri=evaluation_uri, content_type="application/json")),
+        model_data_quality=ModelDataQuality(
+            statistics=MetricsSource(s3_uri=statistics, content_type="application/json"),
+            constraints=MetricsSource(s3_uri=constraints, content_type="application/json")))
+    drift_baselines = DriftCheckBaselines(model_data_quality=DriftCheckModelDataQuality(
+        statistics=MetricsSource(s3_uri=statistics, content_type="application/json"),
+        constraints=MetricsSource(s3_uri=constraints, content_type="application/json")))
+    builder = ModelBuilder(s3_model_data_url=model_data, image_uri=common.image_uri(cfg, "ml.m5.xlarge"),
+                           env_vars=dict(SERVING_ENV), role_arn=cfg.env.role_arn, sagemaker_session=session)
+    register = ModelStep(name=REGISTER, step_args=builder.register(
+        model_package_group_name=cfg.env.model_package_group_name,
+        content_types=["text/csv"], response_types=["text/csv"],
+        inference_instances=registration.get("inference_instances"),
+        transform_instances=registration.get("transform_instances"),
+        approval_status=approval_status, model_metrics=metrics, drift_check_baselines=drift_baselines,
+        description=registration.get("description"),
+        customer_metadata_properties={"approver": registration.get("approver", ""), "pipeline": name},
+    ))
+    fail = FailStep(name=FAIL, error_message=Join(on=" ", values=[
+        "Test-split MSE is above the threshold", mse_threshold, "; the model was not registered."]))
+    gate = ConditionStep(
+        name=CONDITION,
+        conditions=[ConditionLessThanOrEqualTo(
+            left=JsonGet(step_name=evaluate.name, property_file=evaluation, json_path="regression_metrics.mse.value"),
+            right=mse_threshold)],
+        if_steps=[register], else_steps=[fail])
+
+    return Pipeline(name=name, parameters=[training_data, mse_threshold, approval_status],
+                    steps=[pre, baseline, train, evaluate, gate], sagemaker_session=session)
+
+
+def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
+    return build_training_pipeline(cfg, session, cfg.env.pipeline_train, training_step)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return common.run_cli("training", build, "Training: preprocess, baseline, train, evaluate, register", argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,63 @@
+"""Test-wide guards: fake AWS credentials, moto for every AWS call, and no network.
+
+Nothing in the suite may reach AWS or the internet; a connection to anything but the
+loopback interface fails the test that tried it, naming the address.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+if str(PROJECT_ROOT) not in sys.path:
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+# Set before any boto3/sagemaker import: a real profile or endpoint must never be picked up.
+for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
+    os.environ.pop(_var, None)
+os.environ.update({
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    # SDK v3 checks the role with IAM SimulatePrincipalPolicy, which moto does not emulate
+    "SAGEMAKER_VALIDATE_ROLE": "false",
+    "SAGEMAKER_USER_CONFIG_OVERRIDE": str(PROJECT_ROOT / "pipeline_scripts" / "sagemaker_config.yaml"),
+})
+
+_real_connect = socket.socket.connect
+
+
+def _loopback_only(self: socket.socket, address):  # noqa: ANN001
+    host = address[0] if isinstance(address, tuple) else address
+    if isinstance(host, str) and self.family in (socket.AF_INET, socket.AF_INET6):
+        if host not in ("localhost", "::1") and not host.startswith("127."):
+            raise ConnectionRefusedError(f"test tried to reach the network: {address!r}")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_network():
+    socket.socket.connect = _loopback_only
+    yield
+    socket.socket.connect = _real_connect
+
+
+@pytest.fixture
+def aws():
+    """An isolated moto account for one test."""
+    from moto import mock_aws
+
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def project_root() -> Path:
+    return PROJECT_ROOT

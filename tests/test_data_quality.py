@@ -1,0 +1,404 @@
+"""scripts/data_quality.py: formats, each check type, drift power and false alarms, bad data, CLI."""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "data_quality.py"
+_spec = importlib.util.spec_from_file_location("data_quality", SCRIPT)
+dq = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(dq)
+
+FLOATS = ["length", "diameter", "height", "whole_weight", "shucked_weight", "viscera_weight", "shell_weight", "rings"]
+SCHEMA = {"name": "abalone", "target": "rings",
+          "columns": [{"name": "sex", "type": "categorical", "categories": ["M", "F", "I"]}]
+          + [{"name": c, "type": "float"} for c in FLOATS]}
+
+
+def abalone(n, seed, shift=0.0, sex_p=(0.37, 0.31, 0.32)):
+    r = np.random.default_rng(seed)
+    length = np.clip(r.normal(0.52 + shift, 0.12, n), 0.075, 0.815)
+    whole = np.abs(10.4 * length ** 3 + r.normal(0, 0.05, n))
+    return pd.DataFrame({
+        "sex": r.choice(["M", "F", "I"], n, p=list(sex_p)),
+        "length": length, "diameter": 0.78 * length + r.normal(0, 0.015, n),
+        "height": np.abs(0.27 * length + r.normal(0, 0.012, n)), "whole_weight": whole,
+        "shucked_weight": 0.43 * whole + np.abs(r.normal(0, 0.02, n)),
+        "viscera_weight": 0.22 * whole + np.abs(r.normal(0, 0.01, n)),
+        "shell_weight": 0.29 * whole + np.abs(r.normal(0, 0.015, n)),
+        "rings": np.round(np.clip(r.normal(9.9, 3.2, n), 1, 29)),
+    })
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    d = tmp_path_factory.mktemp("baseline")
+    (d / "schema.json").write_text(json.dumps(SCHEMA))
+    abalone(3000, 1).to_csv(d / "baseline.csv", index=False)
+    stats, cons = dq.run_baseline(str(d / "baseline.csv"), str(d / "schema.json"), True, str(d / "out"))
+    return {"dir": d, "stats": stats, "cons": cons,
+            "stats_path": str(d / "out" / "statistics.json"), "cons_path": str(d / "out" / "constraints.json")}
+
+
+def check(tmp_path, df, baseline, constraints=None, statistics=None, name="cur"):
+    path = tmp_path / f"{name}.csv"
+    if isinstance(df, str):
+        path.write_text(df)
+    else:
+        df.to_csv(path, index=False)
+    cons_path, stats_path = baseline.get("cons_path"), baseline.get("stats_path")
+    if constraints is not None:
+        cons_path = str(tmp_path / f"{name}-constraints.json")
+        Path(cons_path).write_text(json.dumps(constraints))
+    if statistics is not None:
+        stats_path = str(tmp_path / f"{name}-statistics.json")
+        Path(stats_path).write_text(json.dumps(statistics))
+    return dq.run_check(str(path), stats_path, cons_path, str(tmp_path / f"{name}-out"))
+
+
+def kinds(summary, feature=None):
+    return sorted(v["constraint_check_type"] for v in summary["violations"]
+                  if feature is None or v["feature_name"] == feature)
+
+
+def edited(cons, fn):
+    c = json.loads(json.dumps(cons))
+    fn(c)
+    return c
+
+
+def feature(cons, name):
+    return next(f for f in cons["features"] if f["name"] == name)
+
+
+# ----------------------------------------------------------------------------- formats
+
+def test_baseline_files_follow_model_monitor_schemas(baseline):
+    stats, cons = baseline["stats"], baseline["cons"]
+    on_disk = json.loads(Path(baseline["stats_path"]).read_text())
+    assert on_disk == stats and on_disk["version"] == 0.0 and on_disk["dataset"]["item_count"] == 3000
+    assert [f["name"] for f in stats["features"]] == ["sex"] + FLOATS
+    sex = stats["features"][0]
+    assert sex["inferred_type"] == "String"
+    ss = sex["string_statistics"]
+    assert ss["common"] == {"num_present": 3000, "num_missing": 0} and ss["distinct_count"] == 3
+    assert sum(b["count"] for b in ss["distribution"]["categorical"]["buckets"]) == 3000
+    for f in stats["features"][1:]:
+        assert f["inferred_type"] == "Fractional"
+        ns = f["numerical_statistics"]
+        assert {"common", "mean", "sum", "std_dev", "min", "max", "distribution"} <= set(ns)
+        kll = ns["distribution"]["kll"]
+        assert len(kll["buckets"]) == 10 and sum(b["count"] for b in kll["buckets"]) == 3000
+        assert kll["sketch"]["parameters"] == {"c": 0.64, "k": 2048.0}
+        weight = sum(len(items) * 2 ** level for level, items in enumerate(kll["sketch"]["data"]))
+        assert weight == 3000
+    cfg = cons["monitoring_config"]
+    assert cfg["datatype_check_threshold"] == 1.0 and cfg["domain_content_threshold"] == 1.0
+    assert cfg["distribution_constraints"] == {"perform_comparison": "Enabled", "comparison_threshold": 0.1,
+                                               "comparison_method": "Robust", "categorical_comparison_threshold": 0.1,
+                                               "categorical_drift_method": "LInfinity"}
+    assert feature(cons, "sex")["string_constraints"]["domains"] == ["M", "F", "I"]
+    assert feature(cons, "length") == {"name": "length", "inferred_type": "Fractional", "completeness": 1.0,
+                                       "num_constraints": {"is_non_negative": True}}
+
+
+@pytest.mark.parametrize("n", [1, 5, 2048, 2049, 4097, 100_003])
+def test_sketch_weights_add_up_and_ranks_are_close(n):
+    vals = np.sort(np.random.default_rng(n).normal(size=n))
+    sketch = dq.kll_sketch(vals)
+    assert sum(len(items) * 2 ** lvl for lvl, items in enumerate(sketch["data"])) == n
+    assert max(len(items) for items in sketch["data"]) <= dq.KLL_K
+    pts, cum = dq.sketch_points({"distribution": {"kll": {"sketch": sketch}}})
+    true_rank = np.searchsorted(vals, pts, side="right")
+    assert np.max(np.abs(cum - true_rank)) / n <= 1.0 / dq.KLL_K
+
+
+def test_integral_type_inferred_without_schema(tmp_path):
+    pd.DataFrame({"a": [1, 2, 3], "b": [0.5, 1.0, 2.0], "c": ["x", "y", "x"]}).to_csv(tmp_path / "d.csv", index=False)
+    stats, cons = dq.run_baseline(str(tmp_path / "d.csv"), str(tmp_path / "none.json"), False, str(tmp_path / "o"))
+    assert [f["inferred_type"] for f in stats["features"]] == ["Integral", "Fractional", "String"]
+    assert feature(cons, "c")["string_constraints"]["domains"] == ["x", "y"]
+
+
+# ----------------------------------------------------------------------------- drift
+
+def test_undrifted_data_passes_and_drifted_data_is_flagged(tmp_path, baseline):
+    same = check(tmp_path, abalone(1000, 2), baseline, name="same")
+    assert same["violation_count"] == 0 and same["row_count"] == 1000
+    drift = check(tmp_path, abalone(1000, 3, shift=0.06, sex_p=(0.6, 0.2, 0.2)), baseline, name="drift")
+    drifted = {v["feature_name"] for v in drift["violations"] if v["constraint_check_type"] == "baseline_drift_check"}
+    assert {"length", "whole_weight", "sex"} <= drifted
+    for v in drift["violations"]:
+        assert v["distance"] > v["threshold"] == 0.1
+    mm = json.loads((tmp_path / "drift-out" / "constraint_violations.json").read_text())
+    assert [set(v) for v in mm["violations"]] == [{"feature_name", "constraint_check_type", "description"}] * len(
+        drift["violations"])
+    assert json.loads((tmp_path / "drift-out" / "summary.json").read_text()) == drift
+
+
+def test_false_alarm_rate_with_default_thresholds(tmp_path, baseline):
+    rng = np.random.default_rng(2024)
+    runs, alarms = 40, 0
+    for i in range(runs):
+        n = int(rng.integers(200, 2001))
+        summary = check(tmp_path, abalone(n, 100 + i), baseline, name=f"r{i}")
+        alarms += summary["violation_count"] > 0
+    rate = alarms / runs
+    assert rate <= 0.05, f"false-alarm rate {rate:.1%} over {runs} resamples"
+
+
+def test_robust_is_the_simple_distance_minus_the_ks_bound():
+    assert dq.drift_distance(0.2, 1000, 1000, "Simple") == 0.2
+    robust = dq.drift_distance(0.2, 1000, 1000, "Robust")
+    assert robust == pytest.approx(0.2 - 1.8 * np.sqrt(2000 / 1e6))
+    assert dq.drift_distance(0.05, 100, 100, "Robust") == 0.0
+
+
+def test_comparison_method_simple_flags_a_shift_robust_tolerates_on_small_samples(tmp_path, baseline):
+    cur = abalone(150, 7, shift=0.02)
+    robust = check(tmp_path, cur, baseline, name="robust")
+    simple_cons = edited(baseline["cons"], lambda c: c["monitoring_config"]["distribution_constraints"].update(
+        comparison_method="Simple", comparison_threshold=0.05))
+    simple = check(tmp_path, cur, baseline, simple_cons, name="simple")
+    assert "baseline_drift_check" not in kinds(robust)
+    assert "baseline_drift_check" in kinds(simple)
+
+
+def test_chi_squared_categorical_drift(tmp_path, baseline):
+    cons = edited(baseline["cons"], lambda c: c["monitoring_config"]["distribution_constraints"].update(
+        categorical_drift_method="ChiSquared", categorical_comparison_threshold=0.01))
+    same = check(tmp_path, abalone(2000, 11), baseline, cons, name="chi_same")
+    moved = check(tmp_path, abalone(2000, 12, sex_p=(0.45, 0.25, 0.30)), baseline, cons, name="chi_moved")
+    assert "baseline_drift_check" not in kinds(same, "sex")
+    (v,) = [v for v in moved["violations"] if v["feature_name"] == "sex"]
+    assert v["constraint_check_type"] == "baseline_drift_check" and v["distance"] < 0.01
+
+
+# ----------------------------------------------------------------------------- check types
+
+def test_each_check_type_on_small_data(tmp_path, baseline):
+    df = abalone(300, 5).astype({"length": object, "rings": object})
+    df.loc[3, "length"] = "abc"          # text in a numeric column
+    df.loc[[1, 2], "height"] = np.nan    # missing values
+    df.loc[7, "sex"] = "X"               # unseen category
+    df.loc[9, "diameter"] = -0.5         # negative value
+    df = df.drop(columns=["shell_weight"]).assign(extra=1)
+    s = check(tmp_path, df, baseline)
+    assert kinds(s, "length") == ["data_type_check"]
+    assert any("'abc' (data row 4)" in v["description"] for v in s["violations"])
+    assert kinds(s, "height") == ["completeness_check"]
+    assert kinds(s, "sex") == ["categorical_values_check"]
+    assert kinds(s, "diameter") == ["data_type_check"]  # is_non_negative
+    assert kinds(s, "shell_weight") == ["missing_column_check"]
+    assert kinds(s, "extra") == ["extra_column_check"]
+    assert kinds(s, "rings") == []
+    sex = next(v for v in s["violations"] if v["feature_name"] == "sex")
+    assert "['X']" in sex["description"]
+
+
+def test_all_null_column_is_a_completeness_violation(tmp_path, baseline):
+    df = abalone(200, 6)
+    df["rings"] = np.nan
+    s = check(tmp_path, df, baseline)
+    assert kinds(s, "rings") == ["completeness_check"]
+    stats = json.loads((tmp_path / "cur-out" / "statistics.json").read_text())
+    rings = next(f for f in stats["features"] if f["name"] == "rings")
+    assert rings["inferred_type"] == "Unknown"
+    assert rings["numerical_statistics"]["common"] == {"num_present": 0, "num_missing": 200}
+
+
+def test_integral_column_with_fractions_fails_type_check(tmp_path):
+    pd.DataFrame({"a": np.arange(50)}).to_csv(tmp_path / "b.csv", index=False)
+    dq.run_baseline(str(tmp_path / "b.csv"), str(tmp_path / "none.json"), False, str(tmp_path / "b"))
+    pd.DataFrame({"a": np.arange(50) + 0.5}).to_csv(tmp_path / "c.csv", index=False)
+    s = dq.run_check(str(tmp_path / "c.csv"), str(tmp_path / "b" / "statistics.json"),
+                     str(tmp_path / "b" / "constraints.json"), str(tmp_path / "c"))
+    assert "data_type_check" in kinds(s, "a")
+
+
+# ----------------------------------------------------------------------------- user edits
+
+def test_user_edits_to_constraints_are_honoured(tmp_path, baseline):
+    df = abalone(1000, 8, shift=0.06).astype({"length": object})
+    df.loc[:49, "height"] = np.nan
+    df.loc[5, "sex"] = "X"
+    df.loc[6, "length"] = "n/a?"
+    before = check(tmp_path, df, baseline, name="before")
+    assert {"completeness_check", "categorical_values_check", "data_type_check", "baseline_drift_check"} <= set(
+        kinds(before))
+
+    def relax(c):
+        c["monitoring_config"]["datatype_check_threshold"] = 0.99
+        c["monitoring_config"]["domain_content_threshold"] = 0.99
+        c["monitoring_config"]["distribution_constraints"]["comparison_threshold"] = 0.9
+        feature(c, "height")["completeness"] = 0.9
+        feature(c, "sex")["string_constraints"]["domains"].append("Y")
+    relaxed = check(tmp_path, df, baseline, edited(baseline["cons"], relax), name="relaxed")
+    assert relaxed["violation_count"] == 0, relaxed["violations"]
+
+    off = edited(baseline["cons"], lambda c: c["monitoring_config"]["distribution_constraints"].update(
+        perform_comparison="Disabled"))
+    assert "baseline_drift_check" not in kinds(check(tmp_path, df, baseline, off, name="off"))
+
+    def per_feature(c):  # overrides win over the global config
+        feature(c, "length")["monitoringConfigOverrides"] = {"distribution_constraints": {"perform_comparison": False}}
+        feature(c, "diameter")["monitoringConfigOverrides"] = {"distribution_constraints": {"comparison_threshold": 0.9}}
+        feature(c, "sex")["string_constraints"]["domains"] = ["M", "F", "I", "X"]
+        feature(c, "height")["monitoringConfigOverrides"] = {"evaluate_constraints": "Disabled"}
+    s = check(tmp_path, df, baseline, edited(baseline["cons"], per_feature), name="override")
+    assert "baseline_drift_check" not in kinds(s, "length") and kinds(s, "diameter") == []
+    assert kinds(s, "height") == [] and kinds(s, "sex") == []
+    assert "baseline_drift_check" in kinds(s, "whole_weight")
+
+
+def test_bad_constraint_value_is_a_clear_error(tmp_path, baseline):
+    cons = edited(baseline["cons"], lambda c: c["monitoring_config"]["distribution_constraints"].update(
+        comparison_threshold="high"))
+    with pytest.raises(dq.DataQualityError, match="comparison_threshold of .* must be a number"):
+        check(tmp_path, abalone(100, 1), baseline, cons)
+
+
+# ----------------------------------------------------------------------------- Model Monitor baselines
+
+def mm_feature_numeric(name, values):
+    """A numeric statistics entry laid out like Model Monitor's: multi-level KLL, float counts."""
+    v = np.sort(values)
+    levels = [v[:3].tolist(), v[3:5].tolist(), v[5:][::4].tolist()]  # weights 1, 2, 4 (Deequ compactors)
+    lo, hi = float(v[0]), float(v[-1])
+    edges = np.linspace(lo, hi, 11)
+    counts = np.histogram(v, edges)[0]
+    return {"name": name, "inferred_type": "Fractional", "numerical_statistics": {
+        "common": {"num_present": len(v), "num_missing": 0}, "mean": float(v.mean()), "sum": float(v.sum()),
+        "std_dev": float(v.std()), "min": lo, "max": hi,
+        "distribution": {"kll": {
+            "buckets": [{"lower_bound": float(edges[i]), "upper_bound": float(edges[i + 1]), "count": float(counts[i])}
+                        for i in range(10)],
+            "sketch": {"parameters": {"c": 0.64, "k": 2048.0}, "data": levels}}}}}
+
+
+def test_model_monitor_written_baseline_is_readable(tmp_path):
+    rng = np.random.default_rng(3)
+    stats = {"version": 0.0, "dataset": {"item_count": 4005.0}, "features": [
+        mm_feature_numeric("x", rng.normal(0, 1, 4005)),
+        {"name": "color", "inferred_type": "String", "string_statistics": {
+            "common": {"num_present": 4005, "num_missing": 0}, "distinct_count": 2.0,
+            "distribution": {"categorical": {"buckets": [{"value": "red", "count": 2000.0},
+                                                         {"value": "blue", "count": 2005.0}]}}}}]}
+    cons = {"version": 0.0, "features": [
+        {"name": "x", "inferred_type": "Fractional", "completeness": 1.0, "num_constraints": {"is_non_negative": False},
+         "monitoringConfigOverrides": {}},
+        {"name": "color", "inferred_type": "String", "completeness": 1.0,
+         "string_constraints": {"domains": ["red", "blue"]}, "monitoringConfigOverrides": {}}],
+        "monitoring_config": {"evaluate_constraints": "Enabled", "emit_metrics": "Enabled",
+                              "datatype_check_threshold": 1.0, "domain_content_threshold": 1.0,
+                              "distribution_constraints": {"perform_comparison": "Enabled",
+                                                           "comparison_threshold": 0.1, "comparion_method": "Robust"}}}
+    pts, cum = dq.sketch_points(stats["features"][0]["numerical_statistics"])
+    assert cum[-1] == 3 + 2 * 2 + 4 * len(stats["features"][0]["numerical_statistics"]["distribution"]["kll"]
+                                          ["sketch"]["data"][2])
+    ok = pd.DataFrame({"x": rng.normal(0, 1, 1500), "color": rng.choice(["red", "blue"], 1500)})
+    moved = pd.DataFrame({"x": rng.normal(0.6, 1, 1500), "color": rng.choice(["red", "blue"], 1500, p=[0.8, 0.2])})
+    assert check(tmp_path, ok, {}, cons, stats, name="mm_ok")["violation_count"] == 0
+    s = check(tmp_path, moved, {}, cons, stats, name="mm_moved")
+    assert kinds(s) == ["baseline_drift_check", "baseline_drift_check"]
+
+
+# ----------------------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize("content, message", [
+    ("", "is empty"),
+    (",".join(["sex"] + FLOATS) + "\n", "has a header row but no data rows"),
+    ("sex,length\nM,0.1\nF,0.2,0.3,0.4\n", "cannot parse input file"),
+    ("M,0.5,0.4,0.1,0.5,0.2,0.1,0.1,9\nF,0.5,0.4,0.1,0.5,0.2,0.1,0.1,9\n", "is the header row missing"),
+    ("sex,sex,length\nM,F,0.1\n", "duplicate column names"),
+])
+def test_bad_input_is_a_clear_error_naming_the_file(tmp_path, baseline, content, message):
+    with pytest.raises(dq.DataQualityError, match=message) as err:
+        check(tmp_path, content, baseline, name="bad")
+    assert "bad.csv" in str(err.value)
+
+
+def test_directory_input_reads_every_file_and_rejects_mismatched_headers(tmp_path, baseline):
+    d = tmp_path / "in"
+    d.mkdir()
+    abalone(100, 1).to_csv(d / "a.csv", index=False)
+    abalone(150, 2).to_csv(d / "b.csv", index=False)
+    s = dq.run_check(str(d), baseline["stats_path"], baseline["cons_path"], str(tmp_path / "o"))
+    assert s["row_count"] == 250
+    abalone(10, 3).drop(columns=["sex"]).to_csv(d / "c.csv", index=False)
+    with pytest.raises(dq.DataQualityError, match="c.csv has header"):
+        dq.run_check(str(d), baseline["stats_path"], baseline["cons_path"], str(tmp_path / "o"))
+
+
+def test_baseline_rejects_bad_data(tmp_path):
+    (tmp_path / "s.json").write_text(json.dumps(SCHEMA))
+    df = abalone(50, 1).astype({"height": object})
+    df.loc[4, "height"] = "tall"
+    df.to_csv(tmp_path / "a.csv", index=False)
+    with pytest.raises(dq.DataQualityError, match=r"column height of baseline input .*a.csv .*'tall' \(data row 5\)"):
+        dq.run_baseline(str(tmp_path / "a.csv"), str(tmp_path / "s.json"), True, str(tmp_path / "o"))
+    abalone(50, 1).assign(rings=np.nan).to_csv(tmp_path / "b.csv", index=False)
+    with pytest.raises(dq.DataQualityError, match="column rings .* has no values"):
+        dq.run_baseline(str(tmp_path / "b.csv"), str(tmp_path / "s.json"), True, str(tmp_path / "o"))
+    abalone(50, 1).drop(columns=["height"]).to_csv(tmp_path / "c.csv", index=False)
+    with pytest.raises(dq.DataQualityError, match=r"lacks schema columns \['height'\]"):
+        dq.run_baseline(str(tmp_path / "c.csv"), str(tmp_path / "s.json"), True, str(tmp_path / "o"))
+    abalone(50, 1).assign(sex="Q").to_csv(tmp_path / "d.csv", index=False)
+    with pytest.raises(dq.DataQualityError, match="outside the schema categories"):
+        dq.run_baseline(str(tmp_path / "d.csv"), str(tmp_path / "s.json"), True, str(tmp_path / "o"))
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def run_cli(root, *args):
+    env = dict(os.environ, SM_CONTAINER_ROOT=str(root))
+    return subprocess.run([sys.executable, str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_cli_uses_container_paths_under_sm_container_root(tmp_path):
+    root = tmp_path / "opt" / "ml"
+    base_in = root / "processing" / "input" / "baseline"
+    schema_in = root / "processing" / "input" / "schema"
+    for d in (base_in, schema_in):
+        d.mkdir(parents=True)
+    abalone(800, 1).to_csv(base_in / "baseline.csv", index=False)
+    (schema_in / "dataset_schema.json").write_text(json.dumps(SCHEMA))
+    r = run_cli(root, "baseline")
+    assert r.returncode == 0, r.stderr
+    out = root / "processing" / "output"
+    assert {p.name for p in out.iterdir()} == {"statistics.json", "constraints.json"}
+
+    # stage the baseline where the check step expects it, then check a drifted batch
+    for kind in ("statistics", "constraints"):
+        (root / "processing" / "baseline" / kind).mkdir(parents=True)
+        (out / f"{kind}.json").rename(root / "processing" / "baseline" / kind / f"{kind}.json")
+    data_in = root / "processing" / "input" / "data_check"
+    data_in.mkdir(parents=True)
+    abalone(600, 2, shift=0.08).to_csv(data_in / "data_check.csv", index=False)
+    r = run_cli(root, "check")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["row_count"] == 600 and summary["violation_count"] > 0
+    assert (out / "constraint_violations.json").exists() and (out / "statistics.json").exists()
+
+    (data_in / "data_check.csv").write_text("")
+    r = run_cli(root, "check")
+    assert r.returncode == 1
+    message = (root / "output" / "message").read_text()
+    assert "data_check.csv is empty" in message and "Traceback" not in r.stderr
+
+
+def test_cli_missing_baseline_file_fails_with_message(tmp_path):
+    (tmp_path / "d.csv").write_text("a\n1\n")
+    r = run_cli(tmp_path / "ml", "check", "--input", str(tmp_path / "d.csv"),
+                "--baseline-statistics", str(tmp_path / "nope.json"),
+                "--baseline-constraints", str(tmp_path / "nope2.json"), "--output", str(tmp_path / "o"))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "baseline statistics file" in r.stderr and "nope.json does not exist" in r.stderr

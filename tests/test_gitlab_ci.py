@@ -1,0 +1,186 @@
+"""The GitLab CI/CD definition: schema, stages, promotion gates, merge-request scope."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CI_FILE = ROOT / ".gitlab-ci.yml"
+ENVS = ("dev", "staging", "prod")
+KEYWORDS = {"stages", "workflow", "variables", "default", "include"}
+
+
+@pytest.fixture(scope="module")
+def ci():
+    return yaml.safe_load(CI_FILE.read_text())
+
+
+def _resolve(ci, name):
+    """The job with its `extends` chain merged (GitLab's deep merge of hashes; lists replace)."""
+    def merge(base, over):
+        out = dict(base)
+        for k, v in over.items():
+            out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        return out
+
+    job = ci[name]
+    parents = job.get("extends", [])
+    parents = [parents] if isinstance(parents, str) else parents
+    resolved = {}
+    for parent in parents:
+        resolved = merge(resolved, _resolve(ci, parent))
+    return merge(resolved, {k: v for k, v in job.items() if k != "extends"})
+
+
+def _jobs(ci):
+    return {n: _resolve(ci, n) for n in ci if n not in KEYWORDS and not n.startswith(".")}
+
+
+def _eval(expr, env):
+    """Evaluate the rule `if:` forms used here: $VAR, $A == "x", $A == $B, joined by &&."""
+    def term(t):
+        t = t.strip()
+        m = re.fullmatch(r"(\$\w+)\s*(==|!=)\s*(\$\w+|\"[^\"]*\")", t)
+        if m:
+            left = env.get(m.group(1)[1:], "")
+            right = env.get(m.group(3)[1:], "") if m.group(3).startswith("$") else m.group(3)[1:-1]
+            return (left == right) == (m.group(2) == "==")
+        m = re.fullmatch(r"\$(\w+)", t)
+        assert m, f"test cannot evaluate rule term {t!r}"
+        return bool(env.get(m.group(1)))
+    return all(term(t) for t in expr.split("&&"))
+
+
+def _when(job, env):
+    """'never' / 'on_success' / 'manual' for a job under the given predefined variables."""
+    for rule in job.get("rules", [{}]):
+        if "if" not in rule or _eval(rule["if"], env):
+            return rule.get("when", "on_success")
+    return "never"
+
+
+MR = {"CI_PIPELINE_SOURCE": "merge_request_event", "CI_DEFAULT_BRANCH": "main", "CI_MERGE_REQUEST_IID": "7"}
+MAIN = {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": "main", "CI_DEFAULT_BRANCH": "main"}
+FEATURE = {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": "feature", "CI_DEFAULT_BRANCH": "main"}
+
+
+def test_schema_is_valid():
+    exe = Path(sys.executable).with_name("check-jsonschema")
+    exe = str(exe) if exe.exists() else shutil.which("check-jsonschema")
+    if not exe:
+        pytest.fail("check-jsonschema is not installed (it is a pinned test dependency)")
+    proc = subprocess.run([exe, "--builtin-schema", "vendor.gitlab-ci", str(CI_FILE)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f".gitlab-ci.yml does not match GitLab's schema:\n{proc.stdout}\n{proc.stderr}"
+
+
+def test_stages(ci):
+    assert ci["stages"] == ["test", "build-pipelines", "init", "validate", "plan", "apply", "destroy"]
+
+
+def test_test_job_runs_make_test(ci):
+    job = _jobs(ci)["test"]
+    assert job["stage"] == "test"
+    assert "make test" in job["script"]
+    assert job["variables"]["REQUIRE_CHECKOV"] == "1"
+
+
+def test_build_pipelines_runs_the_three_modules(ci):
+    jobs = _jobs(ci)
+    for env in ENVS:
+        script = "\n".join(jobs[f"build-pipelines:{env}"]["script"])
+        for module in ("training_pipeline", "training_hpo_pipeline", "inference_pipeline"):
+            assert f"python -m pipeline_scripts.{module}" in script, (env, module)
+        assert jobs[f"build-pipelines:{env}"]["stage"] == "build-pipelines"
+
+
+def test_every_environment_has_the_full_chain(ci):
+    jobs = _jobs(ci)
+    for env in ENVS:
+        for kind, stage in (("init", "init"), ("validate", "validate"), ("plan", "plan"), ("apply", "apply"), ("destroy", "destroy")):
+            job = jobs[f"{kind}:{env}"]
+            assert job["stage"] == stage and job["variables"]["TF_ENV"] == env
+            assert any("terraform" in line for line in job["script"]), f"{kind}:{env} runs no terraform"
+        plan = jobs[f"plan:{env}"]
+        assert "terraform show -json plan.cache > plan.json" in plan["script"]
+        assert "plan.json" in plan["artifacts"]["paths"]
+        assert jobs[f"plan-report:{env}"]["artifacts"]["reports"]["terraform"] == "plan-summary.json"
+        assert any("fmt -check" in line for line in jobs[f"validate:{env}"]["script"])
+
+
+def test_apply_and_destroy_are_manual_on_main_only(ci):
+    jobs = _jobs(ci)
+    for env in ENVS:
+        for kind in ("apply", "destroy"):
+            job = jobs[f"{kind}:{env}"]
+            assert _when(job, MAIN) == "manual", f"{kind}:{env} must be manual on main"
+            assert _when(job, MR) == "never" and _when(job, FEATURE) == "never", f"{kind}:{env} must not run outside main"
+        assert jobs[f"apply:{env}"].get("allow_failure") is False, "a manual gate must block the pipeline"
+        assert jobs[f"destroy:{env}"]["environment"]["action"] == "stop"
+        assert "plan.cache" in " ".join(jobs[f"apply:{env}"]["script"]), "apply must apply the reviewed plan"
+
+
+def test_promotion_dev_staging_prod(ci):
+    jobs = _jobs(ci)
+
+    def needs(name):
+        return {n if isinstance(n, str) else n["job"] for n in jobs[name].get("needs", [])}
+
+    assert "apply:dev" in needs("apply:staging") and "apply:staging" in needs("apply:prod")
+    assert "test" in needs("build-pipelines:dev")
+    for env in ("staging", "prod"):
+        # Promotion starts with a manual, blocking job.
+        assert _when(jobs[f"build-pipelines:{env}"], MAIN) == "manual"
+        assert jobs[f"build-pipelines:{env}"].get("allow_failure") is False
+
+
+def test_needs_point_to_same_or_earlier_stages(ci):
+    # GitLab rejects a pipeline whose job needs a job of a later stage (gitlab-ci-local found it).
+    jobs = _jobs(ci)
+    order = {stage: i for i, stage in enumerate(ci["stages"])}
+    for name, job in jobs.items():
+        for need in job.get("needs", []):
+            target = need if isinstance(need, str) else need["job"]
+            assert target in jobs, f"{name} needs unknown job {target}"
+            assert order[jobs[target]["stage"]] <= order[job["stage"]], f"{name} needs {target} of a later stage"
+
+
+def test_merge_requests_run_test_and_plan_only(ci):
+    jobs = _jobs(ci)
+    running = {n: j for n, j in jobs.items() if _when(j, MR) != "never"}
+    assert {j["stage"] for j in running.values()} <= {"test", "plan"}
+    assert "test" in running and "plan:dev" in running
+    # needs of MR jobs must exist in the MR pipeline (or be optional).
+    for name, job in running.items():
+        for need in job.get("needs", []):
+            if isinstance(need, dict) and need.get("optional"):
+                continue
+            target = need if isinstance(need, str) else need["job"]
+            assert target in running, f"{name} needs {target}, which does not run in merge requests"
+
+
+def test_images_hold_the_tools_and_are_pinned(ci):
+    jobs = _jobs(ci)
+    variables = ci["variables"]
+    for name, job in jobs.items():
+        image = job.get("image")
+        image = image["name"] if isinstance(image, dict) else image
+        assert image, f"{name} has no image"
+        image = re.sub(r"\$(\w+)", lambda m: variables[m.group(1)], image)
+        assert ":" in image and not image.endswith(":latest"), f"{name}: image {image} is not pinned"
+        if name.split(":")[0] in ("init", "validate", "plan", "apply", "destroy"):
+            assert image.startswith("hashicorp/terraform:"), name
+    text = CI_FILE.read_text()
+    assert not re.search(r"(pip install|apt-get install|apk add)[^\n]*awscli", text), "do not install the AWS CLI per run"
+    assert "AWS_SECRET_ACCESS_KEY" not in text, "use OIDC (id_tokens), not static keys"
+
+
+def test_ci_local_script_documents_its_result():
+    script = ROOT / "tools" / "ci_local.sh"
+    assert script.is_file()
+    text = script.read_text()
+    assert "gitlab-ci-local" in text and "lambda-package" in text

@@ -1,0 +1,122 @@
+"""local_runtime/report.py: self-contained HTML with charts, violations, model quality and steps."""
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name, path):  # by path: scripts/ is no package and local_runtime's __init__ is the lead's
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+report = _load("report_under_test", ROOT / "local_runtime" / "report.py")
+dq = _load("data_quality_for_report", ROOT / "scripts" / "data_quality.py")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("report")
+    r = np.random.default_rng(0)
+    base = pd.DataFrame({"sex": r.choice(["M", "F", "I"], 1500), "length": r.normal(0.5, 0.1, 1500),
+                         "rings": r.integers(1, 29, 1500).astype(float)})
+    cur = pd.DataFrame({"sex": r.choice(["M", "F", "I", "<b>X</b>"], 600), "length": r.normal(0.7, 0.1, 600),
+                        "rings": r.integers(1, 29, 600).astype(float)})
+    base.to_csv(d / "b.csv", index=False)
+    cur.to_csv(d / "c.csv", index=False)
+    b_stats, _ = dq.run_baseline(str(d / "b.csv"), str(d / "none.json"), False, str(d / "b"))
+    summary = dq.run_check(str(d / "c.csv"), str(d / "b" / "statistics.json"), str(d / "b" / "constraints.json"),
+                           str(d / "c"))
+    c_stats = json.loads((d / "c" / "statistics.json").read_text())
+    steps = [{"name": "DataQualityCheckStep", "status": "Succeeded", "start": "2026-01-15T08:00:00Z",
+              "end": "2026-01-15T08:01:30Z", "failure_reason": None},
+             {"name": "ModelQualityCalcStep", "status": "Failed", "start": "2026-01-15T08:01:30Z",
+              "end": "2026-01-15T08:02:00Z", "failure_reason": "ModelQualityBreach: mse=6.4 exceeds threshold=5.5"}]
+    mq = {"regression_metrics": {"mse": {"value": 6.4, "standard_deviation": 0.3}, "r2": {"value": 0.41}},
+          "threshold": {"metric": "mse", "value": 5.5, "passed": False}}
+    kwargs = dict(title="Run <1>", baseline_statistics=b_stats, current_statistics=c_stats,
+                  violations=summary["violations"], model_quality=mq, steps=steps,
+                  generated_at="2026-01-15 08:02:00 UTC")
+    return {"kwargs": kwargs, "summary": summary, "html": report.render_report(**kwargs)}
+
+
+def test_page_is_self_contained(run):
+    page = run["html"]
+    assert page.startswith("<!DOCTYPE html>") and "<style>" in page
+    assert "<script" not in page.lower()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page, re.I)
+    assert "<link" not in page.lower() and "@import" not in page
+
+
+def test_feature_distributions_are_inline_svg_charts(run):
+    page = run["html"]
+    assert page.count("<svg") == 3  # sex, length, rings
+    for name in ("sex", "length", "rings"):
+        assert f"<span>{name}</span>" in page
+    assert "<polyline" in page  # numeric current outline over baseline bars
+    assert page.count("<rect") > 40
+
+
+def test_violations_table_has_distance_and_threshold(run):
+    page, summary = run["html"], run["summary"]
+    drift = next(v for v in summary["violations"]
+                 if v["constraint_check_type"] == "baseline_drift_check" and v["feature_name"] == "length")
+    assert f"{drift['distance']:.4g}" in page and ">0.1<" in page
+    assert "categorical_values_check" in page
+    assert f"Data-quality violations ({summary['violation_count']})" in page
+
+
+def test_model_quality_and_steps(run):
+    page = run["html"]
+    assert "6.4" in page and "threshold 5.5" in page and '<span class="badge bad">failed</span>' in page
+    assert "DataQualityCheckStep" in page and "1 min 30 s" in page and "30.0 s" in page
+    assert "ModelQualityBreach: mse=6.4 exceeds threshold=5.5" in page
+
+
+def test_text_from_data_is_escaped(run):
+    page = run["html"]
+    assert "<b>X</b>" not in page and "&lt;b&gt;X&lt;/b&gt;" in page
+    assert "<title>Run &lt;1&gt;</title>" in page
+
+
+def test_threshold_argument_and_passing_model(run):
+    kwargs = dict(run["kwargs"], model_quality={"regression_metrics": {"mse": {"value": 4.0}}}, threshold=5.5)
+    page = report.render_report(**kwargs)
+    assert '<span class="badge ok">passed</span>' in page
+
+
+def test_no_ground_truth_and_no_violations():
+    stats = {"version": 0.0, "dataset": {"item_count": 10}, "features": []}
+    page = report.render_report(title="t", baseline_statistics=stats, current_statistics=stats, violations=[],
+                                steps=[], generated_at=None)
+    assert "Not evaluated" in page and "All constraints of the baseline hold" in page
+
+
+def test_model_monitor_statistics_without_sketch_use_buckets():
+    def feat(lo, hi, counts):
+        w = (hi - lo) / len(counts)
+        return {"name": "x", "inferred_type": "Fractional", "numerical_statistics": {
+            "common": {"num_present": sum(counts), "num_missing": 0.0}, "mean": 0.0, "sum": 0.0, "std_dev": 1.0,
+            "min": lo, "max": hi, "distribution": {"kll": {"buckets": [
+                {"lower_bound": lo + i * w, "upper_bound": lo + (i + 1) * w, "count": float(c)}
+                for i, c in enumerate(counts)]}}}}
+    b = {"dataset": {"item_count": 100.0}, "features": [feat(0.0, 10.0, [10] * 10)]}
+    c = {"dataset": {"item_count": 100.0}, "features": [feat(5.0, 15.0, [10] * 10)]}
+    mass = report._bucket_mass(b["features"][0]["numerical_statistics"], 0.0, 15.0, 3)
+    assert mass == pytest.approx([1 / 2, 1 / 2, 0.0])
+    page = report.render_report(title="mm", baseline_statistics=b, current_statistics=c,
+                                violations={"violations": []}, steps=[], generated_at=0)
+    assert page.count("<svg") == 1 and "1970-01-01 00:00:00 UTC" in page
+
+
+def test_write_report_creates_the_file(tmp_path, run):
+    path = report.write_report(str(tmp_path / "sub" / "report.html"), **run["kwargs"])
+    assert Path(path).read_text(encoding="utf-8") == run["html"]

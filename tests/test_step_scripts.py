@@ -1,0 +1,330 @@
+"""The SageMaker step scripts, run as subprocesses the way the containers run them (SM_CONTAINER_ROOT relocates
+/opt/ml into tmp_path), on small generated data."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = ROOT / "scripts"
+SCHEMA = SCRIPTS / "dataset_schema.json"
+
+
+def _load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_data = _load("make_data_for_steps", ROOT / "tools" / "make_data.py")
+train_module = _load("train_for_serving", SCRIPTS / "train.py")
+
+
+def run(script, root, args=(), env=None):
+    full_env = {**os.environ, "SM_CONTAINER_ROOT": str(root), **(env or {})}
+    return subprocess.run([sys.executable, str(SCRIPTS / script), *args], env=full_env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def message(root):
+    return (root / "output" / "message").read_text()
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def csv_rows(rows):
+    return "".join(",".join(r) + "\n" for r in rows)
+
+
+def stage_training(root, text, name="training-data.csv"):
+    write(root / "processing/input/data" / name, text)
+    write(root / "processing/input/schema/dataset_schema.json", SCHEMA.read_text())
+
+
+def make_tar(path, files):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        for f in files:
+            tar.add(f, arcname=f.name)
+
+
+def read_lines(path):
+    return path.read_text().splitlines()
+
+
+# ---------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory):
+    """preprocess -> train -> evaluate -> preprocess_inference -> serving functions -> prepare_data_check."""
+    base = tmp_path_factory.mktemp("e2e")
+    data = base / "data"
+    make_data.generate(data, rows=400, inference_rows=80, seed=3, drift=False)
+    root = base / "opt" / "ml"
+    stage_training(root, (data / "training-data.csv").read_text())
+    pre = run("preprocess_training.py", root)
+    assert pre.returncode == 0, pre.stderr
+    out = root / "processing/output"
+    channels = {k: out / k for k in ("train", "validation", "preprocessor")}
+    env = {"SM_MODEL_DIR": str(root / "model"), **{f"SM_CHANNEL_{k.upper()}": str(v) for k, v in channels.items()}}
+    tr = run("train.py", root, ["--n_estimators", "40", "--min_samples_leaf", "4"], env)
+    assert tr.returncode == 0, tr.stderr
+    make_tar(root / "processing/model/model.tar.gz", sorted((root / "model").iterdir()))
+    write(root / "processing/test/test.csv", (out / "test/test.csv").read_text())
+    ev = run("evaluate.py", root)
+    assert ev.returncode == 0, ev.stderr
+    # Batch inference: raw inference data, then the same model archive.
+    write(root / "processing/input/data/inference-data.csv", (data / "inference-data.csv").read_text())
+    (root / "processing/input/data/training-data.csv").unlink()
+    pi = run("preprocess_inference.py", root)
+    assert pi.returncode == 0, pi.stderr
+    transformed = root / "processing/output/transformed/inference-transformed.csv"
+    model = train_module.model_fn(str(root / "model"))
+    payload = train_module.input_fn(transformed.read_bytes(), "text/csv")
+    body = train_module.output_fn(train_module.predict_fn(payload, model), "text/csv")
+    inf = root / "processing/input/inference"
+    write(inf / "input/inference-data.csv", (data / "inference-data.csv").read_text())
+    write(inf / "ground-truth/ground-truth.csv", (data / "ground-truth.csv").read_text())
+    write(root / "processing/input/predictions/inference-transformed.csv.out", body)
+    dc = run("prepare_data_check.py", root)
+    assert dc.returncode == 0, dc.stderr
+    return {"root": root, "data": data, "train_log": tr.stdout, "transformed": transformed, "model": model,
+            "body": body, "pi_log": pi.stdout}
+
+
+def test_preprocess_outputs_and_split(e2e):
+    root, out = e2e["root"], e2e["root"] / "processing/output"
+    n = {s: len(read_lines(out / s / f"{s}.csv")) for s in ("train", "validation", "test")}
+    assert sum(n.values()) == 400 and n["test"] == 60 and abs(n["validation"] - 60) <= 1  # 15% each, none dropped
+    baseline = read_lines(out / "baseline/baseline.csv")
+    assert baseline[0].split(",") == [c["name"] for c in json.loads(SCHEMA.read_text())["columns"]]
+    assert len(baseline) == n["train"] + 1
+    train = np.loadtxt(out / "train/train.csv", delimiter=",")
+    assert train.shape[1] == 1 + 3 + 7  # target, one-hot sex (M/F/I), 7 scaled numerics
+    # Scaler fitted on the train split only: train features have mean 0 / sd 1; the target stays raw.
+    assert np.allclose(train[:, 4:].mean(axis=0), 0, atol=1e-9) and np.allclose(train[:, 4:].std(axis=0), 1)
+    raw_targets = sorted(float(line.split(",")[-1]) for line in baseline[1:])
+    assert sorted(train[:, 0]) == raw_targets
+    assert (out / "preprocessor/preprocessor.joblib").is_file() and (out / "preprocessor/dataset_schema.json").is_file()
+
+
+def test_train_writes_model_and_objective(e2e):
+    model_dir = e2e["root"] / "model"
+    assert {p.name for p in model_dir.iterdir()} >= {"model.joblib", "preprocessor.joblib", "dataset_schema.json"}
+    import re
+    match = re.search(r"validation:mse=([0-9\.eE+-]+)", e2e["train_log"])
+    assert match and float(match.group(1)) > 0
+
+
+def test_evaluation_json(e2e):
+    report = json.loads((e2e["root"] / "processing/evaluation/evaluation.json").read_text())
+    m = report["regression_metrics"]
+    assert set(m) == {"mse", "rmse", "mae", "r2"}
+    assert m["rmse"]["value"] == pytest.approx(m["mse"]["value"] ** 0.5)
+    test = np.loadtxt(e2e["root"] / "processing/test/test.csv", delimiter=",")
+    pred = e2e["model"].predict(test[:, 1:])
+    assert m["mse"]["value"] == pytest.approx(np.mean((pred - test[:, 0]) ** 2))
+    assert m["mse"]["standard_deviation"] > 0
+    # A model is learnt: clearly better than predicting the mean.
+    assert m["mse"]["value"] < 0.8 * np.var(test[:, 0])
+
+
+def test_inference_keeps_row_order_and_count(e2e):
+    root = e2e["root"]
+    raw = read_lines(e2e["data"] / "inference-data.csv")
+    transformed = np.loadtxt(e2e["transformed"], delimiter=",")
+    assert transformed.shape == (len(raw), 10)
+    # Row i of the transformed file encodes row i of the raw file (one-hot sex matches).
+    for line, row in zip(raw, transformed):
+        assert row[["M", "F", "I"].index(line.split(",")[0])] == 1.0
+    preds = [float(v) for v in e2e["body"].splitlines()]
+    assert preds == pytest.approx(e2e["model"].predict(transformed).tolist())
+    check = read_lines(root / "processing/output/data_check/data_check.csv")
+    assert check[0].endswith(",rings") and len(check) == len(raw) + 1
+    for line, joined, pred in zip(raw, check[1:], preds):
+        assert joined.split(",")[:-1] == line.split(",") and float(joined.split(",")[-1]) == pytest.approx(pred)
+    mq = read_lines(root / "processing/output/model_quality/model_quality_input.csv")
+    truth = read_lines(e2e["data"] / "ground-truth.csv")
+    assert mq[0] == "prediction,ground_truth"
+    assert [float(r.split(",")[1]) for r in mq[1:]] == [float(t) for t in truth]
+    status = json.loads((root / "processing/output/ground_truth/ground_truth.json").read_text())
+    assert status == {"available": True, "rows": len(raw)}
+    assert "unseen categories in column 'sex': 0 row(s)" in e2e["pi_log"]
+
+
+@pytest.mark.parametrize("threshold,passes", [(1000.0, True), (0.01, False)])
+def test_model_quality_pass_and_breach(e2e, tmp_path, threshold, passes):
+    root = tmp_path / "opt/ml"
+    src = e2e["root"] / "processing/output/model_quality/model_quality_input.csv"
+    write(root / "processing/input/model_quality/model_quality_input.csv", src.read_text())
+    proc = run("model_quality.py", root, ["--mse-threshold", str(threshold)])
+    report = json.loads((root / "processing/output/model_quality/model_quality.json").read_text())  # always written
+    pairs = np.loadtxt(src, delimiter=",", skiprows=1)
+    mse = float(np.mean((pairs[:, 0] - pairs[:, 1]) ** 2))
+    assert report["regression_metrics"]["mse"]["value"] == pytest.approx(mse)
+    assert report["threshold"] == {"metric": "mse", "value": threshold, "passed": passes}
+    if passes:
+        assert proc.returncode == 0 and not (root / "output/message").exists()
+    else:
+        assert proc.returncode == 1
+        assert message(root).strip() == f"ModelQualityBreach: mse={mse:.6g} exceeds threshold={threshold:g}"
+
+
+# ---------------------------------------------------------------- bad inputs
+GOOD = "M,0.455,0.365,0.095,0.514,0.2245,0.101,0.15,15\n"
+
+
+@pytest.mark.parametrize("text,expected", [
+    (GOOD * 20 + 'F,"0.3,0.2,0.1,0.2,0.1,0.05,0.07,9\n', "malformed CSV"),
+    (GOOD * 5 + "M,0.4,0.3,0.1,0.5,0.2,0.1,0.15\n", "line 6: expected 9 columns"),
+    (GOOD * 3 + "M,0.4,abc,0.1,0.5,0.2,0.1,0.15,9\n", "line 4: non-numeric value 'abc' in numeric column 'diameter'"),
+    (GOOD * 3 + "X,0.4,0.3,0.1,0.5,0.2,0.1,0.15,9\n", "line 4: unknown category 'X' in column 'sex'"),
+    (GOOD * 3 + "F,0.4,,0.1,0.5,0.2,0.1,0.15,9\n", "line 4: missing value in numeric column 'diameter'"),
+    ("sex,length,diameter,height,a,b,c,d,rings\n" + GOOD, "line 1 looks like a header row"),
+    (GOOD * 3 + "\n" + GOOD, "line 4: empty line"),
+    ("", "file is empty"),
+])
+def test_preprocess_training_rejects_bad_input(tmp_path, text, expected):
+    root = tmp_path / "opt/ml"
+    stage_training(root, text, name="bad.csv")
+    proc = run("preprocess_training.py", root)
+    assert proc.returncode != 0
+    assert expected in message(root) and "bad.csv" in message(root)
+    assert expected in proc.stderr
+
+
+def test_preprocess_training_no_input_files(tmp_path):
+    root = tmp_path / "opt/ml"
+    (root / "processing/input/data").mkdir(parents=True)
+    write(root / "processing/input/schema/dataset_schema.json", SCHEMA.read_text())
+    proc = run("preprocess_training.py", root)
+    assert proc.returncode != 0 and "no input files" in message(root)
+
+
+def test_preprocess_training_reads_every_row_of_several_files(tmp_path):
+    root = tmp_path / "opt/ml"
+    rows = make_data._generate(100, np.random.default_rng(0), drift=False)
+    stage_training(root, csv_rows(rows[:30]), name="a.csv")
+    write(root / "processing/input/data/b.csv", csv_rows(rows[30:]))
+    assert run("preprocess_training.py", root).returncode == 0
+    out = root / "processing/output"
+    assert sum(len(read_lines(out / s / f"{s}.csv")) for s in ("train", "validation", "test")) == 100
+
+
+def _train_root(tmp_path, train_text, val_text):
+    root = tmp_path / "opt/ml"
+    write(root / "input/data/train/train.csv", train_text)
+    write(root / "input/data/validation/validation.csv", val_text)
+    return root
+
+
+def test_train_rejects_bad_data_and_hyperparameters(tmp_path, e2e):
+    out = e2e["root"] / "processing/output"
+    good = (out / "train/train.csv").read_text()
+    root = _train_root(tmp_path, good, good.replace(",", ";", 1))
+    pre = tmp_path / "opt/ml/input/data/preprocessor"
+    pre.mkdir(parents=True)
+    for f in (out / "preprocessor").iterdir():
+        (pre / f.name).write_bytes(f.read_bytes())
+    proc = run("train.py", root)
+    assert proc.returncode != 0 and "validation.csv: line 1" in message(root)
+    assert (root / "output/failure").read_text() == message(root)
+    write(root / "input/data/validation/validation.csv", good)
+    proc = run("train.py", root, ["--algorithm", "svm"])
+    assert proc.returncode != 0 and "algorithm='svm'" in message(root)
+
+
+def test_train_xgboost_option(tmp_path, e2e):
+    out = e2e["root"] / "processing/output"
+    root = tmp_path / "opt/ml"
+    env = {"SM_MODEL_DIR": str(root / "model"),
+           **{f"SM_CHANNEL_{k.upper()}": str(out / k) for k in ("train", "validation", "preprocessor")}}
+    proc = run("train.py", root, ["--algorithm", '"xgboost"', "--n_estimators", "30", "--max_depth", "3"], env)
+    assert proc.returncode == 0, proc.stderr
+    model = train_module.model_fn(str(root / "model"))
+    x = train_module.input_fn("0,1,0,0.1,0.2,0.1,0.3,0.1,0.2,0.3\n1,0,0,0.5,0.4,0.2,0.6,0.5,0.4,0.5\n", "text/csv")
+    assert len(train_module.output_fn(train_module.predict_fn(x, model), "text/csv").splitlines()) == 2
+
+
+@pytest.mark.parametrize("body,content_type,expected", [
+    ("1,2\n3\n", "text/csv", "line 2: expected 2 columns"),
+    ("1,x\n", "text/csv", "non-numeric value 'x'"),
+    ("", "text/csv", "empty input"),
+    ('{"a": 1}', "application/json", "only text/csv"),
+])
+def test_input_fn_rejects_bad_payload(body, content_type, expected):
+    with pytest.raises(ValueError, match=expected):
+        train_module.input_fn(body, content_type)
+
+
+def test_predict_fn_rejects_wrong_width(e2e):
+    with pytest.raises(ValueError, match="model expects 10"):
+        train_module.predict_fn(np.zeros((2, 3)), e2e["model"])
+
+
+def test_evaluate_refuses_path_traversal(tmp_path):
+    root = tmp_path / "opt/ml"
+    evil = write(tmp_path / "evil.txt", "x")
+    archive = root / "processing/model/model.tar.gz"
+    archive.parent.mkdir(parents=True)
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(evil, arcname="../../escaped.txt")
+    write(root / "processing/test/test.csv", "1,2\n")
+    proc = run("evaluate.py", root)
+    assert proc.returncode != 0 and "path traversal" in message(root) and "model.tar.gz" in message(root)
+    assert not list(tmp_path.rglob("escaped.txt"))
+
+
+def test_preprocess_inference_reports_unseen_and_rejects_bad_rows(tmp_path, e2e):
+    root = tmp_path / "opt/ml"
+    archive = e2e["root"] / "processing/model/model.tar.gz"
+    write(root / "processing/model/model.tar.gz", "").write_bytes(archive.read_bytes())
+    data = root / "processing/input/data/inference-data.csv"
+    write(data, "M,0.4,0.3,0.1,0.5,0.2,0.1,0.15\nU,0.4,0.3,0.1,0.5,0.2,0.1,0.15\nI,0.2,0.1,0.05,0.1,0.05,0.02,0.03\n")
+    proc = run("preprocess_inference.py", root)
+    assert proc.returncode == 0, proc.stderr
+    assert "unseen categories in column 'sex': 1 row(s)" in proc.stdout
+    out = np.loadtxt(root / "processing/output/transformed/inference-transformed.csv", delimiter=",")
+    assert out.shape == (3, 10) and out[1, :3].tolist() == [0, 0, 0] and out[2, 2] == 1  # kept, in order
+    write(data, "M,0.4,0.3,0.1,0.5,0.2,0.1,0.15\nM,0.4,oops,0.1,0.5,0.2,0.1,0.15\n")
+    proc = run("preprocess_inference.py", root)
+    assert proc.returncode != 0
+    assert "inference-data.csv: line 2: non-numeric value 'oops' in numeric column 'diameter'" in message(root)
+
+
+def test_prepare_data_check_count_mismatch_and_no_ground_truth(tmp_path):
+    root = tmp_path / "opt/ml"
+    write(root / "processing/input/schema/dataset_schema.json", SCHEMA.read_text())
+    write(root / "processing/input/inference/input/inference-data.csv", "M,0.4,0.3,0.1,0.5,0.2,0.1,0.15\n" * 3)
+    preds = write(root / "processing/input/predictions/inference-data.csv.out", "9.5\n8.0\n")
+    proc = run("prepare_data_check.py", root)
+    assert proc.returncode != 0
+    msg = message(root)
+    assert "inference-data.csv has 3 rows" in msg and "inference-data.csv.out have 2" in msg
+    preds.write_text("9.5\n8.0\n7.0\n")
+    proc = run("prepare_data_check.py", root)
+    assert proc.returncode == 0, proc.stderr
+    status = json.loads((root / "processing/output/ground_truth/ground_truth.json").read_text())
+    assert status == {"available": False, "rows": 0}
+    assert not (root / "processing/output/model_quality").exists()
+    assert read_lines(root / "processing/output/data_check/data_check.csv")[3] == "M,0.4,0.3,0.1,0.5,0.2,0.1,0.15,7.0"
+
+
+def test_model_quality_bad_input_is_not_a_breach(tmp_path):
+    root = tmp_path / "opt/ml"
+    write(root / "processing/input/model_quality/model_quality_input.csv", "prediction,ground_truth\n1.0,abc\n")
+    proc = run("model_quality.py", root, ["--mse-threshold", "5.5"])
+    assert proc.returncode != 0
+    assert "line 2" in message(root) and "ground_truth" in message(root)
+    assert "ModelQualityBreach" not in message(root)

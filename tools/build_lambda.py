@@ -1,0 +1,59 @@
+"""Build the Lambda deployment package reproducibly.
+
+Same sources -> byte-identical zip (sorted entries, fixed timestamps and permissions), so the
+source_code_hash Terraform computes changes only when the code changes.
+
+    python tools/build_lambda.py [--src code/lambda_function] [--out build/lambda_function.zip]
+"""
+
+import argparse
+import base64
+import hashlib
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXED_DATE = (1980, 1, 1, 0, 0, 0)  # earliest date a zip entry can hold
+INCLUDE_SUFFIXES = (".py", ".json")
+
+
+def collect(src):
+    files = sorted(
+        p for p in src.rglob("*")
+        if p.is_file() and p.suffix in INCLUDE_SUFFIXES and "__pycache__" not in p.parts
+    )
+    if not files:
+        raise SystemExit(f"build_lambda: no {'/'.join(INCLUDE_SUFFIXES)} files under {src}")
+    return files
+
+
+def build(src, out):
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".zip.tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for path in collect(src):
+            info = zipfile.ZipInfo(path.relative_to(src).as_posix(), date_time=FIXED_DATE)
+            info.external_attr = (0o100644 << 16)  # regular file, rw-r--r--
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # unix, whatever the build host
+            zf.writestr(info, path.read_bytes(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+    tmp.replace(out)
+    digest = hashlib.sha256(out.read_bytes()).digest()
+    return base64.b64encode(digest).decode()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--src", type=Path, default=ROOT / "code" / "lambda_function")
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "lambda_function.zip")
+    args = parser.parse_args(argv)
+    if not args.src.is_dir():
+        raise SystemExit(f"build_lambda: source directory {args.src} does not exist")
+    b64 = build(args.src, args.out)
+    print(f"{args.out} base64(sha256)={b64}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

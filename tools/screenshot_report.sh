@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Render a sample run report and screenshot it with headless Chromium.
+#
+# Usage: tools/screenshot_report.sh [OUTPUT_PNG]     (default: docs/report-screenshot.png)
+#
+# What it does:
+#   1. generates a small abalone-like baseline and a drifted "current" batch (seeded),
+#   2. runs scripts/data_quality.py baseline + check on them,
+#   3. renders local_runtime/report.py's HTML page (with sample model quality and steps),
+#   4. screenshots it with Debian's Chromium (installed with apt-get when missing).
+# Env: PYTHON (default .venv/bin/python, else python3), KEEP_HTML=path to keep the HTML page.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OUT="${1:-$ROOT/docs/report-screenshot.png}"
+PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
+[ -x "$PYTHON" ] || PYTHON=python3
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+
+"$PYTHON" - "$ROOT" "$WORK" <<'PY'
+import datetime as dt
+import importlib.util
+import json
+import os
+import sys
+
+import numpy as np
+import pandas as pd
+
+root, work = sys.argv[1], sys.argv[2]
+
+
+def load(name, path):  # by path: scripts/ is not a package, local_runtime may not be yet
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+dq = load("data_quality", os.path.join(root, "scripts", "data_quality.py"))
+report = load("report", os.path.join(root, "local_runtime", "report.py"))
+
+
+def abalone(n, seed, shift=0.0, male_share=0.37):
+    r = np.random.default_rng(seed)
+    rest = (1 - male_share) / 2
+    length = np.clip(r.normal(0.52 + shift, 0.12, n), 0.075, 0.815)
+    whole = np.abs(10.4 * length ** 3 + r.normal(0, 0.05, n))
+    return pd.DataFrame({
+        "sex": r.choice(["M", "F", "I"], n, p=[male_share, rest, rest]),
+        "length": length, "diameter": 0.78 * length + r.normal(0, 0.015, n),
+        "height": np.abs(0.27 * length + r.normal(0, 0.012, n)), "whole_weight": whole,
+        "shucked_weight": 0.43 * whole + np.abs(r.normal(0, 0.02, n)),
+        "viscera_weight": 0.22 * whole + np.abs(r.normal(0, 0.01, n)),
+        "shell_weight": 0.29 * whole + np.abs(r.normal(0, 0.015, n)),
+        "rings": np.round(np.clip(r.normal(9.9, 3.2, n), 1, 29)),
+    })
+
+
+schema = {"name": "abalone", "target": "rings", "columns": [{"name": "sex", "type": "categorical",
+          "categories": ["M", "F", "I"]}] + [{"name": c, "type": "float"} for c in
+          ["length", "diameter", "height", "whole_weight", "shucked_weight", "viscera_weight", "shell_weight", "rings"]]}
+schema_path = os.path.join(work, "dataset_schema.json")
+with open(schema_path, "w") as fh:
+    json.dump(schema, fh)
+abalone(2900, 1).to_csv(os.path.join(work, "baseline.csv"), index=False, float_format="%.4f")
+cur = abalone(800, 2, shift=0.07, male_share=0.5)
+cur.loc[:5, "height"] = np.nan  # a few missing values -> completeness violation
+cur.to_csv(os.path.join(work, "current.csv"), index=False, float_format="%.4f")
+
+b_stats, _ = dq.run_baseline(os.path.join(work, "baseline.csv"), schema_path, True, os.path.join(work, "b"))
+summary = dq.run_check(os.path.join(work, "current.csv"), os.path.join(work, "b", "statistics.json"),
+                       os.path.join(work, "b", "constraints.json"), os.path.join(work, "c"))
+with open(os.path.join(work, "c", "statistics.json")) as fh:
+    c_stats = json.load(fh)
+
+t0 = dt.datetime(2026, 1, 15, 8, 0, 0, tzinfo=dt.timezone.utc)
+spans = [("CreateModelStep", 4, "Succeeded"), ("DataPreProcessingStep", 95, "Succeeded"),
+         ("BatchInferenceStep", 412, "Succeeded"), ("DataCheckPreProcessingStep", 71, "Succeeded"),
+         ("DataQualityCheckStep", 88, "Succeeded"), ("GroundTruthAvailableCond", 1, "Succeeded"),
+         ("ModelQualityCalcStep", 64, "Failed")]
+steps, t = [], t0
+for name, secs, status in spans:
+    end = t + dt.timedelta(seconds=secs)
+    steps.append({"name": name, "status": status, "start": t.isoformat(), "end": end.isoformat(),
+                  "failure_reason": "ModelQualityBreach: mse=6.42 exceeds threshold=5.5" if status == "Failed" else None})
+    t = end
+model_quality = {"regression_metrics": {"mse": {"value": 6.42, "standard_deviation": 0.31},
+                                        "rmse": {"value": 2.534, "standard_deviation": 0.06},
+                                        "mae": {"value": 1.87, "standard_deviation": 0.04},
+                                        "r2": {"value": 0.41, "standard_deviation": 0.02}},
+                 "threshold": {"metric": "mse", "value": 5.5, "passed": False}}
+html_path = os.environ.get("KEEP_HTML") or os.path.join(work, "report.html")
+report.write_report(html_path, title="Batch inference run: abalone-batch-inference (sample)",
+                    baseline_statistics=b_stats, current_statistics=c_stats, violations=summary["violations"],
+                    model_quality=model_quality, threshold=None, steps=steps, generated_at=t)
+with open(os.path.join(work, "html_path"), "w") as fh:
+    fh.write(html_path)
+print(f"report: {html_path} ({summary['violation_count']} violations)")
+PY
+
+CHROME="$(command -v chromium || command -v chromium-browser || true)"
+if [ -z "$CHROME" ]; then
+    echo "chromium not found: installing Debian's chromium package" >&2
+    apt-get update && apt-get install -y chromium
+    CHROME="$(command -v chromium)"
+fi
+mkdir -p "$(dirname "$OUT")"
+HTML="$(cat "$WORK/html_path")"
+"$CHROME" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --user-data-dir="$(mktemp -d -p "$WORK")" --hide-scrollbars \
+    --screenshot="$OUT" --window-size=1400,2400 "file://$HTML" 2>"$WORK/chromium.log" \
+    || { cat "$WORK/chromium.log" >&2; exit 1; }
+[ -s "$OUT" ] || { echo "no screenshot written to $OUT" >&2; cat "$WORK/chromium.log" >&2; exit 1; }
+echo "screenshot: $OUT"
