@@ -239,6 +239,11 @@ class EnvConfig:
     def ground_truth_uri(self) -> str:
         return self.s3_uri(self.bucket_inf_prefix, "ground-truth")
 
+    @property
+    def feedback_uri(self) -> str:
+        """Labelled inference batches (features + ground truth) that HPO retraining learns from."""
+        return self.s3_uri("feedback")
+
 
 @dataclass(frozen=True)
 class PipelineConfig:

@@ -19,6 +19,7 @@ from pipeline_scripts.common import PROCESSING, artifact_uri, output_of, process
 from pipeline_scripts.config import PipelineConfig
 from sagemaker.core.transformer import Transformer
 from sagemaker.core.workflow.conditions import ConditionEquals
+from sagemaker.core.workflow.execution_variables import ExecutionVariables
 from sagemaker.core.workflow.functions import Join, JsonGet
 from sagemaker.core.workflow.parameters import ParameterFloat, ParameterString
 from sagemaker.core.workflow.pipeline_context import PipelineSession
@@ -151,7 +152,10 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
                                  f"{PROCESSING}/input/predictions"),
                 processing_input("schema", schema_uri, f"{PROCESSING}/input/schema")],
         outputs=[processing_output(out, f"{PROCESSING}/output/{out}", artifact_uri(cfg, name, out))
-                 for out in ("data_check", "model_quality", "ground_truth")],
+                 for out in ("data_check", "model_quality", "ground_truth")]
+        # labelled batches land where the HPO pipeline looks for them, one folder per execution
+        + [processing_output("feedback", f"{PROCESSING}/output/feedback",
+                             Join(on="/", values=[cfg.env.feedback_uri, ExecutionVariables.PIPELINE_EXECUTION_ID]))],
     ))
 
     data_quality = _data_quality_step(cfg, session, name, data_check, model)

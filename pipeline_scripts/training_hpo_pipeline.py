@@ -3,7 +3,8 @@
     python -m pipeline_scripts.training_hpo_pipeline [--env-file ...] [--config ...] [--definition-out FILE]
 
 Same steps as the training pipeline, with a tuning step over the configured ranges in place
-of the single training job; the best job's model is evaluated and registered. Its versions
+of the single training job; the best job's model is evaluated and registered. It trains on the
+training data plus the labelled inference batches (FeedbackData) that revealed the breach. Its versions
 carry ``approver: review-board`` and stay PendingManualApproval until the board approves.
 """
 
@@ -59,7 +60,7 @@ def tuning_step(cfg: PipelineConfig, session: PipelineSession, pipeline_name: st
 
 
 def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
-    return build_training_pipeline(cfg, session, cfg.env.pipeline_trainwhpo, tuning_step)
+    return build_training_pipeline(cfg, session, cfg.env.pipeline_trainwhpo, tuning_step, with_feedback=True)
 
 
 def main(argv: list[str] | None = None) -> int:

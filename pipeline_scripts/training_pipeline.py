@@ -49,6 +49,7 @@ SERVING_ENV = {"SAGEMAKER_PROGRAM": "train.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/
 
 # (cfg, session, pipeline name, preprocessing step) -> (training-like step, model.tar.gz URI)
 ModelStepFactory = Callable[[PipelineConfig, PipelineSession, str, ProcessingStep], tuple[Any, Any]]
+FEEDBACK_DIR = f"{PROCESSING}/input/feedback"
 
 
 def model_trainer(cfg: PipelineConfig, session: PipelineSession, pipeline_name: str,
@@ -124,24 +125,30 @@ def _baseline_files(cfg: PipelineConfig, baseline: Any) -> tuple[Any, Any]:
 
 
 def build_training_pipeline(cfg: PipelineConfig, session: PipelineSession, name: str,
-                            make_model_step: ModelStepFactory) -> Pipeline:
+                            make_model_step: ModelStepFactory, with_feedback: bool = False) -> Pipeline:
+    """The training DAG. ``with_feedback`` adds the labelled inference batches to the training data
+    (retraining after a quality breach must learn the new regime)."""
     common.ensure_model_package_group(cfg)
     schema_uri = common.upload_schema(cfg)
     split = cfg.settings["split"]
     registration = cfg.settings["registration"]
 
     training_data = ParameterString(name="TrainingData", default_value=cfg.env.training_data_uri)
+    feedback_data = ParameterString(name="FeedbackData", default_value=cfg.env.feedback_uri)
     mse_threshold = ParameterFloat(name="MseThreshold", default_value=cfg.mse_threshold)
     approval_status = ParameterString(name="ModelApprovalStatus", default_value=registration["approval_status"])
 
+    inputs = [processing_input("data", training_data, f"{PROCESSING}/input/data"),
+              processing_input("schema", schema_uri, f"{PROCESSING}/input/schema")]
+    arguments = ["--validation-ratio", str(split["validation_ratio"]), "--test-ratio", str(split["test_ratio"]),
+                 "--seed", str(split["seed"])]
+    if with_feedback:
+        inputs.append(processing_input("feedback", feedback_data, FEEDBACK_DIR))
+        arguments += ["--feedback-dir", FEEDBACK_DIR]
     pre = ProcessingStep(name=PREPROCESS, step_args=common.processor(cfg, session, f"{name}-preprocess").run(
-        code=common.script("preprocess_training.py"),
-        inputs=[processing_input("data", training_data, f"{PROCESSING}/input/data"),
-                processing_input("schema", schema_uri, f"{PROCESSING}/input/schema")],
+        code=common.script("preprocess_training.py"), inputs=inputs, arguments=arguments,
         outputs=[processing_output(out, f"{PROCESSING}/output/{out}", artifact_uri(cfg, name, "preprocess", out))
                  for out in ("train", "validation", "test", "baseline", "preprocessor")],
-        arguments=["--validation-ratio", str(split["validation_ratio"]), "--test-ratio", str(split["test_ratio"]),
-                   "--seed", str(split["seed"])],
     ))
     baseline = _baseline_step(cfg, session, name, pre, schema_uri)
     train, model_data = make_model_step(cfg, session, name, pre)
@@ -185,7 +192,8 @@ def build_training_pipeline(cfg: PipelineConfig, session: PipelineSession, name:
             right=mse_threshold)],
         if_steps=[register], else_steps=[fail])
 
-    return Pipeline(name=name, parameters=[training_data, mse_threshold, approval_status],
+    parameters = [training_data, *([feedback_data] if with_feedback else []), mse_threshold, approval_status]
+    return Pipeline(name=name, parameters=parameters,
                     steps=[pre, baseline, train, evaluate, gate], sagemaker_session=session)
 
 

@@ -5,7 +5,8 @@ Inputs : /opt/ml/processing/input/inference/ (input/ = raw headerless feature CS
          line), /opt/ml/processing/input/schema/dataset_schema.json. Files are read in sorted name order.
 Outputs: /opt/ml/processing/output/data_check/data_check.csv (header: schema order, prediction in the target's
          place), model_quality/model_quality_input.csv (prediction,ground_truth; only with ground truth),
-         ground_truth/ground_truth.json {"available": bool, "rows": n} (always written on success).
+         feedback/labelled-batch.csv (features + ground truth, headerless training format; only with ground
+         truth), ground_truth/ground_truth.json {"available": bool, "rows": n} (always written on success).
 """
 
 import argparse
@@ -90,7 +91,8 @@ def write(path, header, rows):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(header)
+        if header is not None:  # None: headerless, like the training data
+            writer.writerow(header)
         writer.writerows(rows)
 
 
@@ -138,6 +140,13 @@ def main(argv=None):
     if truth is not None:
         write(os.path.join(out, "model_quality", "model_quality_input.csv"), ["prediction", "ground_truth"],
               list(zip(preds, truth)))
+        # The labelled batch in the training-data convention (headerless, schema order): HPO retraining
+        # learns from the data that revealed a quality breach, not only from the original training set.
+        labelled = []
+        for feats, actual in zip(raw, truth):
+            values = iter(feats)
+            labelled.append([actual if n == target else next(values) for n in names])
+        write(os.path.join(out, "feedback", "labelled-batch.csv"), None, labelled)
     status = {"available": truth is not None, "rows": len(truth) if truth is not None else 0}
     os.makedirs(os.path.join(out, "ground_truth"), exist_ok=True)
     with open(os.path.join(out, "ground_truth", "ground_truth.json"), "w") as f:

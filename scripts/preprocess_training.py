@@ -1,6 +1,7 @@
 """TrainingPreProcessStep: validate raw training CSVs, split, fit the feature preprocessing on the train split.
 
 Inputs : /opt/ml/processing/input/data/ (headerless CSVs, schema column order, target included)
+         --feedback-dir (HPO retraining): labelled inference batches in the same convention
          /opt/ml/processing/input/schema/dataset_schema.json
 Outputs: /opt/ml/processing/output/{train/train.csv, validation/validation.csv, test/test.csv}
          (headerless: target first, then transformed features), baseline/baseline.csv (raw train split with
@@ -149,6 +150,8 @@ def main(argv=None):
     p.add_argument("--validation-ratio", type=float, default=0.15)
     p.add_argument("--test-ratio", type=float, default=0.15)
     p.add_argument("--seed", type=int, default=42)
+    # HPO retraining also learns from labelled inference batches (DataCheckPreProcessingStep's feedback)
+    p.add_argument("--feedback-dir", default=None, help="extra headerless CSVs in the training convention")
     args = p.parse_args(argv)
     if not (0 < args.validation_ratio < 1 and 0 < args.test_ratio < 1
             and args.validation_ratio + args.test_ratio < 1):
@@ -159,7 +162,10 @@ def main(argv=None):
     columns, target = schema["columns"], schema["target"]
     names = [c["name"] for c in columns]
     rows = []
-    for path in list_input_files(container_path(args.input_dir)):
+    inputs = list_input_files(container_path(args.input_dir))
+    if args.feedback_dir:
+        inputs += list_input_files(container_path(args.feedback_dir))
+    for path in inputs:
         file_rows = read_rows(path, columns)
         print(f"read {len(file_rows)} rows from {path}")
         rows.extend(file_rows)

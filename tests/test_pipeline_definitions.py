@@ -135,10 +135,28 @@ def definition_of(module, kind: str, **load_args) -> dict:
     return json.loads(module.build(cfg, common.make_session(cfg)).definition())
 
 
+@pytest.fixture(scope="module")
+def built():
+    """The three definitions, built once (the SDK takes seconds per build) in a moto account
+    that holds two approved versions, so the inference pipeline must pick the newer one."""
+    from moto import mock_aws
+
+    with mock_aws():
+        cfg = load_pipeline_config("training")
+        boto3.client("s3").create_bucket(Bucket=cfg.env.bucket_name)
+        training = definition_of(training_pipeline, "training")
+        hpo = definition_of(training_hpo_pipeline, "training_hpo")
+        approve_a_model(cfg)
+        newest = approve_a_model(cfg)
+        package = boto3.client("sagemaker").describe_model_package(ModelPackageName=newest)
+        inference = definition_of(inference_pipeline, "inference")
+    return {"training": training, "training_hpo": hpo, "inference": inference, "package": package}
+
+
 # --- training -------------------------------------------------------------------------------
 
-def test_training_definition_structure(account):
-    definition = definition_of(training_pipeline, "training")
+def test_training_definition_structure(built):
+    definition = built["training"]
     steps = flatten(definition["Steps"])
     assert {n: s["Type"] for n, s in steps.items()} == TRAINING_STEPS
     check_references(definition)
@@ -157,10 +175,11 @@ def test_training_definition_structure(account):
     assert check["RightValue"] == {"Get": "Parameters.MseThreshold"}
 
 
-def test_training_parameters_and_settings_come_from_config(account):
+def test_training_parameters_and_settings_come_from_config(built):
     cfg = load_pipeline_config("training")
-    definition = definition_of(training_pipeline, "training")
+    definition = built["training"]
     parameters = by_name(definition["Parameters"])
+    assert "FeedbackData" not in parameters  # plain training uses the training data only
     assert parameters["TrainingData"]["DefaultValue"] == cfg.env.training_data_uri
     assert parameters["MseThreshold"]["DefaultValue"] == cfg.mse_threshold
     assert parameters["ModelApprovalStatus"]["DefaultValue"] == "PendingManualApproval"
@@ -219,9 +238,9 @@ def test_model_monitor_option_uses_quality_check_step(account, tmp_path):
 
 # --- training with HPO -------------------------------------------------------------------------
 
-def test_hpo_definition_tunes_several_hyperparameters(account):
+def test_hpo_definition_tunes_several_hyperparameters(built):
     cfg = load_pipeline_config("training_hpo")
-    definition = definition_of(training_hpo_pipeline, "training_hpo")
+    definition = built["training_hpo"]
     steps = flatten(definition["Steps"])
     assert {n: s["Type"] for n, s in steps.items()} == HPO_STEPS
     check_references(definition)
@@ -243,15 +262,21 @@ def test_hpo_definition_tunes_several_hyperparameters(account):
     register = steps["ModelRegisterStep"]["Arguments"]
     assert register["CustomerMetadataProperties"]["approver"] == "review-board"
 
+    # retraining also learns from the labelled batches the inference pipeline writes
+    parameters = by_name(definition["Parameters"])
+    assert parameters["FeedbackData"]["DefaultValue"] == cfg.env.feedback_uri
+    preprocess = steps["TrainingPreProcessStep"]["Arguments"]
+    feedback = by_name(preprocess["ProcessingInputs"], "InputName")["feedback"]["S3Input"]
+    assert feedback["S3Uri"] == {"Get": "Parameters.FeedbackData"}
+    args = preprocess["AppSpecification"]["ContainerArguments"]
+    assert args[args.index("--feedback-dir") + 1] == feedback["LocalPath"]
+
 
 # --- inference ----------------------------------------------------------------------------------
 
-def test_inference_definition_uses_latest_approved_model(account):
+def test_inference_definition_uses_latest_approved_model(built):
     cfg = load_pipeline_config("inference")
-    approve_a_model(cfg)  # an older approved version ...
-    newest = approve_a_model(cfg)  # ... and the one the pipeline must pick
-    package = boto3.client("sagemaker").describe_model_package(ModelPackageName=newest)
-    definition = definition_of(inference_pipeline, "inference")
+    package, definition = built["package"], built["inference"]
     steps = flatten(definition["Steps"])
     assert {n: s["Type"] for n, s in steps.items()} == INFERENCE_STEPS
     check_references(definition)
@@ -280,6 +305,9 @@ def test_inference_definition_uses_latest_approved_model(account):
     gate = steps["GroundTruthAvailableCond"]["Arguments"]
     assert gate["Conditions"][0]["LeftValue"]["Std:JsonGet"]["Path"] == "available"
     assert [s["Name"] for s in gate["IfSteps"]] == ["ModelQualityCalcStep"]
+    outputs = by_name(steps["DataCheckPreProcessingStep"]["Arguments"]["ProcessingOutputConfig"]["Outputs"],
+                      "OutputName")
+    assert outputs["feedback"]["S3Output"]["S3Uri"]["Std:Join"]["Values"][0] == cfg.env.feedback_uri
     parameters = by_name(definition["Parameters"])
     assert parameters["InferenceRoot"]["DefaultValue"] == cfg.env.inference_root_uri
     assert parameters["MseThreshold"]["DefaultValue"] == cfg.mse_threshold

@@ -160,6 +160,10 @@ def test_inference_keeps_row_order_and_count(e2e):
     assert [float(r.split(",")[1]) for r in mq[1:]] == [float(t) for t in truth]
     status = json.loads((root / "processing/output/ground_truth/ground_truth.json").read_text())
     assert status == {"available": True, "rows": len(raw)}
+    # the labelled batch, in the training-data convention, for HPO retraining
+    feedback = read_lines(root / "processing/output/feedback/labelled-batch.csv")
+    assert [r.rsplit(",", 1)[0] for r in feedback] == raw
+    assert [float(r.rsplit(",", 1)[1]) for r in feedback] == [float(t) for t in truth]
     assert "unseen categories in column 'sex': 0 row(s)" in e2e["pi_log"]
 
 
@@ -318,6 +322,7 @@ def test_prepare_data_check_count_mismatch_and_no_ground_truth(tmp_path):
     status = json.loads((root / "processing/output/ground_truth/ground_truth.json").read_text())
     assert status == {"available": False, "rows": 0}
     assert not (root / "processing/output/model_quality").exists()
+    assert not (root / "processing/output/feedback").exists()
     assert read_lines(root / "processing/output/data_check/data_check.csv")[3] == "M,0.4,0.3,0.1,0.5,0.2,0.1,0.15,7.0"
 
 

@@ -1,0 +1,279 @@
+"""`sm-local demo`: the whole MLOps loop offline, checked step by step.
+
+upsert pipelines -> training data upload (rule starts training) -> version pending -> approve -> deploy
+(re-run the inference pipeline script) -> ground truth + inference upload (rule starts inference) ->
+drifted data -> ModelQualityBreach -> rule starts HPO (which also learns from the labelled drifted batch)
+-> better version pending -> approve -> deploy -> a later drifted batch passes. Exit 0 only when every
+expectation held.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from .runtime import Runtime, find_repo_root
+
+
+class Story:
+    def __init__(self):
+        self.checks: list[dict] = []
+
+    def expect(self, name: str, ok: bool, detail: str = "") -> bool:
+        self.checks.append({"expectation": name, "ok": bool(ok), "detail": detail})
+        print(f"  {'✔' if ok else '✘'} {name}" + (f" — {detail}" if detail else ""), flush=True)
+        return bool(ok)
+
+
+def _chapter(title: str) -> None:
+    print(f"\n== {title}", flush=True)
+
+
+def _new_executions(rt, before: set, pipeline: str | None = None) -> list[dict]:
+    recs = [r for r in rt.workspace.list_executions() if r["PipelineExecutionId"] not in before]
+    return [r for r in recs if pipeline is None or r["PipelineName"] == pipeline]
+
+
+def _ids(rt) -> set:
+    return {r["PipelineExecutionId"] for r in rt.workspace.list_executions()}
+
+
+_CONFIGS: dict = {}
+
+
+def _upsert(module: str, env_file: Path) -> int:
+    import importlib
+    mod = importlib.import_module(f"pipeline_scripts.{module}")
+    argv = ["--env-file", str(env_file), "--no-upload"]
+    if _CONFIGS.get(module):
+        argv += ["--config", str(_CONFIGS[module])]
+    try:
+        return int(mod.main(argv) or 0)
+    except SystemExit as exc:  # argparse or explicit sys.exit in the script
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+
+
+def _data_sets(repo: Path, out: Path, rows, inference_rows, drift_rows):
+    sys.path.insert(0, str(repo))
+    from tools import make_data
+    data = repo / "data"
+    names = ("training-data.csv", "inference-data.csv", "ground-truth.csv")
+    if rows is None and all((data / n).exists() for n in names):
+        normal = data
+    else:
+        normal = out / "data"
+        make_data.generate(normal, rows or 4177, inference_rows, make_data.DEFAULT_SEED, drift=False)
+    drift = out / "data-drift"
+    make_data.generate(drift, rows or 4177, drift_rows or inference_rows, make_data.DEFAULT_SEED, drift=True)
+    # a later batch from the same drifted population, scored after retraining (not seen by it)
+    drift_later = out / "data-drift-later"
+    make_data.generate(drift_later, rows or 4177, drift_rows or inference_rows, make_data.DEFAULT_SEED + 1, drift=True)
+    return normal, drift, drift_later
+
+
+def run_demo(output="demo-output", env_file="env_files/dev_env.tfvars", rows=None, inference_rows=1000,
+             drift_rows=None, workspace=None, repo_root=None, configs=None) -> int:
+    """configs: optional {pipeline_scripts module: YAML path} passed as --config (tests use smaller HPO)."""
+    t_start = time.time()
+    _CONFIGS.clear()
+    _CONFIGS.update(configs or {})
+    repo = Path(repo_root or find_repo_root()).resolve()
+    out = Path(output).resolve()
+    if out.exists():
+        shutil.rmtree(out)  # the demo always starts from an empty workspace
+    out.mkdir(parents=True)
+    ws = Path(workspace).resolve() if workspace else out / "workspace"
+    if workspace and ws.exists():
+        shutil.rmtree(ws)
+    env_path = (repo / env_file) if not Path(env_file).is_absolute() else Path(env_file)
+    story = Story()
+    normal, drift, drift_later = _data_sets(repo, out, rows, inference_rows, drift_rows)
+    reports = []
+    if str(repo) not in sys.path:
+        sys.path.insert(0, str(repo))
+    with Runtime(repo_root=repo, workspace=ws, env_file=env_path) as rt:
+        v = rt.tf.vars
+        bucket, prefix = v["bucket_name"], v["bucket_prefix"]
+        train_key = f"{prefix}/{v['bucket_train_prefix']}/training-data.csv"
+        inf_key = f"{prefix}/{v['bucket_inf_prefix']}/input/inference-data.csv"
+        gt_key = f"{prefix}/{v['bucket_inf_prefix']}/ground-truth/ground-truth.csv"
+        p_train, p_hpo, p_inf = v["pipeline_train"], v["pipeline_trainwhpo"], v["pipeline_inf"]
+        group = v["model_package_group_name"]
+
+        _chapter("1. Terraform-managed bucket and pipeline upserts (pipeline_scripts mains)")
+        rt.aws.s3.create_bucket(Bucket=bucket)
+        story.expect(f"training pipeline {p_train} upserted", _upsert("training_pipeline", env_path) == 0)
+        story.expect(f"HPO pipeline {p_hpo} upserted", _upsert("training_hpo_pipeline", env_path) == 0)
+        rc = _upsert("inference_pipeline", env_path)
+        story.expect("inference pipeline refuses to deploy without an Approved model", rc != 0, f"exit code {rc}")
+
+        _chapter("2. Training data arrives -> EventBridge rule starts training")
+        before = _ids(rt)
+        rt.upload(normal / "training-data.csv", train_key)
+        rt.pump()
+        tr = _new_executions(rt, before, p_train)
+        story.expect("training pipeline started by the data-arrival rule and succeeded",
+                     len(tr) == 1 and tr[0]["PipelineExecutionStatus"] == "Succeeded",
+                     ", ".join(f"{r['PipelineExecutionId']}={r['PipelineExecutionStatus']}" for r in tr))
+        pk = rt.list_packages(group) if _has_group(rt, group) else []
+        story.expect("one model version registered PendingManualApproval",
+                     len(pk) == 1 and pk[0]["ModelApprovalStatus"] == "PendingManualApproval",
+                     ", ".join(f"v{p['ModelPackageVersion']}={p['ModelApprovalStatus']}" for p in pk))
+
+        _chapter("3. Approve version 1 (approval event) and deploy (re-run inference pipeline script)")
+        if pk:
+            _show_and_approve(rt, pk[-1], "approved by the demo (data scientist)")
+        story.expect("inference pipeline upserted with the approved model", _upsert("inference_pipeline", env_path) == 0)
+
+        _chapter("4. Ground truth, then inference data -> rule starts batch inference")
+        before = _ids(rt)
+        rt.upload(normal / "ground-truth.csv", gt_key)
+        rt.upload(normal / "inference-data.csv", inf_key)
+        rt.pump()
+        inf1 = _new_executions(rt, before, p_inf)
+        ok1 = len(inf1) == 1 and inf1[0]["PipelineExecutionStatus"] == "Succeeded"
+        story.expect("inference on normal data succeeded (model quality within threshold)", ok1,
+                     ", ".join(f"{r['PipelineExecutionId']}={r['PipelineExecutionStatus']} {r.get('FailureReason') or ''}" for r in inf1))
+        for r in inf1:
+            reports.append(_report(rt, r, out))
+        _check_outputs(rt, story, inf1, normal)
+
+        _chapter("5. DRIFTED ground truth + inference data -> ModelQualityBreach -> HPO retraining")
+        before = _ids(rt)
+        rt.upload(drift / "ground-truth.csv", gt_key)
+        rt.upload(drift / "inference-data.csv", inf_key)
+        rt.pump()
+        inf2 = _new_executions(rt, before, p_inf)
+        breach = [r for r in inf2 if "ModelQualityBreach" in ((r["Steps"].get("ModelQualityCalcStep") or {}).get("FailureReason") or "")]
+        story.expect("model-quality step failed with ModelQualityBreach on drifted data", len(breach) == 1,
+                     "; ".join((r["Steps"].get("ModelQualityCalcStep") or {}).get("FailureReason") or r["PipelineExecutionStatus"] for r in inf2))
+        for r in inf2:
+            reports.append(_report(rt, r, out))
+        viol = _violations(rt, inf2[0]) if inf2 else None
+        story.expect("data-quality violations reported for drifted data", bool(viol), f"{viol} violation(s)")
+        hpo = _new_executions(rt, before, p_hpo)
+        story.expect("HPO pipeline started by the model-quality-breach rule and succeeded",
+                     len(hpo) == 1 and hpo[0]["PipelineExecutionStatus"] == "Succeeded" and hpo[0]["Trigger"].get("type") == "EventBridge",
+                     ", ".join(f"{r['PipelineExecutionId']}={r['PipelineExecutionStatus']} {r.get('FailureReason') or ''}" for r in hpo))
+        pk = rt.list_packages(group)
+        story.expect("a second version registered PendingManualApproval (review board)",
+                     len(pk) == 2 and pk[-1]["ModelApprovalStatus"] == "PendingManualApproval",
+                     ", ".join(f"v{p['ModelPackageVersion']}={p['ModelApprovalStatus']}" for p in pk))
+
+        _chapter("6. Review board approves version 2, deploy, a later drifted batch is scored")
+        if len(pk) == 2:
+            _show_and_approve(rt, pk[-1], "approved by the review board")
+        story.expect("inference pipeline upserted with the new approved model", _upsert("inference_pipeline", env_path) == 0)
+        before = _ids(rt)
+        rt.upload(drift_later / "ground-truth.csv", gt_key)
+        rt.upload(drift_later / "inference-data.csv", inf_key)
+        rt.pump()
+        inf3 = _new_executions(rt, before, p_inf)
+        for r in inf3:
+            reports.append(_report(rt, r, out))
+        mq = (inf3[0]["Steps"].get("ModelQualityCalcStep") or {}) if inf3 else {}
+        story.expect("a later drifted batch passes model quality with the retrained model",
+                     len(inf3) == 1 and inf3[0]["PipelineExecutionStatus"] == "Succeeded",
+                     mq.get("FailureReason") or (inf3[0]["PipelineExecutionStatus"] if inf3 else "no execution"))
+        story.expect("no Lambda invocation failed", not rt.lambdas.errors,
+                     "; ".join(e["error"] for e in rt.lambdas.errors[:3]))
+        story.expect("notifications were published", len(rt.notifications.received) > 0,
+                     f"{len(rt.notifications.received)} message(s)")
+        summary = _summary(rt, story, reports, time.time() - t_start)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    _print_summary(summary, out)
+    return 0 if all(c["ok"] for c in story.checks) else 1
+
+
+def _has_group(rt, group):
+    try:
+        rt.aws.sm.describe_model_package_group(ModelPackageGroupName=group)
+        return True
+    except Exception:
+        return False
+
+
+def _show_and_approve(rt, desc, comment):
+    from .cli import format_version
+    print("  " + format_version(rt, desc))
+    new = rt.approve(desc["ModelPackageArn"], approve=True, comment=comment)
+    print(f"  -> {new['ModelPackageArn']} {new['ModelApprovalStatus']}")
+    rt.pump()
+
+
+def _violations(rt, rec):
+    from .inspect import inference_artifacts
+    s = inference_artifacts(rt, rec)["summary"]
+    return None if s is None else s.get("violation_count")
+
+
+def _report(rt, rec, out: Path):
+    from .inspect import write_inference_report
+    path = out / "reports" / f"inference-{rec['PipelineExecutionId']}.html"
+    try:
+        write_inference_report(rt, rec, path)
+        print(f"  report: {path}")
+        return str(path)
+    except Exception as exc:
+        print(f"  report for {rec['PipelineExecutionId']} failed: {exc}")
+        return None
+
+
+def _check_outputs(rt, story, recs, data_dir):
+    """The transform output keeps order and count: one prediction per input line."""
+    for r in recs:
+        st = r["Steps"].get("BatchInferenceStep") or {}
+        out_uri = ((st.get("Properties") or {}).get("TransformOutput") or {}).get("S3OutputPath")
+        if not out_uri:
+            continue
+        from .aws import list_keys, split_s3
+        b, p = split_s3(out_uri)
+        keys = [k for k in list_keys(rt.aws.s3, b, p) if k.endswith(".out")]
+        n_out = sum(rt.aws.s3.get_object(Bucket=b, Key=k)["Body"].read().decode().count("\n") for k in keys)
+        n_in = sum(1 for line in open(data_dir / "inference-data.csv") if line.strip())
+        story.expect("batch transform wrote one prediction per input row", n_out == n_in, f"{n_out} predictions for {n_in} rows")
+
+
+def _summary(rt, story, reports, wall):
+    from .inspect import inference_artifacts
+    execs = []
+    for r in rt.workspace.list_executions():
+        e = {k: r.get(k) for k in ("PipelineExecutionId", "PipelineName", "PipelineExecutionStatus", "FailureReason",
+                                   "DurationSeconds", "StartTime", "Trigger", "Parameters")}
+        e["steps"] = [{"name": n, "status": r["Steps"][n]["StepStatus"], "seconds": r["Steps"][n].get("DurationSeconds"),
+                       "failure_reason": r["Steps"][n].get("FailureReason")} for n in r["StepOrder"]]
+        if "DataQualityCheckStep" in r["Steps"]:
+            art = inference_artifacts(rt, r)
+            e["data_quality"] = art["summary"]
+            e["model_quality"] = art["model_quality"]
+        execs.append(e)
+    versions = []
+    for d in rt.list_packages():
+        versions.append({"arn": d["ModelPackageArn"], "version": d.get("ModelPackageVersion"),
+                         "approval": d["ModelApprovalStatus"], "approval_description": d.get("ApprovalDescription"),
+                         "metrics": rt.package_metrics(d).get("regression_metrics")})
+    return {"ok": all(c["ok"] for c in story.checks), "wall_seconds": round(wall, 1), "expectations": story.checks,
+            "executions": execs, "model_versions": versions, "notifications": rt.notifications.received,
+            "lambda_errors": rt.lambdas.errors, "reports": [r for r in reports if r],
+            "workspace": str(rt.workspace.root)}
+
+
+def _print_summary(s, out):
+    print("\n== Summary")
+    for e in s["executions"]:
+        dq = e.get("data_quality") or {}
+        extra = f" violations={dq.get('violation_count')}" if dq else ""
+        print(f"  {e['PipelineName']:<26} {e['PipelineExecutionId']} {e['PipelineExecutionStatus']:<9} "
+              f"{e.get('DurationSeconds') or 0:6.1f}s{extra} {(e.get('FailureReason') or '')[:80]}")
+    for v in s["model_versions"]:
+        m = v.get("metrics") or {}
+        mse = (m.get("mse") or {}).get("value")
+        print(f"  model v{v['version']}: {v['approval']:<22} mse={mse if mse is None else round(mse, 4)}")
+    print(f"  notifications: {len(s['notifications'])} (outbox: {s['workspace']}/outbox/notifications.txt)")
+    failed = [c for c in s["expectations"] if not c["ok"]]
+    print(f"  expectations: {len(s['expectations']) - len(failed)}/{len(s['expectations'])} held; wall {s['wall_seconds']}s")
+    for c in failed:
+        print(f"  FAILED: {c['expectation']} — {c['detail']}")
+    print(f"  summary: {out / 'summary.json'}")

@@ -1,0 +1,118 @@
+"""Lambda targets run in-process: module/handler from lambda.tf's handler attribute, code from
+code/lambda_function/ (or the archive_file source_dir the function is built from), environment from the
+resolved environment block."""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import sys
+import traceback
+import uuid
+from pathlib import Path
+
+from .errors import TerraformError
+
+
+class _Context:
+    def __init__(self, name, arn):
+        self.function_name = name
+        self.invoked_function_arn = arn
+        self.aws_request_id = str(uuid.uuid4())
+        self.memory_limit_in_mb = 128
+        self.function_version = "$LATEST"
+        self.log_group_name = f"/aws/lambda/{name}"
+        self.log_stream_name = "local"
+
+    def get_remaining_time_in_millis(self):
+        return 300000
+
+
+class _Capture(logging.Handler):
+    """The invocation's log lines, kept with its record (CloudWatch Logs stand-in)."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.levelname} {record.getMessage()}")
+
+
+class Lambdas:
+    def __init__(self, rt, tf):
+        self.rt = rt
+        self.functions = {}
+        for res, body in tf.resources.get("aws_lambda_function", {}).items():
+            if not tf.enabled("aws_lambda_function", res):
+                continue
+            where = f"{body['__file__']}: aws_lambda_function.{res}"
+            name = tf.attr("aws_lambda_function", res, "function_name")
+            handler = tf.attr("aws_lambda_function", res, "handler")
+            if not handler or "." not in handler:
+                raise TerraformError(f"{where}: handler must be <module>.<function>, got {handler!r}")
+            env_block = body.get("environment")
+            env = {}
+            if env_block:
+                env = tf.eval(env_block[0] if isinstance(env_block, list) else env_block, where).get("variables") or {}
+            arn = tf.resource_attr("aws_lambda_function", res, ["arn"], where)
+            self.functions[arn] = {"name": name, "handler": handler, "env": {k: str(v) for k, v in env.items()},
+                                   "code_dir": self._code_dir(tf, body, where), "where": where}
+        self.errors: list[dict] = []
+
+    def _code_dir(self, tf, body, where) -> Path:
+        default = Path(self.rt.repo_root) / "code" / "lambda_function"
+        for dres, dbody in tf.data.get("archive_file", {}).items():
+            src = dbody.get("source_dir")
+            if src:
+                try:
+                    p = tf.eval(src, where).replace("${path.module}", ".").replace("path.module", ".")
+                except TerraformError:
+                    continue
+                cand = (Path(self.rt.repo_root) / p).resolve()
+                if cand.is_dir():
+                    return cand
+        return default
+
+    def invoke(self, arn: str, payload, rule_name: str) -> None:
+        fn = self.functions.get(arn)
+        if fn is None:
+            raise TerraformError(f"rule {rule_name}: target {arn} is not an aws_lambda_function in the Terraform files")
+        module_name, func_name = fn["handler"].rsplit(".", 1)
+        path = fn["code_dir"] / (module_name.replace(".", "/") + ".py")
+        saved = {k: os.environ.get(k) for k in fn["env"]}
+        os.environ.update(fn["env"])
+        record = {"function": fn["name"], "rule": rule_name}
+        capture = _Capture()
+        logging.getLogger().addHandler(capture)
+        try:
+            if not path.exists():
+                raise FileNotFoundError(f"{fn['where']}: handler module {path} does not exist")
+            # Fresh import per invocation: module-level clients and env reads see this function's environment.
+            spec = importlib.util.spec_from_file_location(f"_sm_local_lambda_{module_name}", path)
+            mod = importlib.util.module_from_spec(spec)
+            sys.path.insert(0, str(fn["code_dir"]))
+            try:
+                spec.loader.exec_module(mod)
+            finally:
+                sys.path.remove(str(fn["code_dir"]))
+            handler = getattr(mod, func_name, None)
+            if handler is None:
+                raise AttributeError(f"{path} has no function {func_name}")
+            result = handler(payload, _Context(fn["name"], arn))
+            record["result"] = result
+        except Exception as exc:  # a failing Lambda is reported, and the demo counts it as a failure
+            record["error"] = f"{type(exc).__name__}: {exc}"
+            record["traceback"] = traceback.format_exc()
+            self.errors.append(record)
+            self.rt.say(f"  !! lambda {fn['name']} failed (rule {rule_name}): {record['error']}")
+        finally:
+            logging.getLogger().removeHandler(capture)
+            record["logs"] = capture.lines
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        self.rt.workspace.append_jsonl("lambda_invocations.jsonl", dict(record, payload=payload))
+        self.rt.notifications.drain()

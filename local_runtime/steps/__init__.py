@@ -1,0 +1,1 @@
+"""Step executors, one module per SageMaker job kind. Each exposes run(ctx) -> (properties, metadata)."""

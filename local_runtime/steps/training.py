@@ -1,0 +1,183 @@
+"""Training step (SDK v3 ModelTrainer convention) run as SageMaker would, without the bash drivers.
+
+Channels land in /opt/ml/input/data/<channel>; the entry script named by sm_drivers/sourcecode.json (or the
+legacy sagemaker_program hyperparameter) runs as `python <entry> --<hp> <value> ...` from the code dir;
+SM_MODEL_DIR is packaged as <S3OutputPath>/<job>/output/model.tar.gz after success only.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tarfile
+import time
+from pathlib import Path
+
+from ..aws import download_prefix, split_s3
+from ..errors import StepFailure
+from .common import StepContext, arn, failure_reason, max_runtime, run_process
+
+_DRIVER_CHANNELS = ("code", "sm_drivers")
+
+
+def _hp_value(v) -> str:
+    # Same as the SDK drivers' safe_deserialize/safe_serialize: JSON strings lose their quotes.
+    if isinstance(v, str):
+        try:
+            d = json.loads(v)
+        except ValueError:
+            return v
+        return d if isinstance(d, str) else json.dumps(d)
+    return json.dumps(v)
+
+
+def _stage_code(rt, root: Path, channels: dict, hps: dict) -> tuple[Path, str]:
+    code_dir = root / "input" / "data" / "code"
+    entry = None
+    sc = root / "input" / "data" / "sm_drivers" / "sourcecode.json"
+    if sc.exists():
+        spec = json.loads(sc.read_text() or "{}")
+        if spec.get("command"):
+            raise StepFailure(f"SourceCode.command {spec['command']!r} is not supported locally; use entry_script")
+        entry = spec.get("entry_script")
+    entry = entry or _hp_value(hps.get("sagemaker_program", "")) or None
+    if "code" not in channels:
+        submit = _hp_value(hps.get("sagemaker_submit_directory", "")) if hps.get("sagemaker_submit_directory") else None
+        if not submit:
+            raise StepFailure("training job has neither a 'code' channel nor sagemaker_submit_directory")
+        _fetch_code(rt, submit, code_dir)
+    if not entry:
+        raise StepFailure("training job names no entry script (sm_drivers/sourcecode.json entry_script or sagemaker_program)")
+    if not (code_dir / entry).exists():
+        raise StepFailure(f"ClientError: entry script {entry!r} not found in the code channel {code_dir}")
+    return code_dir, entry
+
+
+def _fetch_code(rt, uri: str, dest: Path) -> None:
+    """S3 code location: a prefix, a single file, or sourcedir.tar.gz (extracted)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    if uri.endswith(".tar.gz"):
+        bucket, key = split_s3(uri)
+        tmp = dest.parent / "sourcedir.tar.gz"
+        rt.aws.s3.download_file(bucket, key, str(tmp))
+        with tarfile.open(tmp) as tar:
+            tar.extractall(dest, filter="data")
+        tmp.unlink()
+    else:
+        download_prefix(rt.aws.s3, uri, dest)
+
+
+def parse_metrics(log_text: str, definitions: list) -> dict:
+    """MetricDefinitions regexes over the job log; the last match wins (as CloudWatch's final value)."""
+    out = {}
+    for d in definitions or []:
+        try:
+            rx = re.compile(d["Regex"])
+        except re.error as exc:
+            raise StepFailure(f"metric {d.get('Name')!r}: invalid Regex {d.get('Regex')!r}: {exc}") from exc
+        vals = []
+        for m in rx.finditer(log_text):
+            try:
+                vals.append(float(m.group(1)))
+            except (IndexError, ValueError):
+                continue
+        if vals:
+            out[d["Name"]] = vals[-1]
+    return out
+
+
+def run_training_job(ctx: StepContext, args: dict, job_name: str, tuning_job: str | None = None) -> dict:
+    rt = ctx.rt
+    job_arn = arn("training-job", job_name)
+    if tuning_job is None:
+        ctx.metadata.update({"TrainingJob": {"Arn": job_arn}})
+    rt.record_job("training", dict(args, TrainingJobName=job_name))
+    job_dir = rt.workspace.job_dir(job_name)
+    root = job_dir / "opt" / "ml"
+    if root.exists():
+        shutil.rmtree(root)
+    for sub in ("model", "output/data", "input/config", "code"):
+        (root / sub).mkdir(parents=True)
+    started = time.time()
+    hps = dict(args.get("HyperParameters") or {})
+    channels = {}
+    for ch in args.get("InputDataConfig", []):
+        name = ch["ChannelName"]
+        src = ch.get("DataSource", {}).get("S3DataSource")
+        if not src:
+            raise StepFailure(f"channel {name!r}: only S3DataSource is supported locally")
+        dest = root / "input" / "data" / name
+        try:
+            download_prefix(rt.aws.s3, src["S3Uri"], dest, src.get("S3DataType"))
+        except (FileNotFoundError, ValueError) as exc:
+            raise StepFailure(f"ClientError: channel {name!r}: {exc}") from exc
+        channels[name] = dest
+    code_dir, entry = _stage_code(rt, root, channels, hps)
+    user_hps = {k: v for k, v in hps.items() if not k.startswith("sagemaker_")}
+    cli = []
+    for k, v in user_hps.items():
+        cli += [f"--{k}", _hp_value(v)]
+    data_channels = [c for c in channels if c not in _DRIVER_CHANNELS]
+    env = dict(args.get("Environment") or {})
+    env.update({
+        "SM_CONTAINER_ROOT": str(root), "SM_MODEL_DIR": str(root / "model"), "SM_OUTPUT_DATA_DIR": str(root / "output" / "data"),
+        "SM_OUTPUT_DIR": str(root / "output"), "SM_INPUT_DIR": str(root / "input"), "SM_CHANNELS": json.dumps(data_channels),
+        "SM_HPS": json.dumps({k: _hp_value(v) for k, v in user_hps.items()}), "SM_ENTRY_SCRIPT": entry,
+        "SM_CURRENT_HOST": "algo-1", "SM_HOSTS": json.dumps(["algo-1"]), "TRAINING_JOB_NAME": job_name,
+        "SM_TRAINING_ENV": json.dumps({"job_name": job_name, "hyperparameters": user_hps}),
+    })
+    for c in channels:
+        env[f"SM_CHANNEL_{c.upper()}"] = str(channels[c])
+    for k, v in user_hps.items():
+        env[f"SM_HP_{k.upper()}"] = _hp_value(v)
+    env["PYTHONPATH"] = str(code_dir)
+    log_path = job_dir / "logs.txt"
+    import sys
+    rc = run_process([sys.executable, entry] + cli, env, code_dir, log_path, timeout=max_runtime(args))
+    log_text = log_path.read_text(errors="replace")
+    metrics = parse_metrics(log_text, args.get("AlgorithmSpecification", {}).get("MetricDefinitions"))
+    out_path = args.get("OutputDataConfig", {}).get("S3OutputPath", "").rstrip("/")
+    record = {
+        "TrainingJobName": job_name, "TrainingJobArn": job_arn, "HyperParameters": hps,
+        "AlgorithmSpecification": args.get("AlgorithmSpecification"), "InputDataConfig": args.get("InputDataConfig"),
+        "OutputDataConfig": args.get("OutputDataConfig"), "ResourceConfig": args.get("ResourceConfig"),
+        "StoppingCondition": args.get("StoppingCondition"), "RoleArn": args.get("RoleArn"),
+        "TrainingStartTime": started, "TrainingEndTime": time.time(),
+        "FinalMetricDataList": [{"MetricName": k, "Value": v, "Timestamp": time.time()} for k, v in metrics.items()],
+        "LocalJobDir": str(job_dir), "LogFile": str(log_path),
+    }
+    if tuning_job:
+        record["TuningJobArn"] = arn("hyper-parameter-tuning-job", tuning_job)
+    if rc != 0:
+        reason = failure_reason(root, log_path, rc)
+        record.update(TrainingJobStatus="Failed", SecondaryStatus="Failed", FailureReason=reason)
+        rt.finish_job("training", job_name, record)
+        raise StepFailure(reason, properties=record)
+    if not out_path.startswith("s3://"):
+        raise StepFailure(f"OutputDataConfig.S3OutputPath must be an S3 URI, got {out_path!r}")
+    model_uri = f"{out_path}/{job_name}/output/model.tar.gz"
+    tar_path = job_dir / "model.tar.gz"
+    tmp = job_dir / ".model.tar.gz.tmp"
+    with tarfile.open(tmp, "w:gz", compresslevel=1) as tar:
+        for p in sorted((root / "model").iterdir()):
+            tar.add(p, arcname=p.name)
+    tmp.replace(tar_path)
+    bucket, key = split_s3(model_uri)
+    rt.aws.s3.upload_file(str(tar_path), bucket, key)
+    out_data = root / "output" / "data"
+    if any(out_data.iterdir()):
+        otmp = job_dir / "output.tar.gz"
+        with tarfile.open(otmp, "w:gz", compresslevel=1) as tar:
+            for p in sorted(out_data.iterdir()):
+                tar.add(p, arcname=p.name)
+        b, k = split_s3(f"{out_path}/{job_name}/output/output.tar.gz")
+        rt.aws.s3.upload_file(str(otmp), b, k)
+    record.update(TrainingJobStatus="Completed", SecondaryStatus="Completed",
+                  ModelArtifacts={"S3ModelArtifacts": model_uri})
+    rt.finish_job("training", job_name, record)
+    return record
+
+
+def run(ctx: StepContext):
+    record = run_training_job(ctx, ctx.args, ctx.job_name())
+    return record, {"TrainingJob": {"Arn": record["TrainingJobArn"]}}

@@ -1,0 +1,137 @@
+"""Batch-transform serving process (runs as its own interpreter, like the model container).
+
+Loads the entry script with the SageMaker scikit-learn serving convention (model_fn, input_fn, predict_fn,
+output_fn; defaults for the last three), splits each input file by line, packs records into mini-batches up
+to MaxPayloadInMB (MultiRecord) or one per request (SingleRecord), and writes <file>.out with one output record
+per input record in the same order. Standalone on purpose: no imports from local_runtime.
+Usage: python transform_worker.py spec.json
+"""
+import importlib.util
+import io
+import json
+import os
+import sys
+import traceback
+
+
+def _default_input_fn(body, content_type):
+    import numpy as np
+    if content_type not in ("text/csv", "csv"):
+        raise ValueError(f"default input_fn supports text/csv only, got {content_type!r}")
+    text = body.decode() if isinstance(body, bytes) else body
+    return np.loadtxt(io.StringIO(text), delimiter=",", ndmin=2)
+
+
+def _default_predict_fn(data, model):
+    return model.predict(data)
+
+
+def _default_output_fn(prediction, accept):
+    import numpy as np
+    if accept not in ("text/csv", "csv", None):
+        raise ValueError(f"default output_fn supports text/csv only, got {accept!r}")
+    arr = np.asarray(prediction)
+    buf = io.StringIO()
+    np.savetxt(buf, arr if arr.ndim > 1 else arr.reshape(-1, 1), delimiter=",", fmt="%.10g")
+    return buf.getvalue()
+
+
+def load_handlers(code_dir, program):
+    sys.path.insert(0, code_dir)
+    path = os.path.join(code_dir, program)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"SAGEMAKER_PROGRAM {program!r} not found in {code_dir}")
+    spec = importlib.util.spec_from_file_location(os.path.splitext(program)[0], path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    if not hasattr(mod, "model_fn"):
+        raise AttributeError(f"{program} defines no model_fn(model_dir) (required by the scikit-learn serving convention)")
+    return (mod.model_fn, getattr(mod, "input_fn", _default_input_fn), getattr(mod, "predict_fn", _default_predict_fn),
+            getattr(mod, "output_fn", _default_output_fn))
+
+
+def batches(data: bytes, max_bytes: int, single: bool):
+    """Yield (payload, n_records) with whole lines only; a record bigger than max_bytes is an error."""
+    import numpy as np
+    if not data:
+        return
+    if not data.endswith(b"\n"):
+        data += b"\n"
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1  # exclusive end of each line
+    starts = np.concatenate(([0], ends[:-1]))
+    sizes = ends - starts
+    blank = sizes <= 1
+    if blank.any():
+        # SageMaker sends empty lines as records too; we refuse instead of silently dropping or inventing rows.
+        raise ValueError(f"input has {int(blank.sum())} empty line(s) (first at line {int(np.argmax(blank)) + 1})")
+    if (sizes > max_bytes).any():
+        raise ValueError(f"a record is larger than MaxPayloadInMB ({max_bytes} bytes)")
+    i, n = 0, len(ends)
+    while i < n:
+        if single:
+            j = i + 1
+        else:
+            limit = starts[i] + max_bytes
+            j = int(np.searchsorted(ends, limit, side="right"))
+            j = max(j, i + 1)
+        yield data[starts[i]:ends[j - 1]], j - i
+        i = j
+
+
+def main(spec_path):
+    spec = json.load(open(spec_path))
+    model_fn, input_fn, predict_fn, output_fn = load_handlers(spec["code_dir"], spec["program"])
+    model = model_fn(spec["model_dir"])
+    max_bytes = int(float(spec.get("max_payload_mb") or 6) * 1024 * 1024)
+    single = spec.get("strategy") == "SingleRecord"
+    split = spec.get("split_type") or "None"
+    content_type, accept = spec.get("content_type"), spec.get("accept")
+    joiner = "\n" if spec.get("assemble_with") == "Line" else ""
+    counts = {}
+    for src, dst in spec["files"]:
+        with open(src, "rb") as fh:
+            data = fh.read()
+        if split == "None":
+            groups = [(data, None)]
+        elif split == "Line":
+            groups = batches(data, max_bytes, single)
+        else:
+            raise ValueError(f"SplitType {split!r} is not supported locally (Line or None)")
+        tmp = dst + ".tmp"
+        n_in = n_out = 0
+        with open(tmp, "w") as out:
+            first = True
+            for payload, n_rec in groups:
+                body = payload.decode()
+                result = output_fn(predict_fn(input_fn(body, content_type), model), accept)
+                if isinstance(result, tuple):
+                    result = result[0]
+                if isinstance(result, bytes):
+                    result = result.decode()
+                if n_rec is not None:
+                    lines = result.rstrip("\n").split("\n") if result.strip() else []
+                    if len(lines) != n_rec:
+                        raise ValueError(f"{os.path.basename(src)}: mini-batch of {n_rec} records produced {len(lines)} output records")
+                    n_in += n_rec
+                    n_out += len(lines)
+                    result = "\n".join(lines)
+                if not first:
+                    out.write(joiner)
+                out.write(result)
+                first = False
+            if joiner and not first:
+                out.write("\n")
+        os.replace(tmp, dst)
+        counts[os.path.basename(src)] = {"records_in": n_in, "records_out": n_out}
+    json.dump(counts, open(spec["report"], "w"))
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1])
+    except Exception as exc:  # the runtime reads this like a container's failure message
+        traceback.print_exc()
+        spec = json.load(open(sys.argv[1]))
+        with open(spec["failure_file"], "w") as fh:
+            fh.write(f"ClientError: {type(exc).__name__}: {exc}"[:1024])
+        sys.exit(1)

@@ -1,0 +1,82 @@
+"""End-to-end: the demo story on small data, and the fault path (crashing step script, retry) on the real
+training pipeline. Both use the repo's pipeline_scripts, scripts, events.tf/lambda.tf and notification Lambda."""
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def small_hpo_config(tmp_path: Path) -> Path:
+    cfg = yaml.safe_load((ROOT / "pipeline_scripts" / "training_hpo_pipeline.yaml").read_text())
+    cfg["tuning"]["max_jobs"] = 3
+    cfg["tuning"]["ranges"]["n_estimators"] = {"type": "integer", "min": 20, "max": 40}
+    path = tmp_path / "hpo.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_demo_story_on_small_data(tmp_path):
+    from local_runtime.demo import run_demo
+    out = tmp_path / "demo"
+    rc = run_demo(output=str(out), rows=600, inference_rows=200, repo_root=ROOT,
+                  configs={"training_hpo_pipeline": small_hpo_config(tmp_path)})
+    summary = json.loads((out / "summary.json").read_text())
+    failed = [c for c in summary["expectations"] if not c["ok"]]
+    assert rc == 0 and not failed, failed
+    names = [e["PipelineName"] for e in summary["executions"]]
+    assert names.count("abalone-training-hpo") == 1
+    assert [v["approval"] for v in summary["model_versions"]] == ["Approved", "Approved"]
+    assert summary["reports"] and all(Path(r).read_text().startswith("<!") for r in summary["reports"])
+    outbox = (out / "workspace" / "outbox" / "notifications.jsonl").read_text().splitlines()
+    assert any("ModelQualityBreach" in json.loads(l)["message"] for l in outbox)
+
+
+def _code_object(rt, pipeline: str, step: str):
+    d = json.loads(rt.aws.sm.describe_pipeline(PipelineName=pipeline)["PipelineDefinition"])
+    s = next(x for x in d["Steps"] if x["Name"] == step)
+    uri = next(i["S3Input"]["S3Uri"] for i in s["Arguments"]["ProcessingInputs"] if i["InputName"] == "code")
+    return uri[5:].split("/", 1)
+
+
+def test_crashing_script_fails_training_nothing_registered_and_retry_recovers(tmp_path):
+    import sys
+    from local_runtime.runtime import Runtime
+    sys.path.insert(0, str(ROOT))
+    from tools import make_data
+    make_data.generate(tmp_path / "data", 400, 50, 7, drift=False)
+    with Runtime(repo_root=ROOT, workspace=tmp_path / "ws", quiet=True, persist=False) as rt:
+        v = rt.tf.vars
+        rt.aws.s3.create_bucket(Bucket=v["bucket_name"])
+        from pipeline_scripts import training_pipeline
+        assert training_pipeline.main(["--env-file", str(ROOT / "env_files/dev_env.tfvars"), "--no-upload"]) == 0
+        bucket, key = _code_object(rt, v["pipeline_train"], "TrainingEval")
+        good = rt.aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        # a bad code deploy: the evaluation script crashes
+        rt.aws.s3.put_object(Bucket=bucket, Key=key, Body=b"raise RuntimeError('evaluation exploded')\n")
+        rt.upload(tmp_path / "data" / "training-data.csv", f"{v['bucket_prefix']}/{v['bucket_train_prefix']}/training-data.csv")
+        rt.pump()
+        rec = rt.workspace.load_execution(rt.executions_run[-1])
+        assert rec["PipelineExecutionStatus"] == "Failed"
+        assert rec["Steps"]["TrainingEval"]["StepStatus"] == "Failed"
+        assert "evaluation exploded" in rec["Steps"]["TrainingEval"]["FailureReason"]
+        assert "ModelRegisterStep" not in rec["Steps"]
+        groups = rt.aws.sm.list_model_package_groups()["ModelPackageGroupSummaryList"]
+        assert not groups or not rt.aws.sm.list_model_packages(ModelPackageGroupName=v["model_package_group_name"])["ModelPackageSummaryList"]
+        notes = [n["message"] for n in rt.notifications.received]
+        assert any("evaluation exploded" in m for m in notes), notes
+        done = {n: rec["Steps"][n]["Properties"].get("ProcessingJobName") or rec["Steps"][n]["Properties"].get("TrainingJobName")
+                for n in ("TrainingPreProcessStep", "TrainingStep")}
+
+        rt.aws.s3.put_object(Bucket=bucket, Key=key, Body=good)  # hotfix, then RetryPipelineExecution
+        rt.bus.enqueue(("retry", rec["PipelineExecutionId"]))
+        rt.pump()
+        again = rt.workspace.load_execution(rec["PipelineExecutionId"])
+        assert again["PipelineExecutionStatus"] == "Succeeded", again.get("FailureReason")
+        for n, job in done.items():  # succeeded steps kept their jobs and outputs
+            props = again["Steps"][n]["Properties"]
+            assert (props.get("ProcessingJobName") or props.get("TrainingJobName")) == job
+        pk = rt.aws.sm.list_model_packages(ModelPackageGroupName=v["model_package_group_name"])["ModelPackageSummaryList"]
+        assert [p["ModelApprovalStatus"] for p in pk] == ["PendingManualApproval"]
