@@ -1,90 +1,105 @@
-"""Warm "containers": step scripts run in processes forked from a server that has already
+"""Warm "containers": step scripts run in processes forked from a zygote that has already
 imported numpy, pandas and scikit-learn.
 
 A SageMaker job starts a fresh container; locally a fresh interpreter per job spent most of a
-short job importing the scientific stack (~1.5 s each, dozens of jobs per demo). Forking from a
-preloaded server keeps the isolation of a new process (own environment, working directory,
-argv, file descriptors; nothing leaks between jobs) without paying the imports again.
+short job importing the scientific stack (~1.5 s each, dozens of jobs per demo). The zygote
+(``python -m local_runtime.zygote``, started once per runtime process) imports them and then forks
+one child per job. A child keeps the isolation of a new process (own environment, working
+directory, argv, file descriptors; nothing leaks between jobs) without paying the imports again.
+The zygote is a plain interpreter of its own, so nothing of the caller's ``__main__`` is re-run.
 
-Only stdlib imports here: the forked child imports this module to find its entry function.
+Protocol (JSON lines): request ``{"id", "argv", "env", "cwd", "log"}`` on the zygote's stdin;
+replies ``{"id", "pid"}`` when the job starts and ``{"id", "exit"}`` when it ends.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import atexit
+import json
 import os
+import signal
+import subprocess
 import sys
 import threading
 
-# What the template's step scripts import; preloaded once in the fork server.
-PRELOAD = ["numpy", "pandas", "joblib", "sklearn.compose", "sklearn.preprocessing", "sklearn.model_selection",
-           "sklearn.ensemble", "sklearn.svm", "sklearn.metrics"]
 TIMEOUT_EXIT = -9
 
-_lock = threading.Lock()
-_context: multiprocessing.context.BaseContext | None = None
+
+class Zygote:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self._waiters: dict[int, dict] = {}
+        self._next_id = 0
+
+    def _ensure_running(self) -> subprocess.Popen:
+        if self._proc is None or self._proc.poll() is not None:
+            env = dict(os.environ)
+            env.setdefault("OMP_NUM_THREADS", "1")  # BLAS reads it when the zygote imports numpy
+            package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+            self._proc = subprocess.Popen([sys.executable, "-m", "local_runtime.zygote"], env=env,
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+            threading.Thread(target=self._read_replies, args=(self._proc,), daemon=True).start()
+        return self._proc
+
+    def _read_replies(self, proc: subprocess.Popen) -> None:
+        for line in proc.stdout:  # type: ignore[union-attr]
+            reply = json.loads(line)
+            with self._lock:
+                waiter = self._waiters.get(reply["id"])
+            if waiter is None:
+                continue
+            if "pid" in reply:
+                waiter["pid"] = reply["pid"]
+            if "exit" in reply:
+                waiter["exit"] = reply["exit"]
+                waiter["done"].set()
+        with self._lock:  # the zygote died: every job still waiting has failed
+            for waiter in self._waiters.values():
+                waiter.setdefault("exit", 1)
+                waiter["done"].set()
+
+    def run(self, argv: list[str], env: dict[str, str], cwd: str, log_path: str, timeout: float | None) -> int:
+        with self._lock:
+            proc = self._ensure_running()
+            self._next_id += 1
+            job_id = self._next_id
+            waiter: dict = {"done": threading.Event()}
+            self._waiters[job_id] = waiter
+            proc.stdin.write(json.dumps({"id": job_id, "argv": argv, "env": env, "cwd": cwd, "log": log_path}) + "\n")
+            proc.stdin.flush()
+        try:
+            if not waiter["done"].wait(timeout):
+                if "pid" in waiter:
+                    try:
+                        os.kill(waiter["pid"], signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                waiter["done"].wait(30)
+                return TIMEOUT_EXIT
+            return int(waiter["exit"])
+        finally:
+            with self._lock:
+                self._waiters.pop(job_id, None)
+
+    def close(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.stdin.close()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
 
 
-def _fork_context() -> multiprocessing.context.BaseContext | None:
-    global _context
-    with _lock:
-        if _context is None and "forkserver" in multiprocessing.get_all_start_methods():
-            _context = multiprocessing.get_context("forkserver")
-            _context.set_forkserver_preload(PRELOAD)
-        return _context
+_zygote = Zygote()
+atexit.register(_zygote.close)
 
 
-def _container_main(argv: list[str], env: dict[str, str], cwd: str, log_path: str) -> None:
-    """Child side: become the job's process, run the script as __main__, exit with its code."""
-    import runpy
-    import traceback
+def run_script(argv: list[str], env: dict[str, str], cwd: str, log_path: str, timeout: float | None) -> int | None:
+    """Run ``python argv[0] argv[1:]`` with exactly ``env``; its exit code (TIMEOUT_EXIT on timeout).
 
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.dup2(devnull, 0)
-    os.dup2(log_fd, 1)
-    os.dup2(log_fd, 2)
-    os.environ.clear()
-    os.environ.update(env)
-    os.chdir(cwd)
-    script = argv[0]
-    sys.argv = list(argv)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
-    code = 0
-    try:
-        runpy.run_path(script, run_name="__main__")
-    except SystemExit as exc:
-        if exc.code is None:
-            code = 0
-        elif isinstance(exc.code, int):
-            code = exc.code
-        else:  # sys.exit("message"): printed to stderr, exit status 1, as the interpreter does
-            print(exc.code, file=sys.stderr)
-            code = 1
-    except BaseException:  # noqa: BLE001 - the job's crash, reported in its log like an interpreter would
-        traceback.print_exc()
-        code = 1
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    os._exit(code)
-
-
-def run_script(argv: list[str], env: dict[str, str], cwd: str, log_path: str, timeout: float | None) -> int:
-    """Run ``python argv[0] argv[1:]`` with exactly ``env``; return its exit code (TIMEOUT_EXIT on timeout).
-
-    Returns None when this platform has no fork server; the caller then starts an interpreter.
-    """
-    context = _fork_context()
-    if context is None:
-        return None  # type: ignore[return-value]
-    process = context.Process(target=_container_main, args=(argv, env, cwd, log_path), daemon=True)
-    process.start()
-    process.join(timeout)
-    if process.is_alive():
-        process.kill()
-        process.join()
-        return TIMEOUT_EXIT
-    return process.exitcode if process.exitcode is not None else 1
+    None where the platform cannot fork; the caller then starts an interpreter per job."""
+    if not hasattr(os, "fork"):
+        return None
+    return _zygote.run(argv, env, cwd, log_path, timeout)

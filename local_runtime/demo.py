@@ -107,7 +107,7 @@ def run_demo(output="demo-output", env_file="env_files/dev_env.tfvars", rows=Non
         story.expect(f"training pipeline {p_train} upserted", _upsert("training_pipeline", env_path) == 0)
         story.expect(f"HPO pipeline {p_hpo} upserted", _upsert("training_hpo_pipeline", env_path) == 0)
         rc = _upsert("inference_pipeline", env_path)
-        story.expect("inference pipeline refuses to deploy without an Approved model", rc != 0, f"exit code {rc}")
+        story.expect("inference pipeline refuses to deploy without an Approved model", rc == 3, f"exit code {rc}")
 
         _chapter("2. Training data arrives -> EventBridge rule starts training")
         before = _ids(rt)
@@ -179,6 +179,8 @@ def run_demo(output="demo-output", env_file="env_files/dev_env.tfvars", rows=Non
                      mq.get("FailureReason") or (inf3[0]["PipelineExecutionStatus"] if inf3 else "no execution"))
         story.expect("no Lambda invocation failed", not rt.lambdas.errors,
                      "; ".join(e["error"] for e in rt.lambdas.errors[:3]))
+        story.expect("no event went to a dead-letter queue", not rt.bus.dead_letters,
+                     "; ".join(d["error"] for d in rt.bus.dead_letters[:3]))
         story.expect("notifications were published", len(rt.notifications.received) > 0,
                      f"{len(rt.notifications.received)} message(s)")
         summary = _summary(rt, story, reports, time.time() - t_start)

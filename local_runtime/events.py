@@ -14,7 +14,7 @@ import re
 import uuid
 
 from .aws import ACCOUNT
-from .errors import TerraformError
+from .errors import DefinitionError, TerraformError
 
 
 def now_iso() -> str:
@@ -94,13 +94,15 @@ class Rule:
 
 def load_rules(tf) -> list[Rule]:
     rules = {}
+    schedules = set()  # names of schedule-only rules: they do not fire locally, nor do their targets
     for res, body in tf.resources.get("aws_cloudwatch_event_rule", {}).items():
         if not tf.enabled("aws_cloudwatch_event_rule", res):
             continue
         where = f"{body['__file__']}: aws_cloudwatch_event_rule.{res}"
         if "event_pattern" not in body:
             if "schedule_expression" in body:
-                continue  # schedules do not fire locally
+                schedules.add(tf.attr("aws_cloudwatch_event_rule", res, "name") or res)
+                continue
             raise TerraformError(f"{where}: no event_pattern")
         pattern = tf.attr("aws_cloudwatch_event_rule", res, "event_pattern")
         if isinstance(pattern, str):
@@ -120,6 +122,8 @@ def load_rules(tf) -> list[Rule]:
         where = f"{body['__file__']}: aws_cloudwatch_event_target.{res}"
         rule_name = tf.attr("aws_cloudwatch_event_target", res, "rule")
         rule = by_name.get(rule_name)
+        if rule is None and rule_name in schedules:
+            continue
         if rule is None:
             raise TerraformError(f"{where}: rule {rule_name!r} is not an aws_cloudwatch_event_rule in the Terraform files")
         target = {"resource": res, "arn": tf.attr("aws_cloudwatch_event_target", res, "arn"), "where": where}
@@ -146,6 +150,7 @@ class EventBus:
         self.rt = rt
         self.rules = [r for r in rules if r.enabled]
         self.queue: collections.deque = collections.deque()
+        self.dead_letters: list[dict] = []
         self._setup()
 
     def _setup(self):
@@ -199,12 +204,26 @@ class EventBus:
             if kind == "event":
                 self._dispatch(payload[0])
             elif kind == "start":
-                self.rt.execute_pipeline(*payload)
+                self._start(*payload)
             elif kind == "retry":
                 self.rt.retry_execution(*payload)
             else:
                 raise ValueError(f"unknown work item {kind}")
         return n
+
+    def _start(self, pipeline: str, parameters: dict, trigger: dict) -> None:
+        try:
+            self.rt.execute_pipeline(pipeline, parameters, trigger)
+        except DefinitionError as exc:
+            if trigger.get("type") != "EventBridge":
+                raise
+            # EventBridge cannot start a pipeline that does not exist: after its retries the event
+            # goes to the target's dead-letter queue. Record it there and go on, as the cloud would.
+            letter = {"rule": trigger.get("rule"), "pipeline": pipeline, "error": str(exc), "trigger": trigger}
+            self.dead_letters.append(letter)
+            self.rt.workspace.append_jsonl("dead_letters.jsonl", letter)
+            self.rt.say(f"  !! rule {trigger.get('rule')}: cannot start pipeline {pipeline}: {exc} "
+                        "(event sent to the target's dead-letter queue)")
 
     def _dispatch(self, event: dict) -> None:
         matched = self.matching_rules(event)

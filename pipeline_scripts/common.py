@@ -49,7 +49,15 @@ PROCESSING = "/opt/ml/processing"
 
 
 class PipelineBuildError(RuntimeError):
-    """The pipeline cannot be built from the current state of the account (e.g. no approved model)."""
+    """The pipeline cannot be built from the current state of the account."""
+
+
+class NoApprovedModelError(PipelineBuildError):
+    """The inference pipeline needs an Approved model version and the group has none yet."""
+
+
+EXIT_CONFIG_ERROR = 2
+EXIT_NO_APPROVED_MODEL = 3  # CI tolerates it on a first deploy: approving a version triggers a redeploy
 
 
 # --- sessions, images, network ----------------------------------------------------------
@@ -255,6 +263,9 @@ def run_cli(kind: str, build: Builder, description: str, argv: list[str] | None 
         if not args.no_upload:
             upload_data(cfg)
         return 0
+    except NoApprovedModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_NO_APPROVED_MODEL
     except (ConfigError, PipelineBuildError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG_ERROR

@@ -59,7 +59,7 @@ def latest_approved_model(cfg: PipelineConfig) -> ApprovedModel:
         raise common.PipelineBuildError(f"cannot list model package group '{group}': {exc}") from exc
     packages = listed.get("ModelPackageSummaryList", [])
     if not packages:
-        raise common.PipelineBuildError(
+        raise common.NoApprovedModelError(
             f"no Approved model version in model package group '{group}'. Run the training pipeline, then "
             "approve a version in SageMaker Studio or with `aws sagemaker update-model-package "
             "--model-package-arn <arn> --model-approval-status Approved`, and run this script again.")

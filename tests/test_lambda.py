@@ -117,7 +117,7 @@ def test_model_quality_breach_step_with_custom_message(aws):
     assert "Failure reason: AlgorithmError: ModelQualityBreach: mse=7.1 exceeds threshold=5.5" in body
     assert "HPO retraining pipeline is started" in body
     # step_custom_message from env_files/dev_env.tfvars, end to end (the sample read step_msg).
-    assert "Model quality breached its threshold on fresh ground truth" in body
+    assert "on a threshold breach HPO retraining starts automatically" in body
     assert "#/processing-jobs/pipelines-p4jn9xou8a8s-myprocessingstep1-tmgxry49ug" in body
 
 

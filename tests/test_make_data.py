@@ -66,7 +66,7 @@ def test_a_model_is_learnt_and_drift_breaks_it(generated):
         mses[kind] = float(np.mean((model.predict(features(x)) - y) ** 2))
     truth = read(generated / "normal" / "ground-truth.csv", ["rings"])["rings"]
     assert mses["normal"] < 0.6 * truth.var() and mses["normal"] < 5.5
-    assert mses["drift"] > 5.5 * 1.3  # clearly over the pipeline's default threshold
+    assert mses["drift"] > 5.5 * 1.1  # over the pipeline's default threshold with a margin
     drift = read(generated / "drift" / "inference-data.csv", COLS[:-1])
     normal = read(generated / "normal" / "inference-data.csv", COLS[:-1])
     assert drift["length"].mean() > normal["length"].mean() + 2 * normal["length"].std() / np.sqrt(400)

@@ -316,7 +316,7 @@ def test_inference_definition_uses_latest_approved_model(built):
 def test_inference_without_approved_model_stops_with_clear_message(account, capsys):
     cfg = load_pipeline_config("inference")
     common.ensure_model_package_group(cfg)
-    assert inference_pipeline.main(["--no-upload"]) == 2
+    assert inference_pipeline.main(["--no-upload"]) == common.EXIT_NO_APPROVED_MODEL == 3
     err = capsys.readouterr().err
     assert "no Approved model version" in err and cfg.env.model_package_group_name in err
 

@@ -175,3 +175,4 @@ def test_unknown_parameter_fails_execution_with_named_error(rt, tmp_path):
     build(rt, tmp_path, "unit-c")
     rec = run(rt, "unit-c", {"Nope": "1"})
     assert rec["PipelineExecutionStatus"] == "Failed" and "Nope" in rec["FailureReason"]
+
