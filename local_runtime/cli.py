@@ -22,6 +22,26 @@ def _params(values):
     return out
 
 
+UPSERT_MODULES = {"training": "training_pipeline", "hpo": "training_hpo_pipeline", "inference": "inference_pipeline"}
+
+
+def upsert(rt, names: list[str], env_file: str) -> int:
+    """Run the pipeline scripts against the runtime's AWS; exit code 3 of the inference script (no
+    approved version yet) is reported, not fatal, as in the GitLab build job."""
+    import importlib
+
+    rt.aws.s3.create_bucket(Bucket=rt.tf.vars["bucket_name"])
+    worst = 0
+    for name in names or list(UPSERT_MODULES):
+        module = importlib.import_module(f"pipeline_scripts.{UPSERT_MODULES[name]}")
+        code = module.main(["--env-file", str(env_file), "--no-upload"])
+        if code == 3 and not names:
+            print("inference pipeline skipped until a model version is approved (then run `sm-local upsert inference`)")
+            continue
+        worst = max(worst, code)
+    return worst
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sm-local", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workspace", default=None, help="state dir (default: SM_LOCAL_WORKSPACE or .local-sagemaker)")
@@ -32,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--rows", type=int, default=None, help="generate this many training rows instead of using data/*.csv")
     d.add_argument("--inference-rows", type=int, default=1000)
     d.add_argument("--drift-rows", type=int, default=None, help="rows of drifted inference data (default: --inference-rows)")
+    up = sub.add_parser("upsert", help="create the bucket (as Terraform would) and upsert the pipelines with "
+                                       "pipeline_scripts, exactly as the GitLab build job does")
+    up.add_argument("pipelines", nargs="*", metavar="{training,hpo,inference}",
+                    help="which pipelines (default: all three; inference only when a version is approved)")
     r = sub.add_parser("run", help="start an execution of an upserted pipeline and process the events it causes")
     r.add_argument("pipeline")
     r.add_argument("--param", action="append", metavar="K=V", help="pipeline parameter override (repeatable)")
@@ -54,7 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    unknown = [n for n in getattr(args, "pipelines", None) or [] if n not in UPSERT_MODULES]
+    if unknown:
+        parser.error(f"upsert: unknown pipeline(s) {', '.join(unknown)}; choose from {', '.join(UPSERT_MODULES)}")
     # Console: the runtime's own progress lines (print) and warnings; Lambda INFO logs go to the
     # workspace's lambda_invocations.jsonl, SDK chatter is dropped.
     from pipeline_scripts.console import configure_logging
@@ -94,6 +122,8 @@ def main(argv=None) -> int:
         print(path.read_text() if path.exists() else f"no notifications in {path}")
         return 0
     with Runtime(workspace=args.workspace, env_file=args.env_file) as rt:
+        if args.command == "upsert":
+            return upsert(rt, args.pipelines, rt.env_file)
         if args.command == "run":
             rt.start_execution(args.pipeline, _params(args.param), {"type": "cli"})
             rt.pump()

@@ -108,3 +108,47 @@ def test_schedule_rules_and_their_targets_do_not_fire_locally(tmp_path):
         names = {r.name for r in runtime.bus.rules}
         assert "mlops-prod-inference-data-arrival" in names
         assert not any("schedule" in n for n in names)
+
+
+def test_model_monitor_option_runs_quality_check_steps(tmp_path):
+    """data_quality.engine: model_monitor builds QualityCheck steps; locally they run our engine and the
+    registered version carries the calculated baseline as its drift-check baseline."""
+    import sys
+    from local_runtime.runtime import Runtime
+    sys.path.insert(0, str(ROOT))
+    from tools import make_data
+    make_data.generate(tmp_path / "data", 400, 50, 7, drift=False)
+    settings = yaml.safe_load((ROOT / "pipeline_scripts" / "training_pipeline.yaml").read_text())
+    settings["data_quality"]["engine"] = "model_monitor"
+    config = tmp_path / "training.yaml"
+    config.write_text(yaml.safe_dump(settings))
+    with Runtime(repo_root=ROOT, workspace=tmp_path / "ws", quiet=True, persist=False) as rt:
+        v = rt.tf.vars
+        rt.aws.s3.create_bucket(Bucket=v["bucket_name"])
+        from pipeline_scripts import training_pipeline
+        assert training_pipeline.main(["--no-upload", "--config", str(config)]) == 0
+        rt.upload(tmp_path / "data" / "training-data.csv", f"{v['bucket_prefix']}/{v['bucket_train_prefix']}/training-data.csv")
+        rt.pump()
+        rec = rt.workspace.load_execution(rt.executions_run[-1])
+        assert rec["PipelineExecutionStatus"] == "Succeeded", rec.get("FailureReason")
+        baseline = rec["Steps"]["DataQualityBaselineStep"]
+        assert baseline["StepType"] == "QualityCheck"
+        statistics = baseline["Properties"]["CalculatedBaselineStatistics"]
+        (package,) = rt.aws.sm.list_model_packages(ModelPackageGroupName=v["model_package_group_name"])["ModelPackageSummaryList"]
+        described = rt.aws.sm.describe_model_package(ModelPackageName=package["ModelPackageArn"])
+        assert described["DriftCheckBaselines"]["ModelDataQuality"]["Statistics"]["S3Uri"] == statistics
+        bucket, key = statistics[len("s3://"):].split("/", 1)
+        stats = json.loads(rt.aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        assert stats["dataset"]["item_count"] > 0 and {f["name"] for f in stats["features"]} >= {"sex", "rings"}
+
+
+def test_cli_session_state_outlives_each_command(tmp_path, capsys):
+    """Separate sm-local commands share the emulated account through the workspace snapshot."""
+    from local_runtime import cli
+    ws = ["--workspace", str(tmp_path / "ws")]
+    assert cli.main([*ws, "upsert"]) == 0
+    assert "inference pipeline skipped until a model version is approved" in capsys.readouterr().out
+    assert cli.main([*ws, "upsert", "training"]) == 0  # a later command finds the bucket and pipelines
+    with pytest.raises(SystemExit) as err:
+        cli.main([*ws, "upsert", "trainng"])
+    assert err.value.code == 2 and "unknown pipeline(s) trainng" in capsys.readouterr().err
