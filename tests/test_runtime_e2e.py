@@ -152,3 +152,29 @@ def test_cli_session_state_outlives_each_command(tmp_path, capsys):
     with pytest.raises(SystemExit) as err:
         cli.main([*ws, "upsert", "trainng"])
     assert err.value.code == 2 and "unknown pipeline(s) trainng" in capsys.readouterr().err
+
+
+def test_runtime_against_a_moto_server_endpoint(tmp_path, monkeypatch):
+    """AWS_ENDPOINT_URL points every command at one long-lived emulator (moto_server) on loopback."""
+    import socket
+    from moto.server import ThreadedMotoServer
+    from local_runtime import cli
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+        ws = ["--workspace", str(tmp_path / "ws")]
+        assert cli.main([*ws, "upsert", "training"]) == 0
+        assert cli.main([*ws, "upload", str(ROOT / "data" / "training-data.csv"),
+                         "abalone/training/training-data.csv"]) == 0
+        import boto3
+        sm = boto3.client("sagemaker", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1")
+        (package,) = sm.list_model_packages(ModelPackageGroupName="abalone-models")["ModelPackageSummaryList"]
+        assert package["ModelApprovalStatus"] == "PendingManualApproval"
+        assert cli.main([*ws, "approve", "abalone-models/1"]) == 0  # a third command, same server state
+        assert sm.describe_model_package(ModelPackageName=package["ModelPackageArn"])["ModelApprovalStatus"] == "Approved"
+    finally:
+        server.stop()
