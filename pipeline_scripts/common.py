@@ -41,7 +41,7 @@ from pipeline_scripts.config import PROJECT_ROOT, ConfigError, PipelineConfig, l
 
 log = logging.getLogger("pipeline_scripts")
 
-SCRIPTS_DIR = Path(os.environ.get("PIPELINE_SCRIPTS_DIR", PROJECT_ROOT / "scripts"))
+SCRIPTS_DIR = PROJECT_ROOT / "scripts"
 DATA_DIR = PROJECT_ROOT / "data"
 SCHEMA_FILE = SCRIPTS_DIR / "dataset_schema.json"
 TAGS_FILE = PROJECT_ROOT / "tags.json"
@@ -165,16 +165,24 @@ def script(name: str) -> str:
     return str(path)
 
 
+def encryption_args(cfg: PipelineConfig) -> dict[str, str]:
+    """Server-side encryption for what the scripts upload: the project key when set, else SSE-S3."""
+    if cfg.env.kms_key:
+        return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": cfg.env.kms_key}
+    return {"ServerSideEncryption": "AES256"}
+
+
 def upload_schema(cfg: PipelineConfig) -> str:
     """Upload the data set schema once per content (content-addressed key) and return its S3 URI."""
     body = SCHEMA_FILE.read_bytes()
-    json.loads(body)  # fail here, not inside a job, when the schema is broken
+    try:
+        json.loads(body)  # fail here, not inside a job, when the schema is broken
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{SCHEMA_FILE}: not valid JSON: {exc}") from exc
     digest = hashlib.sha256(body).hexdigest()[:16]
     key = f"{cfg.env.bucket_prefix}/code/schema/{digest}/{SCHEMA_FILE.name}"
     boto3.Session(region_name=cfg.env.region).client("s3").put_object(
-        Bucket=cfg.env.bucket_name, Key=key, Body=body,
-        **({"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": cfg.env.kms_key} if cfg.env.kms_key
-           else {"ServerSideEncryption": "AES256"}))
+        Bucket=cfg.env.bucket_name, Key=key, Body=body, **encryption_args(cfg))
     return f"s3://{cfg.env.bucket_name}/{cfg.env.bucket_prefix}/code/schema/{digest}"
 
 
@@ -191,6 +199,7 @@ def tags() -> list[dict[str, str]]:
 def upsert(pipeline: Pipeline, cfg: PipelineConfig, description: str) -> str:
     """Create or update the pipeline; delete and recreate only when recreate_pipelines is set."""
     client = boto3.Session(region_name=cfg.env.region).client("sagemaker")
+    ensure_model_package_group(cfg)  # where the training pipelines register their versions
     if cfg.env.recreate_pipelines:
         try:
             client.delete_pipeline(PipelineName=pipeline.name, ClientRequestToken=str(uuid.uuid4()))
@@ -206,9 +215,14 @@ def ensure_model_package_group(cfg: PipelineConfig) -> None:
     name = cfg.env.model_package_group_name
     try:
         client.describe_model_package_group(ModelPackageGroupName=name)
-    except client.exceptions.ClientError:
-        client.create_model_package_group(ModelPackageGroupName=name, Tags=tags(),
-                                          ModelPackageGroupDescription="Abalone batch-inference model versions")
+        return
+    except client.exceptions.ClientError as exc:
+        # SageMaker answers a missing group with ValidationException; anything else (access denied,
+        # throttling) is a real problem and must not be mistaken for "create it"
+        if exc.response["Error"]["Code"] != "ValidationException":
+            raise
+    client.create_model_package_group(ModelPackageGroupName=name, Tags=tags(),
+                                      ModelPackageGroupDescription="Model versions registered by the training pipelines")
 
 
 def upload_data(cfg: PipelineConfig, data_dir: Path = DATA_DIR) -> list[str]:
@@ -226,7 +240,7 @@ def upload_data(cfg: PipelineConfig, data_dir: Path = DATA_DIR) -> list[str]:
         if not path.is_file():
             raise ConfigError(f"{path}: data file not found (upload requested by the tfvars flags)")
         bucket, key = uri[len("s3://"):].split("/", 1)
-        s3.upload_file(str(path), bucket, key)
+        s3.upload_file(str(path), bucket, key, ExtraArgs=encryption_args(cfg))
         uploaded.append(uri)
         log.info("uploaded %s to %s", path, uri)
     return uploaded

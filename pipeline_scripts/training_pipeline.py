@@ -128,7 +128,6 @@ def build_training_pipeline(cfg: PipelineConfig, session: PipelineSession, name:
                             make_model_step: ModelStepFactory, with_feedback: bool = False) -> Pipeline:
     """The training DAG. ``with_feedback`` adds the labelled inference batches to the training data
     (retraining after a quality breach must learn the new regime)."""
-    common.ensure_model_package_group(cfg)
     schema_uri = common.upload_schema(cfg)
     split = cfg.settings["split"]
     registration = cfg.settings["registration"]

@@ -364,15 +364,18 @@ def test_upload_flags_upload_ground_truth_before_inference_data(account, tmp_pat
                         f"{cfg.env.ground_truth_uri}/ground-truth.csv",
                         f"{cfg.env.inference_input_uri}/inference-data.csv"]
     s3 = boto3.client("s3")
-    body = s3.get_object(Bucket=cfg.env.bucket_name, Key=uploaded[0].split("/", 3)[3])["Body"].read()
-    assert body == (ROOT / "data" / "training-data.csv").read_bytes()
+    stored = s3.get_object(Bucket=cfg.env.bucket_name, Key=uploaded[0].split("/", 3)[3])
+    assert stored["Body"].read() == (ROOT / "data" / "training-data.csv").read_bytes()
+    assert stored["ServerSideEncryption"] == "aws:kms" and stored["SSEKMSKeyId"] == cfg.env.kms_key
 
 
 def test_definition_out_writes_json_without_upserting(account, tmp_path):
     out = tmp_path / "training.json"
     assert training_pipeline.main(["--definition-out", str(out)]) == 0
     assert set(flatten(json.loads(out.read_text())["Steps"])) == set(TRAINING_STEPS)
-    assert boto3.client("sagemaker").list_pipelines()["PipelineSummaries"] == []
+    sm = boto3.client("sagemaker")
+    assert sm.list_pipelines()["PipelineSummaries"] == []
+    assert sm.list_model_package_groups()["ModelPackageGroupSummaryList"] == []
 
 
 def test_importing_a_pipeline_script_does_nothing():
