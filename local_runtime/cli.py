@@ -87,6 +87,19 @@ def main(argv=None) -> int:
     # workspace's lambda_invocations.jsonl, SDK chatter is dropped.
     from pipeline_scripts.console import configure_logging
     configure_logging(logging.WARNING)
+    from botocore.exceptions import ClientError
+
+    from .errors import RuntimeErrorBase
+    try:
+        return _run(args)
+    except (RuntimeErrorBase, FileNotFoundError, KeyError, ClientError) as exc:
+        # a wrong name, a missing file or a rejected AWS call: say what, no traceback
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"sm-local: error: {message}", file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
     if args.command == "demo":
         from .demo import run_demo
         return run_demo(output=args.output, env_file=args.env_file, rows=args.rows,

@@ -4,15 +4,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from botocore.exceptions import ClientError
+
 from .aws import split_s3
 
 
 def _read_json_s3(rt, uri: str):
+    """An artifact of the run, or None when the step did not write it (skipped or failed step)."""
+    b, k = split_s3(uri)
     try:
-        b, k = split_s3(uri)
-        return json.loads(rt.aws.s3.get_object(Bucket=b, Key=k)["Body"].read())
-    except Exception:
-        return None
+        body = rt.aws.s3.get_object(Bucket=b, Key=k)["Body"].read()
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            return None
+        raise
+    return json.loads(body)
 
 
 def _local_output(props: dict, local_suffix: str, filename: str):

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from botocore.exceptions import ClientError
+
 from .aws import ACCOUNT, Aws, Snapshot, prepare_environment, split_s3
 from .errors import DefinitionError
 from .events import EventBus, envelope, load_rules
@@ -158,8 +160,9 @@ class Runtime:
         s3 = self.aws.s3
         try:
             s3.head_bucket(Bucket=bucket)
-        except Exception:
-            s3.create_bucket(Bucket=bucket)
+        except ClientError as exc:  # as in the cloud, uploading to a missing bucket is an error
+            raise FileNotFoundError(f"upload: bucket {bucket} does not exist; `sm-local upsert` creates the "
+                                    "tfvars bucket, as Terraform would in the cloud") from exc
         s3.upload_file(str(path), bucket, key)
         head = s3.head_object(Bucket=bucket, Key=key)
         detail = {"version": "0", "bucket": {"name": bucket},
@@ -198,7 +201,7 @@ class Runtime:
         real = next((n for n in names if n == pipeline), None) or next((n for n in names if n.lower() == pipeline.lower()), None)
         if real is None:
             raise DefinitionError(f"pipeline {pipeline!r} does not exist (upserted: {', '.join(sorted(names)) or 'none'}); "
-                                  "run the pipeline_scripts upsert first")
+                                  "run `sm-local upsert` (the pipeline scripts) first")
         d = sm.describe_pipeline(PipelineName=real)
         try:
             return real, json.loads(d["PipelineDefinition"])

@@ -152,6 +152,14 @@ def test_cli_session_state_outlives_each_command(tmp_path, capsys):
     with pytest.raises(SystemExit) as err:
         cli.main([*ws, "upsert", "trainng"])
     assert err.value.code == 2 and "unknown pipeline(s) trainng" in capsys.readouterr().err
+    # wrong names end in one line naming the problem, exit code 2, no traceback
+    for argv, expected in ((["upload", str(tmp_path / "nope.csv"), "abalone/training/x.csv"], "nope.csv is not a file"),
+                           (["run", "abalone-nosuch"], "pipeline 'abalone-nosuch' does not exist"),
+                           (["steps", "nosuchid"], "no execution 'nosuchid'"),
+                           (["approve", "abalone-models/9"], "abalone-models/9 not found")):
+        assert cli.main([*ws, *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("sm-local: error: ") and expected in err and "Traceback" not in err
 
 
 def test_runtime_against_a_moto_server_endpoint(tmp_path, monkeypatch):
