@@ -82,7 +82,9 @@ def run(ctx: StepContext):
     n_par = max(1, min(int(limits.get("MaxParallelTrainingJobs", 1)), os.cpu_count() or 1))
     strategy = cfg.get("Strategy", "Bayesian")
     ranges = cfg.get("ParameterRanges") or {}
-    seed = int(hashlib.sha256((ctx.name + json.dumps(ranges, sort_keys=True)).encode()).hexdigest()[:8], 16)
+    # the definition's RandomSeed when given (tuning.seed in the YAML), else one derived from the step
+    seed = int(cfg["RandomSeed"]) if "RandomSeed" in cfg else \
+        int(hashlib.sha256((ctx.name + json.dumps(ranges, sort_keys=True)).encode()).hexdigest()[:8], 16)
     candidates = sample_candidates(ranges, n_jobs, seed, strategy)
     # Tuning job names are limited to 32 characters.
     tuning_name = f"{ctx.execution['PipelineExecutionId'][:12]}-{secrets.token_hex(4)}"[:32].lower()
