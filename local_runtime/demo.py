@@ -128,29 +128,17 @@ def run_demo(output="demo-output", env_file="env_files/dev_env.tfvars", rows=Non
         story.expect("inference pipeline upserted with the approved model", _upsert("inference_pipeline", env_path) == 0)
 
         _chapter("4. Ground truth, then inference data -> rule starts batch inference")
-        before = _ids(rt)
-        rt.upload(normal / "ground-truth.csv", gt_key)
-        rt.upload(normal / "inference-data.csv", inf_key)
-        rt.pump()
-        inf1 = _new_executions(rt, before, p_inf)
+        _, inf1 = _score_batch(rt, normal, gt_key, inf_key, p_inf, out, reports)
         ok1 = len(inf1) == 1 and inf1[0]["PipelineExecutionStatus"] == "Succeeded"
         story.expect("inference on normal data succeeded (model quality within threshold)", ok1,
                      ", ".join(f"{r['PipelineExecutionId']}={r['PipelineExecutionStatus']} {r.get('FailureReason') or ''}" for r in inf1))
-        for r in inf1:
-            reports.append(_report(rt, r, out))
         _check_outputs(rt, story, inf1, normal)
 
         _chapter("5. DRIFTED ground truth + inference data -> ModelQualityBreach -> HPO retraining")
-        before = _ids(rt)
-        rt.upload(drift / "ground-truth.csv", gt_key)
-        rt.upload(drift / "inference-data.csv", inf_key)
-        rt.pump()
-        inf2 = _new_executions(rt, before, p_inf)
+        before, inf2 = _score_batch(rt, drift, gt_key, inf_key, p_inf, out, reports)
         breach = [r for r in inf2 if "ModelQualityBreach" in ((r["Steps"].get("ModelQualityCalcStep") or {}).get("FailureReason") or "")]
         story.expect("model-quality step failed with ModelQualityBreach on drifted data", len(breach) == 1,
                      "; ".join((r["Steps"].get("ModelQualityCalcStep") or {}).get("FailureReason") or r["PipelineExecutionStatus"] for r in inf2))
-        for r in inf2:
-            reports.append(_report(rt, r, out))
         viol = _violations(rt, inf2[0]) if inf2 else None
         story.expect("data-quality violations reported for drifted data", bool(viol), f"{viol} violation(s)")
         hpo = _new_executions(rt, before, p_hpo)
@@ -166,13 +154,7 @@ def run_demo(output="demo-output", env_file="env_files/dev_env.tfvars", rows=Non
         if len(pk) == 2:
             _show_and_approve(rt, pk[-1], "approved by the review board")
         story.expect("inference pipeline upserted with the new approved model", _upsert("inference_pipeline", env_path) == 0)
-        before = _ids(rt)
-        rt.upload(drift_later / "ground-truth.csv", gt_key)
-        rt.upload(drift_later / "inference-data.csv", inf_key)
-        rt.pump()
-        inf3 = _new_executions(rt, before, p_inf)
-        for r in inf3:
-            reports.append(_report(rt, r, out))
+        _, inf3 = _score_batch(rt, drift_later, gt_key, inf_key, p_inf, out, reports)
         mq = (inf3[0]["Steps"].get("ModelQualityCalcStep") or {}) if inf3 else {}
         story.expect("a later drifted batch passes model quality with the retrained model",
                      len(inf3) == 1 and inf3[0]["PipelineExecutionStatus"] == "Succeeded",
@@ -187,6 +169,18 @@ def run_demo(output="demo-output", env_file="env_files/dev_env.tfvars", rows=Non
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     _print_summary(summary, out)
     return 0 if all(c["ok"] for c in story.checks) else 1
+
+
+def _score_batch(rt, data_dir: Path, gt_key: str, inf_key: str, pipeline: str, out: Path, reports: list):
+    """Upload a batch's ground truth, then its inference data (whose arrival starts the pipeline), process
+    the events; returns the execution ids from before and the new inference executions (reports written)."""
+    before = _ids(rt)
+    rt.upload(data_dir / "ground-truth.csv", gt_key)
+    rt.upload(data_dir / "inference-data.csv", inf_key)
+    rt.pump()
+    new = _new_executions(rt, before, pipeline)
+    reports.extend(_report(rt, r, out) for r in new)
+    return before, new
 
 
 def _has_group(rt, group):

@@ -132,21 +132,22 @@ def main(argv=None):
                          f"raw inference data {describe(raw_files)} has {len(raw)}")
     out = container_path(args.output_dir)
     names = [c["name"] for c in columns]
-    joined = []
-    for feats, pred in zip(raw, preds):
-        values = iter(feats)
-        joined.append([pred if n == target else next(values) for n in names])
-    write(os.path.join(out, "data_check", "data_check.csv"), names, joined)
+
+    def with_target(targets):
+        """Rows in schema order: each row's features with the given value in the target's place."""
+        rows = []
+        for feats, value in zip(raw, targets):
+            values = iter(feats)
+            rows.append([value if n == target else next(values) for n in names])
+        return rows
+
+    write(os.path.join(out, "data_check", "data_check.csv"), names, with_target(preds))
     if truth is not None:
         write(os.path.join(out, "model_quality", "model_quality_input.csv"), ["prediction", "ground_truth"],
               list(zip(preds, truth)))
         # The labelled batch in the training-data convention (headerless, schema order): HPO retraining
         # learns from the data that revealed a quality breach, not only from the original training set.
-        labelled = []
-        for feats, actual in zip(raw, truth):
-            values = iter(feats)
-            labelled.append([actual if n == target else next(values) for n in names])
-        write(os.path.join(out, "feedback", "labelled-batch.csv"), None, labelled)
+        write(os.path.join(out, "feedback", "labelled-batch.csv"), None, with_target(truth))
     status = {"available": truth is not None, "rows": len(truth) if truth is not None else 0}
     os.makedirs(os.path.join(out, "ground_truth"), exist_ok=True)
     with open(os.path.join(out, "ground_truth", "ground_truth.json"), "w") as f:

@@ -14,7 +14,9 @@ def register(ctx: StepContext):
     # SageMaker Pipelines creates the group on first registration.
     try:
         sm.describe_model_package_group(ModelPackageGroupName=group)
-    except sm.exceptions.ClientError:
+    except sm.exceptions.ClientError as exc:
+        if exc.response["Error"]["Code"] != "ValidationException":  # only "does not exist" means create it
+            raise StepFailure(f"DescribeModelPackageGroup {group} failed: {exc}") from exc
         sm.create_model_package_group(ModelPackageGroupName=group,
                                       ModelPackageGroupDescription=f"created by pipeline {ctx.execution['PipelineName']}")
     args.setdefault("ModelApprovalStatus", "PendingManualApproval")
