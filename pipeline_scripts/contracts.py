@@ -1,0 +1,61 @@
+"""The template's contracts (pipelines, step names, markers), read from ``contracts.json``.
+
+``contracts.json`` at the repository root is the single source: Terraform reads it with
+``jsondecode(file(...))``, the Lambdas get the parts they need as environment variables set by
+Terraform, the step scripts get them as arguments from the builders, and everything in Python
+imports them from here. Nothing else spells a pipeline key, a step name or a marker.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
+
+CONTRACTS_FILE = Path(__file__).resolve().parent.parent / "contracts.json"
+
+
+@dataclass(frozen=True)
+class PipelineContract:
+    key: str            # canonical key: CLI short name, CI job suffix, Terraform for_each key
+    builder: str        # module with build_pipeline()/main()
+    settings: str       # YAML of SageMaker settings, relative to the repository root
+    name_suffix: str    # default pipeline name = <dataset name>-<name_suffix>
+    description: str
+    started_by: Mapping
+    needs_approved_model: bool = False
+
+
+@dataclass(frozen=True)
+class Contracts:
+    pipelines: Mapping[str, PipelineContract]
+    steps: Mapping[str, str]
+    markers: Mapping[str, str]
+
+    def step(self, role: str) -> str:
+        try:
+            return self.steps[role]
+        except KeyError:
+            raise KeyError(f"{CONTRACTS_FILE.name}: no step role {role!r} (known: {', '.join(sorted(self.steps))})") from None
+
+    def pipeline(self, key: str) -> PipelineContract:
+        try:
+            return self.pipelines[key]
+        except KeyError:
+            raise KeyError(f"{CONTRACTS_FILE.name}: no pipeline {key!r} (known: {', '.join(self.pipelines)})") from None
+
+
+@lru_cache(maxsize=None)
+def load(path: Path = CONTRACTS_FILE) -> Contracts:
+    raw = json.loads(Path(path).read_text())
+    pipelines = {k: PipelineContract(key=k, **v) for k, v in raw["pipelines"].items()}
+    return Contracts(pipelines=MappingProxyType(pipelines), steps=MappingProxyType(dict(raw["steps"])),
+                     markers=MappingProxyType(dict(raw["markers"])))
+
+
+CONTRACTS = load()
+STEPS = CONTRACTS.steps
+MARKERS = CONTRACTS.markers
+PIPELINES = CONTRACTS.pipelines
