@@ -114,20 +114,23 @@ resource "aws_cloudwatch_event_target" "inference_schedule" {
 }
 
 # ---------------------------------------------------------------- retraining on a real quality breach
-# Only a ModelQualityCalcStep failure whose failureReason carries "ModelQualityBreach" (written by
-# scripts/model_quality.py when MSE > threshold) starts HPO retraining; crashes do not.
+# The inference pipeline reaches its FailStep ModelQualityBreachFail (contracts.json
+# steps.model_quality_breach) only when ModelQualityCond finds mse > threshold; a crashing step never
+# reaches it. The pattern uses only fields of AWS's documented "Pipeline step state change" sample
+# (SageMaker developer guide, "Automating SageMaker with EventBridge"): pipelineArn, stepName,
+# currentStepStatus. The docs do not say what failureReason holds for a Fail step, so (stricter
+# reading) the pattern does not depend on it; the marker in the FailStep's message is for people.
 resource "aws_cloudwatch_event_rule" "model_quality_breach" {
   name          = "mlops-${var.environment}-model-quality-breach"
-  description   = "ModelQualityCalcStep failed with ModelQualityBreach: start the HPO training pipeline"
+  description   = "ModelQualityBreachFail (mse above the threshold) in the inference pipeline: start the HPO training pipeline"
   event_pattern = <<-JSON
     {
       "source": ["aws.sagemaker"],
       "detail-type": ["SageMaker Model Building Pipeline Execution Step Status Change"],
       "detail": {
         "pipelineArn": [{"suffix": {"equals-ignore-case": ":pipeline/${var.pipeline_inf}"}}],
-        "stepName": ["ModelQualityCalcStep"],
-        "currentStepStatus": ["Failed"],
-        "failureReason": [{"wildcard": "*ModelQualityBreach*"}]
+        "stepName": ["ModelQualityBreachFail"],
+        "currentStepStatus": ["Failed"]
       }
     }
   JSON

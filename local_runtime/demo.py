@@ -2,7 +2,7 @@
 
 upsert pipelines -> training data upload (rule starts training) -> version pending -> approve -> deploy
 (re-run the inference pipeline script) -> ground truth + inference upload (rule starts inference) ->
-drifted data -> ModelQualityBreach -> rule starts HPO (which also learns from the labelled drifted batch)
+drifted data -> ModelQualityBreach (FailStep) -> rule starts HPO (which also learns from the labelled drifted batch)
 -> better version pending -> approve -> deploy -> a later drifted batch passes. Exit 0 only when every
 expectation held.
 """
@@ -13,6 +13,8 @@ import shutil
 import sys
 import time
 from pathlib import Path
+
+from pipeline_scripts.contracts import MARKERS, STEPS
 
 from .runtime import Runtime, find_repo_root
 
@@ -97,8 +99,10 @@ def run_demo(output="demo-output", env_file="env_files/dev_env.tfvars", rows=Non
         v = rt.tf.vars
         bucket, prefix = v["bucket_name"], v["bucket_prefix"]
         train_key = f"{prefix}/{v['bucket_train_prefix']}/training-data.csv"
-        inf_key = f"{prefix}/{v['bucket_inf_prefix']}/input/inference-data.csv"
-        gt_key = f"{prefix}/{v['bucket_inf_prefix']}/ground-truth/ground-truth.csv"
+        # one batch = input/<name> plus its own labels at ground-truth/<name> (the pairing rule)
+        batch_keys = {name: (f"{prefix}/{v['bucket_inf_prefix']}/ground-truth/{name}.csv",
+                             f"{prefix}/{v['bucket_inf_prefix']}/input/{name}.csv")
+                      for name in ("batch-1", "batch-2-drifted", "batch-3-drifted")}
         p_train, p_hpo, p_inf = v["pipeline_train"], v["pipeline_trainwhpo"], v["pipeline_inf"]
         group = v["model_package_group_name"]
 
@@ -128,17 +132,22 @@ def run_demo(output="demo-output", env_file="env_files/dev_env.tfvars", rows=Non
         story.expect("inference pipeline upserted with the approved model", _upsert("inference_pipeline", env_path) == 0)
 
         _chapter("4. Ground truth, then inference data -> rule starts batch inference")
-        _, inf1 = _score_batch(rt, normal, gt_key, inf_key, p_inf, out, reports)
-        ok1 = len(inf1) == 1 and inf1[0]["PipelineExecutionStatus"] == "Succeeded"
+        _, inf1 = _score_batch(rt, normal, *batch_keys["batch-1"], p_inf, out, reports)
+        # scored against its own labels (ModelQualityCond ran), not merely "no ground truth, nothing to check"
+        ok1 = (len(inf1) == 1 and inf1[0]["PipelineExecutionStatus"] == "Succeeded"
+               and ((inf1[0]["Steps"].get(STEPS["model_quality_condition"]) or {}).get("Properties") or {}).get("Outcome") == "True")
         story.expect("inference on normal data succeeded (model quality within threshold)", ok1,
                      ", ".join(f"{r['PipelineExecutionId']}={r['PipelineExecutionStatus']} {r.get('FailureReason') or ''}" for r in inf1))
         _check_outputs(rt, story, inf1, normal)
 
         _chapter("5. DRIFTED ground truth + inference data -> ModelQualityBreach -> HPO retraining")
-        before, inf2 = _score_batch(rt, drift, gt_key, inf_key, p_inf, out, reports)
-        breach = [r for r in inf2 if "ModelQualityBreach" in ((r["Steps"].get("ModelQualityCalcStep") or {}).get("FailureReason") or "")]
-        story.expect("model-quality step failed with ModelQualityBreach on drifted data", len(breach) == 1,
-                     "; ".join((r["Steps"].get("ModelQualityCalcStep") or {}).get("FailureReason") or r["PipelineExecutionStatus"] for r in inf2))
+        before, inf2 = _score_batch(rt, drift, *batch_keys["batch-2-drifted"], p_inf, out, reports)
+        breach = [r for r in inf2 if _breach_reason(r).startswith(MARKERS["model_quality_breach"])
+                  and (r["Steps"].get(STEPS["model_quality"]) or {}).get("StepStatus") == "Succeeded"]
+        story.expect(f"model quality scored and {STEPS['model_quality_breach']} failed the execution with "
+                     f"{MARKERS['model_quality_breach']} on drifted data", len(breach) == 1,
+                     "; ".join(_breach_reason(r) or f"{r['PipelineExecutionStatus']} {r.get('FailureReason') or ''}"
+                               for r in inf2))
         viol = _violations(rt, inf2[0]) if inf2 else None
         story.expect("data-quality violations reported for drifted data", bool(viol), f"{viol} violation(s)")
         hpo = _new_executions(rt, before, p_hpo)
@@ -154,11 +163,14 @@ def run_demo(output="demo-output", env_file="env_files/dev_env.tfvars", rows=Non
         if len(pk) == 2:
             _show_and_approve(rt, pk[-1], "approved by the review board")
         story.expect("inference pipeline upserted with the new approved model", _upsert("inference_pipeline", env_path) == 0)
-        _, inf3 = _score_batch(rt, drift_later, gt_key, inf_key, p_inf, out, reports)
-        mq = (inf3[0]["Steps"].get("ModelQualityCalcStep") or {}) if inf3 else {}
+        _, inf3 = _score_batch(rt, drift_later, *batch_keys["batch-3-drifted"], p_inf, out, reports)
+        gate = (inf3[0]["Steps"].get(STEPS["model_quality_condition"]) or {}) if inf3 else {}
         story.expect("a later drifted batch passes model quality with the retrained model",
-                     len(inf3) == 1 and inf3[0]["PipelineExecutionStatus"] == "Succeeded",
-                     mq.get("FailureReason") or (inf3[0]["PipelineExecutionStatus"] if inf3 else "no execution"))
+                     len(inf3) == 1 and inf3[0]["PipelineExecutionStatus"] == "Succeeded"
+                     and (gate.get("Properties") or {}).get("Outcome") == "True",
+                     (f"{inf3[0]['PipelineExecutionStatus']} {inf3[0].get('FailureReason') or ''}, "
+                      f"{STEPS['model_quality_condition']} outcome {(gate.get('Properties') or {}).get('Outcome')}")
+                     if inf3 else "no execution")
         story.expect("no Lambda invocation failed", not rt.lambdas.errors,
                      "; ".join(e["error"] for e in rt.lambdas.errors[:3]))
         story.expect("no event went to a dead-letter queue", not rt.bus.dead_letters,
@@ -181,6 +193,12 @@ def _score_batch(rt, data_dir: Path, gt_key: str, inf_key: str, pipeline: str, o
     new = _new_executions(rt, before, pipeline)
     reports.extend(_report(rt, r, out) for r in new)
     return before, new
+
+
+def _breach_reason(rec) -> str:
+    """The breach FailStep's message, when the execution reached it."""
+    st = rec["Steps"].get(STEPS["model_quality_breach"]) or {}
+    return st.get("FailureReason") or "" if st.get("StepStatus") == "Failed" else ""
 
 
 def _has_group(rt, group):

@@ -178,6 +178,11 @@ YAML_SCHEMAS: dict[str, dict[str, Any]] = {
                     "ranges": {"type": "object", "minProperties": 2, "additionalProperties": _RANGE},
                 },
             },
+            # labelled inference batches retraining learns from: the newest max_batches, de-duplicated
+            "feedback": {
+                "type": "object", "additionalProperties": False, "required": ["max_batches"],
+                "properties": {"max_batches": {"type": "integer", "minimum": 1, "maximum": 1000}},
+            },
         },
     },
     "inference": {

@@ -143,7 +143,8 @@ def build_training_pipeline(cfg: PipelineConfig, session: PipelineSession, name:
                  "--seed", str(split["seed"])]
     if with_feedback:
         inputs.append(processing_input("feedback", feedback_data, FEEDBACK_DIR))
-        arguments += ["--feedback-dir", FEEDBACK_DIR]
+        arguments += ["--feedback-dir", FEEDBACK_DIR,
+                      "--feedback-window", str(cfg.settings.get("feedback", {}).get("max_batches", 10))]
     pre = ProcessingStep(name=PREPROCESS, step_args=common.processor(cfg, session, f"{name}-preprocess").run(
         code=common.script("preprocess_training.py"), inputs=inputs, arguments=arguments,
         outputs=[processing_output(out, f"{PROCESSING}/output/{out}", artifact_uri(cfg, name, "preprocess", out))

@@ -1,9 +1,14 @@
-"""ModelQualityCalcStep: regression metrics of batch predictions against ground truth, checked against a threshold.
+"""ModelQualityCalcStep: regression metrics of a batch's predictions against its own ground truth.
 
-Input : /opt/ml/processing/input/model_quality/model_quality_input.csv (header `prediction,ground_truth`)
-Output: /opt/ml/processing/output/model_quality/model_quality.json (evaluation.json format, plus
-        "threshold": {"metric": "mse", "value": t, "passed": bool}). When mse > threshold the report is written
-        first, then "ModelQualityBreach: mse=<x> exceeds threshold=<t>" goes to /opt/ml/output/message, exit 1.
+Input : /opt/ml/processing/input/model_quality/ground_truth.json ({"available": bool, "rows": n, "note": str},
+        written by DataCheckPreProcessingStep) and, when available, model_quality_input.csv
+        (header `prediction,ground_truth`, one row per scored row, joined by batch position).
+Output: /opt/ml/processing/output/model_quality/model_quality.json, always:
+          {"ground_truth": {...as received...},
+           "regression_metrics": {"mse": {"value", "standard_deviation"}, "rmse", "mae", "r2"}   (only if available)
+           "threshold": {"metric": "mse", "value": t, "passed": bool | null}}                 (null: not scored)
+        The job succeeds whether or not the threshold holds: the pipeline's ModelQualityCond reads this file and
+        its FailStep reports a breach. Exit 1 only for bad input (never reported as a breach).
 """
 
 import argparse
@@ -15,8 +20,6 @@ import sys
 import traceback
 
 import numpy as np
-
-BREACH = "ModelQualityBreach"  # the HPO retraining rule matches this word; only a real breach may use it
 
 
 def container_path(path):  # env SM_CONTAINER_ROOT relocates /opt/ml (offline runtime, tests)
@@ -33,9 +36,20 @@ class Parser(argparse.ArgumentParser):
         raise InputError(f"bad arguments: {message}")
 
 
+def read_status(path):
+    try:
+        with open(path) as f:
+            status = json.load(f)
+    except FileNotFoundError:
+        raise InputError(f"{path}: ground-truth status not found (written by the data-check step)") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(status, dict) or not isinstance(status.get("available"), bool):
+        raise InputError(f"{path}: expected an object with a boolean 'available', found {status!r}")
+    return status
+
+
 def read_pairs(path):
-    if os.path.isdir(path):
-        path = os.path.join(path, "model_quality_input.csv")
     if not os.path.isfile(path):
         raise InputError(f"{path}: model quality input not found")
     pred, truth = [], []
@@ -83,45 +97,53 @@ def regression_metrics(y_true, y_pred, n_boot=200, seed=0):
     return {k: {"value": v, "standard_deviation": float(np.std([b[k] for b in boots]))} for k, v in point.items()}
 
 
-def write_message(message):
-    path = container_path("/opt/ml/output/message")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(message + "\n")
+def evaluate(input_dir, threshold):
+    """The model_quality.json document for one batch."""
+    status = read_status(os.path.join(input_dir, "ground_truth.json"))
+    report = {"ground_truth": status, "threshold": {"metric": "mse", "value": threshold, "passed": None}}
+    if not status["available"]:
+        print(f"model quality not scored: {status.get('note') or 'no ground truth for this batch'}")
+        return report
+    path = os.path.join(input_dir, "model_quality_input.csv")
+    pred, truth = read_pairs(path)
+    if status.get("rows") is not None and status["rows"] != len(pred):
+        raise InputError(f"{path}: {len(pred)} rows, but the data-check step paired {status['rows']}")
+    with np.errstate(over="ignore"):
+        metrics = regression_metrics(truth, pred)
+    if not all(math.isfinite(m["value"]) for m in metrics.values()):
+        # finite inputs whose squares overflow: a data problem, never a breach that would start retraining
+        values = ", ".join(f"{k}={v['value']}" for k, v in metrics.items())
+        raise InputError(f"{path}: metrics overflow ({values}); check the ground truth and predictions for "
+                         "out-of-range values")
+    report["regression_metrics"] = metrics
+    report["threshold"]["passed"] = metrics["mse"]["value"] <= threshold
+    print(f"rows={len(pred)} " + " ".join(f"{k}={v['value']:.4f}" for k, v in metrics.items())
+          + f" threshold={threshold} passed={report['threshold']['passed']}")
+    return report
 
 
 def main(argv=None):
     p = Parser(description=__doc__)
-    p.add_argument("--input-path", default="/opt/ml/processing/input/model_quality/model_quality_input.csv")
+    p.add_argument("--input-dir", default="/opt/ml/processing/input/model_quality")
     p.add_argument("--output-dir", default="/opt/ml/processing/output/model_quality")
     p.add_argument("--mse-threshold", type=float, required=True)
     args = p.parse_args(argv)
     if not math.isfinite(args.mse_threshold) or args.mse_threshold < 0:
         raise InputError(f"bad arguments: --mse-threshold {args.mse_threshold} must be a finite number >= 0")
-    pred, truth = read_pairs(container_path(args.input_path))
-    metrics = regression_metrics(truth, pred)
-    mse = metrics["mse"]["value"]
-    passed = mse <= args.mse_threshold
-    report = {"regression_metrics": metrics,
-              "threshold": {"metric": "mse", "value": args.mse_threshold, "passed": passed}}
+    report = evaluate(container_path(args.input_dir), args.mse_threshold)
     out = container_path(args.output_dir)
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "model_quality.json"), "w") as f:
         json.dump(report, f, indent=2)
-    print(f"rows={len(pred)} " + " ".join(f"{k}={v['value']:.4f}" for k, v in metrics.items())
-          + f" threshold={args.mse_threshold} passed={passed}")
-    if not passed:  # report is on disk first, then the job fails with the breach reason
-        message = f"{BREACH}: mse={mse:.6g} exceeds threshold={args.mse_threshold:g}"
-        print(message, file=sys.stderr)
-        write_message(message)
-        sys.exit(1)
 
 
 def fail(message):
-    # Other failures must never look like a breach (that would trigger retraining).
-    message = " ".join(str(message).split()).replace(BREACH, "model-quality-breach")[:1000]
+    message = " ".join(str(message).split())[:1000]  # one line: SageMaker keeps the first 1 KB as ExitMessage
     print(f"ERROR: {message}", file=sys.stderr)
-    write_message(message)
+    path = container_path("/opt/ml/output/message")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(message + "\n")
     sys.exit(1)
 
 

@@ -1,16 +1,29 @@
-"""DataCheckPreProcessingStep: join raw inference features with batch predictions (and ground truth) by row order.
+"""DataCheckPreProcessingStep: join one batch's features, predictions and (its own) ground truth.
 
-Inputs : /opt/ml/processing/input/inference/ (input/ = raw headerless feature CSVs; ground-truth/ MAY hold
-         headerless one-column target CSVs), /opt/ml/processing/input/predictions/ (*.out, one prediction per
-         line), /opt/ml/processing/input/schema/dataset_schema.json. Files are read in sorted name order.
-Outputs: /opt/ml/processing/output/data_check/data_check.csv (header: schema order, prediction in the target's
-         place), model_quality/model_quality_input.csv (prediction,ground_truth; only with ground truth),
-         feedback/labelled-batch.csv (features + ground truth, headerless training format; only with ground
-         truth), ground_truth/ground_truth.json {"available": bool, "rows": n} (always written on success).
+The batch is what the execution was started for (pipeline parameter InputObjectKey):
+  * an object key ``<inference prefix>/input/<name>`` (data-arrival runs): exactly that object;
+  * a key ending in ``/`` (scheduled or hand-started runs: the default is ``<inference prefix>/input/``):
+    every object under it, each file its own batch name.
+Pairing rule: the ground truth of ``input/<name>`` is ``ground-truth/<name>`` (same relative name), with one
+label per line in the same row order. Nothing else is ever used as labels: a batch whose files have no
+ground truth of their own is not scored (a clear note says so).
+
+Inputs : /opt/ml/processing/input/batch/ (the batch objects, as DataPreProcessingStep read them),
+         /opt/ml/processing/input/predictions/*.out (one prediction per line, files in the batch's row order),
+         /opt/ml/processing/input/inference/ground-truth/ (labels), /opt/ml/processing/input/schema/*.json.
+Outputs: data_check/data_check.csv (header: schema order, prediction in the target's place),
+         model_quality/ground_truth.json (always) + model_quality_input.csv (prediction,ground_truth; when the
+         labels are usable), ground_truth/ground_truth.json (the same status, the pipeline's property file),
+         feedback/<name> (features + label, headerless training format; only a labelled batch that passes
+         the schema), quarantine/<name> + quarantine/reasons.json (a labelled batch that does not).
+Predictions and labels are joined by batch position (row n of a file with label n of its ground truth);
+the row counts are checked per file.
 """
 
 import argparse
 import csv
+import datetime as dt
+import hashlib
 import json
 import math
 import os
@@ -32,15 +45,25 @@ class Parser(argparse.ArgumentParser):
         raise InputError(f"bad arguments: {message}")
 
 
+# ---------------------------------------------------------------- reading
 def list_files(directory, suffix=""):
+    """Relative paths under directory, sorted as DataPreProcessingStep sorts them (same batch row order)."""
     if not os.path.isdir(directory):
         return []
-    return sorted(os.path.join(d, n) for d, _, ns in os.walk(directory) for n in ns
-                  if not n.startswith(".") and n.endswith(suffix))
+    found = sorted(os.path.join(d, n) for d, _, ns in os.walk(directory) for n in ns
+                   if not n.startswith(".") and n.endswith(suffix))
+    return [os.path.relpath(p, directory) for p in found]
+
+
+def _finite(value):
+    try:
+        return math.isfinite(float(value))
+    except ValueError:
+        return False
 
 
 def read_csv(path, columns):
-    """columns: list of (name, is_numeric). Returns rows of strings (numeric ones validated)."""
+    """columns: list of (name, is_numeric). Rows of stripped strings; numeric cells must be finite numbers."""
     rows = []
     try:
         with open(path, newline="", encoding="utf-8") as f:
@@ -55,8 +78,8 @@ def read_csv(path, columns):
                 clean = [v.strip() for v in row]
                 for (name, numeric), value in zip(columns, clean):
                     if numeric and not _finite(value):
-                        raise InputError(f"{path}: line {line}: non-numeric or missing value {value!r} "
-                                         f"in column '{name}'")
+                        raise InputError(f"{path}: line {line}: column '{name}': non-numeric, missing or "
+                                         f"non-finite value {value!r}")
                 rows.append(clean)
     except csv.Error as exc:
         raise InputError(f"{path}: malformed CSV at line {reader.line_num}: {exc}") from None
@@ -67,24 +90,73 @@ def read_csv(path, columns):
     return rows
 
 
-def _finite(value):
+def load_schema(path):
     try:
-        return math.isfinite(float(value))
-    except ValueError:
-        return False
+        with open(path) as f:
+            schema = json.load(f)
+        columns, target = schema["columns"], schema["target"]
+        if target not in [c["name"] for c in columns]:
+            raise KeyError(f"target {target!r} is not a column")
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: cannot read the schema ({type(exc).__name__}: {exc})") from None
+    return schema
 
 
-def read_all(paths, columns):
-    rows = []
-    for path in paths:
-        file_rows = read_csv(path, columns)
-        print(f"read {len(file_rows)} rows from {path}")
-        rows.extend(file_rows)
-    return rows
+def find_schema(directory_or_file):
+    if os.path.isfile(directory_or_file):
+        return directory_or_file
+    files = list_files(directory_or_file, ".json")
+    if len(files) != 1:
+        raise InputError(f"{directory_or_file}: expected one schema JSON file, found {files or 'none'}")
+    return os.path.join(directory_or_file, files[0])
 
 
-def describe(paths):
-    return ", ".join(paths)
+# ---------------------------------------------------------------- the batch
+def batch_files(batch_dir, object_key, input_prefix):
+    """[(batch name, local path)] of the batch, in DataPreProcessingStep's row order."""
+    local = list_files(batch_dir)
+    if not local:
+        raise InputError(f"{batch_dir}: the batch {object_key!r} has no objects")
+    prefix = input_prefix.strip("/") + "/"
+    key = object_key.lstrip("/")
+    if not key.startswith(prefix):
+        raise InputError(f"batch object key {object_key!r} is not under the inference input prefix {prefix!r}")
+    if key.endswith("/"):  # a prefix run: every object below it, named relative to the input prefix
+        below = key[len(prefix):]
+        return [(below + rel, os.path.join(batch_dir, rel)) for rel in local]
+    # One object: SageMaker stages it as its file name. A prefix download also brings objects whose keys
+    # merely start with this key (batch.csv.bak); DataPreProcessingStep scored them too, so the batch is
+    # ambiguous: refuse it rather than guess which rows belong to it.
+    expected = os.path.basename(key)
+    others = [rel for rel in local if rel != expected]
+    if expected not in local or others:
+        raise InputError(f"batch object s3 key {key!r}: the input channel holds {local}, expected exactly "
+                         f"[{expected!r}]; keys that extend this key ({others}) are read with it. Rename them.")
+    return [(key[len(prefix):], os.path.join(batch_dir, expected))]
+
+
+def schema_problems(rows, columns, target, path):
+    """Why a labelled batch may not become training data: unknown categories, values outside the schema's
+    declared ranges, non-finite numbers. One entry per problem (file, line, column, value), capped."""
+    problems = []
+    for line, row in enumerate(rows, start=1):
+        for col, value in zip(columns, row):
+            name = col["name"]
+            if col["type"] == "categorical":
+                if value not in [str(c) for c in col.get("categories", [])]:
+                    problems.append(f"{path}: line {line}: column '{name}': unknown category {value!r} "
+                                    f"(allowed: {', '.join(str(c) for c in col.get('categories', []))})")
+                continue
+            number = float(value)
+            if not math.isfinite(number):
+                problems.append(f"{path}: line {line}: column '{name}': non-finite value {value!r}")
+            elif col.get("min") is not None and number < col["min"]:
+                problems.append(f"{path}: line {line}: column '{name}': {value} is below the schema minimum {col['min']}")
+            elif col.get("max") is not None and number > col["max"]:
+                problems.append(f"{path}: line {line}: column '{name}': {value} is above the schema maximum {col['max']}")
+            if len(problems) >= 20:
+                return problems + ["(more problems not listed)"]
+    return problems
 
 
 def write(path, header, rows):
@@ -96,67 +168,131 @@ def write(path, header, rows):
         writer.writerows(rows)
 
 
+def write_json(path, doc):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=2)
+
+
 def main(argv=None):
     p = Parser(description=__doc__)
+    p.add_argument("--object-key", required=True, help="the batch: one object key, or a prefix ending in /")
+    p.add_argument("--input-prefix", required=True, help="key prefix of inference inputs (<prefix>/<inf>/input)")
+    p.add_argument("--execution", default="", help="pipeline execution id (recorded with the feedback)")
+    p.add_argument("--batch-dir", default="/opt/ml/processing/input/batch")
     p.add_argument("--inference-dir", default="/opt/ml/processing/input/inference")
     p.add_argument("--predictions-dir", default="/opt/ml/processing/input/predictions")
-    p.add_argument("--schema", default="/opt/ml/processing/input/schema/dataset_schema.json")
+    p.add_argument("--schema", default="/opt/ml/processing/input/schema")
     p.add_argument("--output-dir", default="/opt/ml/processing/output")
     args = p.parse_args(argv)
-    schema_path = container_path(args.schema)
-    try:
-        with open(schema_path) as f:
-            schema = json.load(f)
-        columns, target = schema["columns"], schema["target"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise InputError(f"{schema_path}: cannot read the schema ({exc})") from None
+
+    schema = load_schema(find_schema(container_path(args.schema)))
+    columns, target = schema["columns"], schema["target"]
+    names = [c["name"] for c in columns]
     features = [(c["name"], c["type"] != "categorical") for c in columns if c["name"] != target]
-    inference_dir = container_path(args.inference_dir)
-    raw_dir = os.path.join(inference_dir, "input")
-    raw_files = list_files(raw_dir)
-    if not raw_files:
-        raise InputError(f"{raw_dir}: no raw inference input files")
+    target_col = next(c for c in columns if c["name"] == target)
+
+    files = batch_files(container_path(args.batch_dir), args.object_key, args.input_prefix)
     pred_dir = container_path(args.predictions_dir)
     pred_files = list_files(pred_dir, ".out")
     if not pred_files:
         raise InputError(f"{pred_dir}: no prediction files (*.out)")
-    raw = read_all(raw_files, features)
-    preds = [r[0] for r in read_all(pred_files, [("prediction", True)])]
-    if len(raw) != len(preds):
-        raise InputError(f"row count mismatch: raw inference data {describe(raw_files)} has {len(raw)} rows, "
-                         f"predictions {describe(pred_files)} have {len(preds)}")
-    truth_files = list_files(os.path.join(inference_dir, "ground-truth"))
-    truth = [r[0] for r in read_all(truth_files, [(target, True)])] if truth_files else None
-    if truth is not None and len(truth) != len(raw):
-        raise InputError(f"row count mismatch: ground truth {describe(truth_files)} has {len(truth)} rows, "
-                         f"raw inference data {describe(raw_files)} has {len(raw)}")
+    preds = []
+    for rel in pred_files:
+        preds.extend(r[0] for r in read_csv(os.path.join(pred_dir, rel), [("prediction", True)]))
+    truth_dir = os.path.join(container_path(args.inference_dir), "ground-truth")
+
+    # Row n of the batch is prediction n (DataPreProcessingStep and the transform keep order and count).
+    batches, start = [], 0
+    for name, path in files:
+        rows = read_csv(path, features)
+        batches.append({"name": name, "path": path, "rows": rows, "preds": preds[start:start + len(rows)]})
+        start += len(rows)
+        print(f"batch {name}: {len(rows)} rows from {path}")
+    if start != len(preds):
+        raise InputError(f"row count mismatch: the batch {[b['name'] for b in batches]} has {start} rows, "
+                         f"predictions {pred_files} have {len(preds)}")
+
+    def with_target(feats, value):
+        values = iter(feats)
+        return [value if n == target else next(values) for n in names]
+
     out = container_path(args.output_dir)
-    names = [c["name"] for c in columns]
+    write(os.path.join(out, "data_check", "data_check.csv"), names,
+          [with_target(f, v) for b in batches for f, v in zip(b["rows"], b["preds"])])
 
-    def with_target(targets):
-        """Rows in schema order: each row's features with the given value in the target's place."""
-        rows = []
-        for feats, value in zip(raw, targets):
-            values = iter(feats)
-            rows.append([value if n == target else next(values) for n in names])
-        return rows
+    pairs, notes, quarantined, reasons = [], [], [], {}
+    labelled = []
+    for b in batches:
+        gt_path = os.path.join(truth_dir, b["name"])
+        if not os.path.isfile(gt_path):
+            notes.append(f"{b['name']}: no ground truth at ground-truth/{b['name']}")
+            continue
+        try:
+            truth = [r[0] for r in read_csv(gt_path, [(target, True)])]
+            if len(truth) != len(b["rows"]):
+                raise InputError(f"{gt_path}: {len(truth)} labels for {len(b['rows'])} rows of input/{b['name']} "
+                                 "(labels pair with rows by position)")
+        except InputError as exc:  # unusable labels: never scored, never trained on
+            reasons[b["name"]] = [str(exc)]
+            quarantined.append((b, None))
+            continue
+        full = [with_target(f, t) for f, t in zip(b["rows"], truth)]
+        problems = schema_problems(full, columns, target, f"input/{b['name']} + ground-truth/{b['name']}")
+        label_problems = [pr for pr in problems if f"column '{target}'" in pr]
+        if label_problems:  # labels outside the target's range are not scored either
+            reasons[b["name"]] = problems
+            quarantined.append((b, full))
+            continue
+        pairs.extend(zip(b["preds"], truth))
+        labelled.append(b["name"])
+        if problems:  # labels fine (scored), features outside the schema: not training data
+            reasons[b["name"]] = problems
+            quarantined.append((b, full))
+        else:
+            write(os.path.join(out, "feedback", "data", b["name"]), None, full)
+            digest = hashlib.sha256("\n".join(",".join(r) for r in full).encode()).hexdigest()
+            b["feedback"] = {"batch": b["name"], "rows": len(full), "sha256": digest}
 
-    write(os.path.join(out, "data_check", "data_check.csv"), names, with_target(preds))
-    if truth is not None:
-        write(os.path.join(out, "model_quality", "model_quality_input.csv"), ["prediction", "ground_truth"],
-              list(zip(preds, truth)))
-        # The labelled batch in the training-data convention (headerless, schema order): HPO retraining
-        # learns from the data that revealed a quality breach, not only from the original training set.
-        write(os.path.join(out, "feedback", "labelled-batch.csv"), None, with_target(truth))
-    status = {"available": truth is not None, "rows": len(truth) if truth is not None else 0}
-    os.makedirs(os.path.join(out, "ground_truth"), exist_ok=True)
-    with open(os.path.join(out, "ground_truth", "ground_truth.json"), "w") as f:
-        json.dump(status, f)
-    print(f"joined {len(raw)} rows; ground truth: {status}")
+    for b, full in quarantined:
+        dest = os.path.join(out, "quarantine", "data", b["name"])
+        if full is not None:
+            write(dest, None, full)
+        else:  # labels unreadable: keep both files as they came
+            write(dest, None, b["rows"])
+            with open(os.path.join(truth_dir, b["name"]), "rb") as src:
+                os.makedirs(os.path.dirname(dest + ".ground-truth"), exist_ok=True)
+                with open(dest + ".ground-truth", "wb") as dst:
+                    dst.write(src.read())
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    accepted = [b["feedback"] for b in batches if "feedback" in b]
+    if accepted:  # what the HPO pipeline's feedback window orders and de-duplicates by
+        write_json(os.path.join(out, "feedback", "manifest.json"),
+                   {"execution": args.execution, "created": now, "object_key": args.object_key, "batches": accepted})
+    if quarantined:
+        write_json(os.path.join(out, "quarantine", "reasons.json"),
+                   {"execution": args.execution, "created": now, "object_key": args.object_key, "reasons": reasons})
+
+    available = bool(pairs)
+    summary = []
+    if reasons:
+        first = next(iter(reasons.items()))
+        summary.append(f"quarantined {len(reasons)} labelled batch(es) that fail the schema: "
+                       f"{first[0]}: {first[1][0]}")
+    summary.extend(notes)
+    if not available and not reasons:
+        summary.insert(0, "model quality not scored: this batch has no ground truth of its own")
+    status = {"available": available, "rows": len(pairs), "batches": [b["name"] for b in batches],
+              "labelled": labelled, "quarantined": bool(reasons), "note": "; ".join(summary)[:900]}
+    write_json(os.path.join(out, "ground_truth", "ground_truth.json"), status)
+    write_json(os.path.join(out, "model_quality", "ground_truth.json"), status)
+    if available:
+        write(os.path.join(out, "model_quality", "model_quality_input.csv"), ["prediction", "ground_truth"], pairs)
+    print(f"joined {start} rows; ground truth: {json.dumps(status)}")
 
 
 def fail(message):
-    message = " ".join(str(message).split())[:1000]  # one line; SageMaker FailureReason is short
+    message = " ".join(str(message).split())[:1000]  # one line: SageMaker keeps the first 1 KB as ExitMessage
     print(f"ERROR: {message}", file=sys.stderr)
     path = container_path("/opt/ml/output/message")
     os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -82,6 +82,46 @@ def read_rows(path, columns):
     return rows
 
 
+def feedback_files(directory, window):
+    """The bounded, de-duplicated feedback window: the newest `window` labelled batches written by the
+    inference pipeline (<execution>/manifest.json + data/<batch name>). A batch name scored again (labels
+    corrected, batch re-uploaded) counts once, with its newest labels; identical content under two names
+    counts once. Folders without a manifest are not feedback of this template: listed, never read."""
+    if not os.path.isdir(directory):
+        raise InputError(f"{directory}: feedback directory does not exist")
+    entries, ignored = [], []
+    for execution in sorted(os.listdir(directory)):
+        manifest = os.path.join(directory, execution, "manifest.json")
+        if not os.path.isfile(manifest):
+            ignored.append(execution)
+            continue
+        try:
+            with open(manifest) as f:
+                doc = json.load(f)
+            for batch in doc["batches"]:
+                path = os.path.join(directory, execution, "data", batch["batch"])
+                if not os.path.isfile(path):
+                    raise InputError(f"{manifest}: batch {batch['batch']!r} has no file {path}")
+                entries.append((doc["created"], execution, batch["batch"], batch["sha256"], path))
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise InputError(f"{manifest}: invalid feedback manifest ({type(exc).__name__}: {exc})") from None
+    if ignored:
+        print(f"feedback: ignored {len(ignored)} folder(s) without manifest.json: {', '.join(ignored[:10])}")
+    chosen, names, digests = [], set(), set()
+    for created, execution, name, digest, path in sorted(entries, reverse=True):  # newest first
+        if name in names or digest in digests:
+            print(f"feedback: skipped {execution}/{name} ({'an older copy of a newer batch' if name in names else 'duplicate content'})")
+            continue
+        if len(chosen) == window:
+            print(f"feedback: window of {window} batch(es) full; older batches from {created} back are not used")
+            break
+        names.add(name)
+        digests.add(digest)
+        chosen.append(path)
+    print(f"feedback: {len(chosen)} batch(es) in the window: {', '.join(chosen)}")
+    return sorted(chosen)
+
+
 def parse_row(row, columns, path, lineno):
     if not row:
         raise InputError(f"{path}: line {lineno}: empty line")
@@ -151,7 +191,8 @@ def main(argv=None):
     p.add_argument("--test-ratio", type=float, default=0.15)
     p.add_argument("--seed", type=int, default=42)
     # HPO retraining also learns from labelled inference batches (DataCheckPreProcessingStep's feedback)
-    p.add_argument("--feedback-dir", default=None, help="extra headerless CSVs in the training convention")
+    p.add_argument("--feedback-dir", default=None, help="labelled inference batches (<execution>/manifest.json + data/)")
+    p.add_argument("--feedback-window", type=int, default=10, help="use at most this many newest feedback batches")
     args = p.parse_args(argv)
     if not (0 < args.validation_ratio < 1 and 0 < args.test_ratio < 1
             and args.validation_ratio + args.test_ratio < 1):
@@ -163,8 +204,10 @@ def main(argv=None):
     names = [c["name"] for c in columns]
     rows = []
     inputs = list_input_files(container_path(args.input_dir))
+    if args.feedback_window < 1:
+        raise InputError(f"bad arguments: --feedback-window {args.feedback_window} must be >= 1")
     if args.feedback_dir:
-        inputs += list_input_files(container_path(args.feedback_dir))
+        inputs += feedback_files(container_path(args.feedback_dir), args.feedback_window)
     for path in inputs:
         file_rows = read_rows(path, columns)
         print(f"read {len(file_rows)} rows from {path}")

@@ -307,24 +307,40 @@ def test_data_arrival_targets_are_the_pipelines(env):
         assert "dlq" in target["dead_letter_config"][0]["arn"]
 
 
+def doc_fail_step(pipeline, step, message=None):
+    """The documented step sample for a Fail step: stepType "Fail", no processing job. Whether and how
+    failureReason carries the FailStep's message is not documented, so it is optional here."""
+    event = doc_step_status(pipeline, step, "Failed", message)
+    event["detail"]["stepType"] = "Fail"
+    event["detail"]["metadata"] = {}
+    return event
+
+
 def test_hpo_retraining_only_on_a_real_breach(env):
+    """The breach is the FailStep ModelQualityBreachFail (reached only when mse > threshold); any failure of
+    ModelQualityCalcStep, whatever its reason says, is a crash. Sample: SageMaker developer guide,
+    "Automating SageMaker with EventBridge", Pipeline step state change."""
+    from pipeline_scripts.contracts import MARKERS, STEPS
     tfvars, rules = env
     rule = rules["model_quality_breach"]["pattern"]
     inf = tfvars["pipeline_inf"]
-    breach = doc_step_status(inf, "ModelQualityCalcStep", "Failed",
-                             "ClientError: AlgorithmError: ModelQualityBreach: mse=7.1 exceeds threshold=5.5")
-    crash = doc_step_status(inf, "ModelQualityCalcStep", "Failed",
-                            "ClientError: AlgorithmError: ValueError: model_quality_input.csv has no prediction column")
-    no_reason = doc_step_status(inf, "ModelQualityCalcStep", "Failed")
-    assert matches(rule, breach)
-    assert not matches(rule, crash)
-    assert not matches(rule, no_reason)
-    assert not matches(rule, doc_step_status(inf, "ModelQualityCalcStep", "Succeeded"))
-    assert not matches(rule, doc_step_status(inf, "DataQualityCheckStep", "Failed", "ModelQualityBreach: copied text"))
-    # Same step name in another pipeline (e.g. a training pipeline) does not retrain.
-    assert not matches(rule, doc_step_status(tfvars["pipeline_train"], "ModelQualityCalcStep", "Failed", "ModelQualityBreach: x"))
+    fail_step, marker = STEPS["model_quality_breach"], MARKERS["model_quality_breach"]
+    breach_message = f"{marker}: mse=7.1 > threshold=5.5 on batch abalone/inference/input/b.csv; HPO retraining starts"
+    assert matches(rule, doc_fail_step(inf, fail_step, breach_message))
+    # AWS does not document failureReason for a Fail step: the rule must not depend on it
+    assert matches(rule, doc_fail_step(inf, fail_step))
+    assert matches(rule, doc_fail_step(inf, fail_step, "Step failure: One or multiple steps failed."))
+    # AWS-shaped crashes of the model-quality job: generic FailureReason, even with the marker somewhere in it
+    for reason in ("AlgorithmError: See job logs for more information",
+                   f"ClientError: AlgorithmError: {marker}: mse=7.1 exceeds threshold=5.5", None):
+        assert not matches(rule, doc_step_status(inf, STEPS["model_quality"], "Failed", reason)), reason
+    assert not matches(rule, doc_step_status(inf, STEPS["model_quality"], "Succeeded"))
+    assert not matches(rule, doc_fail_step(inf, STEPS["feedback_quarantined"], "FeedbackQuarantined: x"))
+    assert not matches(rule, doc_step_status(inf, fail_step, "Executing"))
+    # the same step name in another pipeline does not retrain
+    assert not matches(rule, doc_fail_step(tfvars["pipeline_train"], fail_step, breach_message))
     # SageMaker lower-cases pipeline names in ARNs: the suffix match ignores case.
-    assert matches(rule, doc_step_status(inf.upper(), "ModelQualityCalcStep", "Failed", "ModelQualityBreach: mse=9"))
+    assert matches(rule, doc_fail_step(inf.upper(), fail_step, breach_message))
 
 
 def test_notification_rules(env):
@@ -402,11 +418,11 @@ def test_moto_eventbridge_routes_breach_but_not_crash(monkeypatch):
         events.put_rule(Name="breach", EventPattern=json.dumps(rules["model_quality_breach"]["pattern"]))
         events.put_targets(Rule="breach", Targets=[{"Id": "q", "Arn": queue_arn}])
         entries = []
-        for reason in ("ModelQualityBreach: mse=7.1 exceeds threshold=5.5", "ValueError: bad input"):
-            ev = doc_step_status(inf, "ModelQualityCalcStep", "Failed", reason)
+        for ev in (doc_fail_step(inf, "ModelQualityBreachFail", "ModelQualityBreach: mse=7.1 > threshold=5.5"),
+                   doc_step_status(inf, "ModelQualityCalcStep", "Failed", "AlgorithmError: See job logs for more information")):
             entries.append({"Source": ev["source"], "DetailType": ev["detail-type"], "Detail": json.dumps(ev["detail"]),
                             "Resources": ev["resources"]})
         assert events.put_events(Entries=entries)["FailedEntryCount"] == 0
         msgs = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
-        reasons = [json.loads(m["Body"])["detail"]["failureReason"] for m in msgs]
-        assert reasons == ["ModelQualityBreach: mse=7.1 exceeds threshold=5.5"]
+        steps = [json.loads(m["Body"])["detail"]["stepName"] for m in msgs]
+        assert steps == ["ModelQualityBreachFail"]

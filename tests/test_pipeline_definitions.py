@@ -35,6 +35,8 @@ INFERENCE_STEPS = {
     "CreateModelStep": "Model", "DataPreProcessingStep": "Processing", "BatchInferenceStep": "Transform",
     "DataCheckPreProcessingStep": "Processing", "DataQualityCheckStep": "Processing",
     "GroundTruthAvailableCond": "Condition", "ModelQualityCalcStep": "Processing",
+    "FeedbackAcceptedCond": "Condition", "FeedbackQuarantinedFail": "Fail",
+    "ModelQualityCond": "Condition", "ModelQualityBreachFail": "Fail",
 }
 
 
@@ -286,8 +288,9 @@ def test_inference_definition_uses_latest_approved_model(built):
     assert step_inputs(steps["BatchInferenceStep"]) == {"CreateModelStep", "DataPreProcessingStep"}
     assert step_inputs(steps["DataCheckPreProcessingStep"]) == {"BatchInferenceStep"}
     assert step_inputs(steps["DataQualityCheckStep"]) == {"DataCheckPreProcessingStep"}
-    assert step_inputs(steps["GroundTruthAvailableCond"]) == {"DataCheckPreProcessingStep"}
     assert step_inputs(steps["ModelQualityCalcStep"]) == {"DataCheckPreProcessingStep"}
+    # the verdicts come after everything that must run either way
+    assert set(steps["FeedbackAcceptedCond"]["DependsOn"]) >= {"ModelQualityCalcStep", "DataQualityCheckStep"}
 
     transform = steps["BatchInferenceStep"]["Arguments"]
     assert transform["TransformInput"]["SplitType"] == "Line"
@@ -302,15 +305,44 @@ def test_inference_definition_uses_latest_approved_model(built):
     assert check["baseline_statistics"]["S3Input"]["S3Uri"] == baselines["Statistics"]["S3Uri"]
     assert check["baseline_constraints"]["S3Input"]["S3Uri"] == baselines["Constraints"]["S3Uri"]
 
+    # batch-bound: both readers of the batch read exactly the object named by InputObjectKey
+    parameters = by_name(definition["Parameters"])
+    key = {"Get": "Parameters.InputObjectKey"}
+    batch_uri = {"Std:Join": {"On": "", "Values": [f"s3://{cfg.env.bucket_name}/", key]}}
+    assert by_name(steps["DataPreProcessingStep"]["Arguments"]["ProcessingInputs"], "InputName")["data"]["S3Input"]["S3Uri"] == batch_uri
+    data_check = steps["DataCheckPreProcessingStep"]["Arguments"]
+    assert by_name(data_check["ProcessingInputs"], "InputName")["batch"]["S3Input"]["S3Uri"] == batch_uri
+    args = data_check["AppSpecification"]["ContainerArguments"]
+    assert args[args.index("--object-key") + 1] == key
+    input_prefix = f"{cfg.env.bucket_prefix}/{cfg.env.bucket_inf_prefix}/input"
+    assert args[args.index("--input-prefix") + 1] == input_prefix
+    assert parameters["InputObjectKey"]["DefaultValue"] == input_prefix + "/"  # schedules: the whole input prefix
+    assert parameters["MseThreshold"]["DefaultValue"] == cfg.mse_threshold
+
+    # feedback where HPO reads it, quarantine outside it
+    outputs = by_name(data_check["ProcessingOutputConfig"]["Outputs"], "OutputName")
+    assert outputs["feedback"]["S3Output"]["S3Uri"]["Std:Join"]["Values"][0] == cfg.env.feedback_uri
+    quarantine = outputs["quarantine"]["S3Output"]["S3Uri"]["Std:Join"]["Values"][0]
+    assert not quarantine.startswith(cfg.env.feedback_uri + "/")
+
+    # verdict tree: quarantine first, then ground truth, then mse <= threshold; the breach is a FailStep whose
+    # message starts with the contract's marker and carries the mse and the threshold
+    verdict = steps["FeedbackAcceptedCond"]["Arguments"]
+    assert verdict["Conditions"][0]["LeftValue"]["Std:JsonGet"]["Path"] == "quarantined"
+    assert [s["Name"] for s in verdict["IfSteps"]] == ["GroundTruthAvailableCond"]
+    assert [s["Name"] for s in verdict["ElseSteps"]] == ["FeedbackQuarantinedFail"]
     gate = steps["GroundTruthAvailableCond"]["Arguments"]
     assert gate["Conditions"][0]["LeftValue"]["Std:JsonGet"]["Path"] == "available"
-    assert [s["Name"] for s in gate["IfSteps"]] == ["ModelQualityCalcStep"]
-    outputs = by_name(steps["DataCheckPreProcessingStep"]["Arguments"]["ProcessingOutputConfig"]["Outputs"],
-                      "OutputName")
-    assert outputs["feedback"]["S3Output"]["S3Uri"]["Std:Join"]["Values"][0] == cfg.env.feedback_uri
-    parameters = by_name(definition["Parameters"])
-    assert parameters["InferenceRoot"]["DefaultValue"] == cfg.env.inference_root_uri
-    assert parameters["MseThreshold"]["DefaultValue"] == cfg.mse_threshold
+    assert [s["Name"] for s in gate["IfSteps"]] == ["ModelQualityCond"] and gate["ElseSteps"] == []
+    mse_gate = steps["ModelQualityCond"]["Arguments"]
+    (condition,) = mse_gate["Conditions"]
+    assert condition["Type"] == "LessThanOrEqualTo"
+    assert condition["LeftValue"]["Std:JsonGet"]["Path"] == "regression_metrics.mse.value"
+    assert condition["RightValue"] == {"Get": "Parameters.MseThreshold"}
+    assert mse_gate["IfSteps"] == [] and [s["Name"] for s in mse_gate["ElseSteps"]] == ["ModelQualityBreachFail"]
+    message = steps["ModelQualityBreachFail"]["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
+    assert message[0] == "ModelQualityBreach: mse=" and condition["LeftValue"] in message
+    assert {"Get": "Parameters.MseThreshold"} in message and key in message
 
 
 def test_inference_without_approved_model_stops_with_clear_message(account, capsys):
