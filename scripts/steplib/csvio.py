@@ -67,11 +67,11 @@ def _is_number(text: str) -> bool:
         return False
 
 
-def looks_like_header(cells: Sequence[str], columns: Sequence[Column]) -> bool:
-    """The column names, or text where most numeric columns expect numbers."""
+def looks_like_header(cells: Sequence[str], columns: Sequence[Column], missing_tokens=frozenset()) -> bool:
+    """The column names, or text (not a missing-value token) where most numeric columns expect numbers."""
     if [c.lower() for c in cells] == [col.name.lower() for col in columns]:
         return True
-    numeric = [v for v, col in zip(cells, columns) if col.is_numeric]
+    numeric = [v for v, col in zip(cells, columns) if col.is_numeric and v not in missing_tokens]
     return bool(numeric) and sum(not _is_number(v) for v in numeric) > len(numeric) / 2
 
 
@@ -100,7 +100,7 @@ def read_table(path: str, schema: DatasetSchema, columns: Sequence[Column], *, a
     rows: list[list] = []
     missing = {n: 0 for n in names}
     for line, cells in records(path, len(columns), names):
-        if line == 1 and looks_like_header(cells, columns):
+        if line == 1 and looks_like_header(cells, columns, schema.missing_tokens):
             raise InputError(f"{path}: line 1 is a header row ({','.join(cells)[:80]}); {what} files are "
                              f"headerless, columns in schema order: {','.join(names)}")
         row = []
