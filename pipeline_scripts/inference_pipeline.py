@@ -71,9 +71,14 @@ def latest_approved_model(cfg: PipelineConfig) -> ApprovedModel:
                          baseline_constraints=baselines["Constraints"]["S3Uri"])
 
 
+def data_quality_uri(cfg: PipelineConfig, name: str) -> Join:
+    """The run's data-quality results folder; the report lands beside them."""
+    return artifact_uri(cfg, name, "data-quality")
+
+
 def _data_quality_step(cfg: PipelineConfig, session: PipelineSession, name: str, data_check: ProcessingStep,
                        model: ApprovedModel) -> ProcessingStep:
-    destination = artifact_uri(cfg, name, "data-quality")
+    destination = data_quality_uri(cfg, name)
     if cfg.settings["data_quality"]["engine"] == "model_monitor":
         from sagemaker.core.model_monitor.dataset_format import DatasetFormat
         from sagemaker.mlops.workflow.check_job_config import CheckJobConfig
@@ -186,6 +191,23 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
         arguments=["--mse-threshold", mse_threshold.to_string()],
     ))
 
+    # The report reads the data-quality folder by its URI (the Model Monitor engine's QualityCheckStep has no
+    # named outputs), so it depends on that step explicitly.
+    report = ProcessingStep(name=STEPS["report"], depends_on=[data_quality],
+                            step_args=common.processor(cfg, session, f"{name}-report").run(
+        code=common.script("inference_report.py"),
+        inputs=[processing_input("data_quality", data_quality_uri(cfg, name), f"{PROCESSING}/input/data_quality"),
+                processing_input("baseline", model.baseline_statistics, f"{PROCESSING}/input/baseline"),
+                processing_input("model_quality", output_of(model_quality, "model_quality"),
+                                 f"{PROCESSING}/input/model_quality"),
+                processing_input("ground_truth", output_of(data_check, "ground_truth"),
+                                 f"{PROCESSING}/input/ground_truth")],
+        outputs=[processing_output("report", f"{PROCESSING}/output/report", data_quality_uri(cfg, name))],
+        arguments=["--title", Join(on=" ", values=["Batch inference", ExecutionVariables.PIPELINE_NAME,
+                                                   ExecutionVariables.PIPELINE_EXECUTION_ID]),
+                   "--model-package", model.arn, "--generated-at", ExecutionVariables.CURRENT_DATETIME],
+    ))
+
     # The verdicts come last, as FailSteps: a step that fails stops the execution, so everything that must
     # run either way (data quality, model quality, the report) runs before them. Bad feedback wins over a
     # breach: a batch that fails the schema never starts retraining.
@@ -205,13 +227,14 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
         " (kept under ", Join(on="/", values=[cfg.env.s3_uri("feedback-quarantine"),
                                               ExecutionVariables.PIPELINE_EXECUTION_ID]), ")"]))
     verdict = ConditionStep(
-        name=STEPS["feedback_condition"], depends_on=[model_quality, data_quality],
+        name=STEPS["feedback_condition"], depends_on=[report],
         conditions=[ConditionEquals(left=JsonGet(step_name=data_check.name, property_file=ground_truth,
                                                  json_path="quarantined"), right=False)],
         if_steps=[labelled], else_steps=[quarantined])
 
     return Pipeline(name=name, parameters=[object_key, mse_threshold],
-                    steps=[create_model, preprocess, batch, data_check, data_quality, model_quality, verdict],
+                    steps=[create_model, preprocess, batch, data_check, data_quality, model_quality, report,
+                           verdict],
                     sagemaker_session=session)
 
 

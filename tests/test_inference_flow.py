@@ -308,3 +308,34 @@ def test_data_check_feedback_is_what_the_window_reads(tmp_path):
         shutil.copytree(out(root, "feedback"), fb / execution)
     (chosen,) = pt.feedback_files(str(fb), 10)  # same batch name: the newer labels only
     assert Path(chosen).read_text().splitlines()[0].endswith(",11")
+
+
+# ---------------------------------------------------------------- the report step
+def test_report_step_renders_next_to_the_data_quality_results(tmp_path):
+    root = tmp_path / "opt/ml"
+    inp = root / "processing" / "input"
+    stats = {"version": 0.0, "dataset": {"item_count": 3}, "features": [
+        {"name": "x", "inferred_type": "Fractional",
+         "numerical_statistics": {"common": {"num_present": 3, "num_missing": 0}, "mean": 2.0, "sum": 6.0,
+                                  "std_dev": 0.8, "min": 1.0, "max": 3.0}}]}
+    write(inp / "data_quality" / "statistics.json", json.dumps(stats))
+    write(inp / "data_quality" / "constraint_violations.json", json.dumps({"violations": [
+        {"feature_name": "x", "constraint_check_type": "baseline_drift_check", "description": "drifted"}]}))
+    write(inp / "baseline" / "statistics.json", json.dumps(stats))
+    note = "model quality not scored: this batch has no ground truth of its own; batch-z.csv: no ground truth"
+    write(inp / "model_quality" / "model_quality.json", json.dumps(
+        {"ground_truth": {"available": False}, "threshold": {"metric": "mse", "value": 5.5, "passed": None}}))
+    write(inp / "ground_truth" / "ground_truth.json", json.dumps(
+        {"available": False, "rows": 0, "batches": ["batch-z.csv"], "note": note}))
+    proc = run("inference_report.py", root, ["--title", "Batch inference p e1", "--model-package", "arn:pkg/3"])
+    assert proc.returncode == 0, proc.stderr
+    page = (root / "processing" / "output" / "report" / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "batch batch-z.csv" in page and "arn:pkg/3" in page
+    assert "Not evaluated" in page and "batch-z.csv: no ground truth" in page and "drifted" in page
+
+
+def test_report_step_without_data_quality_results_names_the_missing_file(tmp_path):
+    root = tmp_path / "opt/ml"
+    (root / "processing" / "input" / "data_quality").mkdir(parents=True)
+    proc = run("inference_report.py", root, ["--title", "t"])
+    assert proc.returncode == 1 and "data_quality: no statistics.json" in message(root)

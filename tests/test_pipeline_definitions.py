@@ -36,7 +36,7 @@ INFERENCE_STEPS = {
     "DataCheckPreProcessingStep": "Processing", "DataQualityCheckStep": "Processing",
     "GroundTruthAvailableCond": "Condition", "ModelQualityCalcStep": "Processing",
     "FeedbackAcceptedCond": "Condition", "FeedbackQuarantinedFail": "Fail",
-    "ModelQualityCond": "Condition", "ModelQualityBreachFail": "Fail",
+    "ModelQualityCond": "Condition", "ModelQualityBreachFail": "Fail", "InferenceReportStep": "Processing",
 }
 
 
@@ -289,8 +289,13 @@ def test_inference_definition_uses_latest_approved_model(built):
     assert step_inputs(steps["DataCheckPreProcessingStep"]) == {"BatchInferenceStep"}
     assert step_inputs(steps["DataQualityCheckStep"]) == {"DataCheckPreProcessingStep"}
     assert step_inputs(steps["ModelQualityCalcStep"]) == {"DataCheckPreProcessingStep"}
-    # the verdicts come after everything that must run either way
-    assert set(steps["FeedbackAcceptedCond"]["DependsOn"]) >= {"ModelQualityCalcStep", "DataQualityCheckStep"}
+    # the report comes after data and model quality, the verdicts after the report
+    assert step_inputs(steps["InferenceReportStep"]) == {"ModelQualityCalcStep", "DataCheckPreProcessingStep"}
+    assert steps["InferenceReportStep"]["DependsOn"] == ["DataQualityCheckStep"]
+    assert steps["FeedbackAcceptedCond"]["DependsOn"] == ["InferenceReportStep"]
+    report_out = by_name(steps["InferenceReportStep"]["Arguments"]["ProcessingOutputConfig"]["Outputs"], "OutputName")
+    dq_out = by_name(steps["DataQualityCheckStep"]["Arguments"]["ProcessingOutputConfig"]["Outputs"], "OutputName")
+    assert report_out["report"]["S3Output"]["S3Uri"] == dq_out["data_quality"]["S3Output"]["S3Uri"]
 
     transform = steps["BatchInferenceStep"]["Arguments"]
     assert transform["TransformInput"]["SplitType"] == "Line"

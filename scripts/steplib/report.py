@@ -340,9 +340,13 @@ def _model_quality(model_quality, threshold):
 
 
 def _model_quality_section(model_quality, threshold):
-    if model_quality is None and threshold is None:
+    # the data-check step's note: which batch had no labels of its own, or why labels were quarantined
+    note = (((model_quality or {}).get("ground_truth") or {}).get("note")) or ""
+    note_html = f'<p class="small">{_e(note)}</p>' if note else ""
+    scored = bool((model_quality or {}).get("regression_metrics") or (model_quality or {}).get("metrics"))
+    if (model_quality is None or not scored) and threshold is None:
         return ('<section><h2>Model quality</h2><p class="small">Not evaluated (no ground truth for this run).'
-                '</p></section>')
+                f'</p>{note_html}</section>')
     rows, thr = _model_quality(model_quality, threshold)
     body = []
     for name, v, sd in rows:
@@ -353,7 +357,7 @@ def _model_quality_section(model_quality, threshold):
         body.append(f"<tr><td>{_e(name)}</td><td class='num'>{_e(_fmt(v))}</td>"
                     f"<td class='num'>{_e(_fmt(sd))}</td><td>{verdict}</td></tr>")
     return ('<section><h2>Model quality</h2><table><tr><th>Metric</th><th class="num">Value</th>'
-            f'<th class="num">Std. dev.</th><th>Against threshold</th></tr>{"".join(body)}</table></section>')
+            f'<th class="num">Std. dev.</th><th>Against threshold</th></tr>{"".join(body)}</table>{note_html}</section>')
 
 
 def _violations_section(violations):
