@@ -206,3 +206,22 @@ def test_a_labelled_batch_outside_the_schema_is_quarantined_and_notified(deploye
     assert any(k.endswith("data/batch-e.csv") for k in quarantine) and any(k.endswith("reasons.json") for k in quarantine)
     new = [n["message"] for n in rt.notifications.received[sent_before:]]
     assert any(MARKERS["feedback_quarantined"] in m for m in new), new
+
+
+def test_a_data_arrival_starts_one_execution_bound_to_that_object(deployed):
+    """Through events.tf: the uploaded object's key becomes the execution's InputObjectKey, and a later
+    upload of another batch does not re-score the first one."""
+    from pipeline_scripts.contracts import CONTRACTS, STEPS
+    rt, tmp = deployed
+    v = rt.tf.vars
+    param = CONTRACTS.pipeline("inference").started_by["object_parameter"]
+    base = f"{v['bucket_prefix']}/{v['bucket_inf_prefix']}"
+    rt.upload(tmp / "data" / "ground-truth.csv", f"{base}/ground-truth/batch-f.csv")
+    before = len(rt.executions_run)
+    rt.upload(tmp / "data" / "inference-data.csv", f"{base}/input/batch-f.csv")
+    rt.pump()
+    (execution,) = rt.executions_run[before:]
+    rec = rt.workspace.load_execution(execution)
+    assert rec["Parameters"][param] == f"{base}/input/batch-f.csv"
+    assert rec["PipelineExecutionStatus"] == "Succeeded", rec.get("FailureReason")
+    assert outcome(rec, STEPS["model_quality_condition"]) == "True"
