@@ -339,3 +339,17 @@ def test_report_step_without_data_quality_results_names_the_missing_file(tmp_pat
     (root / "processing" / "input" / "data_quality").mkdir(parents=True)
     proc = run("inference_report.py", root, ["--title", "t"])
     assert proc.returncode == 1 and "data_quality: no statistics.json" in message(root)
+
+
+@pytest.mark.parametrize("feedback,expected", [({"max_batches": 0}, "feedback.max_batches"),
+                                               ({"max_batch": 5}, "feedback")])
+def test_feedback_window_setting_is_validated(tmp_path, feedback, expected):
+    import yaml
+    from pipeline_scripts.config import ConfigError, load_pipeline_config
+    settings = yaml.safe_load((ROOT / "pipeline_scripts" / "training_hpo_pipeline.yaml").read_text())
+    assert load_pipeline_config("training_hpo").settings["feedback"]["max_batches"] >= 1
+    settings["feedback"] = feedback
+    path = tmp_path / "hpo.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    with pytest.raises(ConfigError, match=expected):
+        load_pipeline_config("training_hpo", settings_file=path)

@@ -272,6 +272,8 @@ def test_hpo_definition_tunes_several_hyperparameters(built):
     assert feedback["S3Uri"] == {"Get": "Parameters.FeedbackData"}
     args = preprocess["AppSpecification"]["ContainerArguments"]
     assert args[args.index("--feedback-dir") + 1] == feedback["LocalPath"]
+    # ... a bounded window of them (training_hpo_pipeline.yaml feedback.max_batches)
+    assert args[args.index("--feedback-window") + 1] == str(cfg.settings["feedback"]["max_batches"])
 
 
 # --- inference ----------------------------------------------------------------------------------
