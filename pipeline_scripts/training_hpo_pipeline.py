@@ -10,20 +10,23 @@ carry ``approver: review-board`` and stay PendingManualApproval until the board 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline_scripts import common
 from pipeline_scripts.config import PipelineConfig
+from pipeline_scripts.contracts import STEPS
 from pipeline_scripts.training_pipeline import build_training_pipeline, model_trainer, training_channels
-from sagemaker.core.parameter import CategoricalParameter, ContinuousParameter, IntegerParameter
-from sagemaker.core.workflow.pipeline_context import PipelineSession
-from sagemaker.mlops.workflow import Pipeline, ProcessingStep, TuningStep
-from sagemaker.train.tuner import HyperparameterTuner
 
-TUNING = "HyperparameterTuningStep"
+if TYPE_CHECKING:  # the SDK is imported where it is used (see training_pipeline.py)
+    from sagemaker.core.workflow.pipeline_context import PipelineSession
+    from sagemaker.mlops.workflow import Pipeline, ProcessingStep, TuningStep
+
+TUNING = STEPS["tuning"]
 
 
 def parameter_ranges(ranges: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    from sagemaker.core.parameter import CategoricalParameter, ContinuousParameter, IntegerParameter
+
     built: dict[str, Any] = {}
     for name, spec in ranges.items():
         scaling = spec.get("scaling", "Auto")
@@ -38,6 +41,9 @@ def parameter_ranges(ranges: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 def tuning_step(cfg: PipelineConfig, session: PipelineSession, pipeline_name: str,
                 pre: ProcessingStep) -> tuple[TuningStep, Any]:
+    from sagemaker.mlops.workflow import TuningStep
+    from sagemaker.train.tuner import HyperparameterTuner
+
     tuning = cfg.settings["tuning"]
     trainer = model_trainer(cfg, session, pipeline_name, cfg.settings["training"]["hyperparameters"])
     tuner = HyperparameterTuner(
@@ -52,7 +58,8 @@ def tuning_step(cfg: PipelineConfig, session: PipelineSession, pipeline_name: st
         random_seed=tuning.get("seed"),
         base_tuning_job_name=f"{pipeline_name}-hpo"[:32],
     )
-    step = TuningStep(name=TUNING, step_args=tuner.tune(inputs=training_channels(pre)))
+    step = TuningStep(name=TUNING, step_args=tuner.tune(inputs=training_channels(pre)),
+                      retry_policies=common.retry_policies())
     # The best job (index 0) writes its artifact under the trainer's output path.
     output = trainer.output_data_config.s3_output_path
     bucket, _, prefix = output[len("s3://"):].partition("/")
