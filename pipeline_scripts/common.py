@@ -446,8 +446,7 @@ def source_archive(directory: Path) -> bytes:
 
 def upload_training_code(cfg: PipelineConfig, session: PipelineSession, directory: Path = SCRIPTS_DIR) -> str:
     """The training code as one content-addressed sourcedir.tar.gz under the project prefix,
-    encrypted with the project key. Training and tuning jobs both take it from there (the SDK's
-    tuner would otherwise upload it to the bucket root, unencrypted, under a timestamped key)."""
+    encrypted with the project key (the tuning job's sagemaker_submit_directory)."""
     body = source_archive(directory)
     uri = cfg.env.s3_uri("code", "training", hashlib.sha256(body).hexdigest()[:16], "sourcedir.tar.gz")
     return sessions_of(session).put_object(uri, body, encryption_args(cfg))

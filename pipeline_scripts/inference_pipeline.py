@@ -58,7 +58,12 @@ def approved_model(cfg: PipelineConfig, session: PipelineSession) -> ApprovedMod
         except (OSError, json.JSONDecodeError) as exc:
             raise ConfigError(f"{description_file}: cannot read the model package description: {exc}") from exc
         return _from_description(package, description_file)
-    client = common.sessions_of(session).client("sagemaker")
+    sessions = common.sessions_of(session)
+    if sessions.definition_only:
+        raise ConfigError("--definition-out calls no AWS API: save the approved package with `aws sagemaker "
+                          "describe-model-package --model-package-name <arn> > package.json` and pass "
+                          "--model-package-description package.json")
+    client = sessions.client("sagemaker")
     arn = cfg.extra.get("model_package_arn") or _latest_approved_arn(cfg, client)
     try:
         package = client.describe_model_package(ModelPackageName=arn)

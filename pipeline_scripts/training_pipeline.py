@@ -43,7 +43,9 @@ FEEDBACK_DIR = f"{PROCESSING}/input/feedback"
 
 
 def model_trainer(cfg: PipelineConfig, session: PipelineSession, pipeline_name: str,
-                  hyperparameters: dict[str, Any]) -> ModelTrainer:
+                  hyperparameters: dict[str, Any], source_dir: str = str(common.SCRIPTS_DIR)) -> ModelTrainer:
+    """A ModelTrainer running scripts/train.py. The SDK uploads a local ``source_dir`` under the
+    project prefix with the output key; pass an S3 sourcedir.tar.gz where it would not (tuning)."""
     from sagemaker.core.shapes import OutputDataConfig
     from sagemaker.train import ModelTrainer
     from sagemaker.train.configs import Compute, Networking, SourceCode, StoppingCondition
@@ -55,8 +57,7 @@ def model_trainer(cfg: PipelineConfig, session: PipelineSession, pipeline_name: 
         role=cfg.env.role_arn,
         sagemaker_session=session,
         base_job_name=f"{pipeline_name}-train",
-        # one content-addressed archive under the project prefix, for training and tuning jobs alike
-        source_code=SourceCode(source_dir=common.upload_training_code(cfg, session), entry_script="train.py"),
+        source_code=SourceCode(source_dir=source_dir, entry_script="train.py"),
         compute=Compute(instance_type=settings["instance_type"], instance_count=settings["instance_count"],
                         volume_size_in_gb=settings.get("volume_size_gb", 30),
                         volume_kms_key_id=common.kms_key(cfg)),
