@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import boto3
+import botocore.session
 
 from pipeline_scripts import console
 from pipeline_scripts.config import PROJECT_ROOT, ConfigError, PipelineConfig, load_pipeline_config
@@ -84,7 +85,7 @@ def load_sdk(region: str) -> None:
       dozens per build; :func:`_check_sdk_config_once` keeps the check, once per distinct config.
     """
     os.environ.setdefault(SDK_CONFIG_ENV, str(SDK_CONFIG_FILE))
-    if boto3.Session().region_name is None:
+    if botocore.session.get_session().get_config_variable("region") is None:
         os.environ["AWS_DEFAULT_REGION"] = region
     if SDK_CHECKS_CONFIG_ONCE is None:
         _check_sdk_config_once()

@@ -275,3 +275,34 @@ def test_api_check_reports_what_the_service_would_reject(offline):
                      "at most 255 allowed", "Surprise", "VolumeSizeInGB"):
         assert expected in problems
     assert "Environment.K" not in problems and "parameter Environment" not in problems
+
+
+def test_every_upload_of_an_upsert_is_under_the_prefix_with_the_project_key(aws):
+    """What an upsert writes (schema, step scripts, training code for tuning): a prefix-scoped role
+    or a bucket policy that requires SSE-KMS with the project key accepts every object."""
+    cfg = load_pipeline_config("training_hpo")
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=cfg.env.bucket_name)
+    assert training_hpo_pipeline.main(["--no-upload"]) == 0
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=cfg.env.bucket_name)["Contents"]]
+    assert any(k.endswith("sourcedir.tar.gz") for k in keys)
+    for key in keys:
+        assert key.startswith(f"{cfg.env.bucket_prefix}/"), key
+        head = s3.head_object(Bucket=cfg.env.bucket_name, Key=key)
+        assert (head.get("ServerSideEncryption"), head.get("SSEKMSKeyId")) == ("aws:kms", cfg.env.kms_key), key
+
+
+def test_training_code_archive_is_reproducible(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "train.py").write_text("print('train')\n")
+    (tmp_path / "pkg" / "lib.py").write_text("X = 1\n")
+    (tmp_path / "pkg" / "__pycache__").mkdir()
+    (tmp_path / "pkg" / "__pycache__" / "lib.cpython-311.pyc").write_bytes(b"\0")
+    first = common.source_archive(tmp_path)
+    os.utime(tmp_path / "train.py", (0, 0))
+    assert common.source_archive(tmp_path) == first
+    import io
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(first)) as tar:
+        assert tar.getnames() == ["pkg/lib.py", "train.py"]
