@@ -19,9 +19,9 @@ import boto3
 import pytest
 import yaml
 
-from pipeline_scripts import common, training_hpo_pipeline
+from pipeline_scripts import common, training_hpo_pipeline, training_pipeline
 from pipeline_scripts.config import load_pipeline_config
-from pipeline_scripts.contracts import PIPELINES
+from pipeline_scripts.contracts import PIPELINES, STEPS
 from tools import sagemaker_api_check
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -306,3 +306,38 @@ def test_training_code_archive_is_reproducible(tmp_path):
 
     with tarfile.open(fileobj=io.BytesIO(first)) as tar:
         assert tar.getnames() == ["pkg/lib.py", "train.py"]
+
+
+def test_instance_counts_per_processing_step(tmp_path):
+    settings = yaml.safe_load((ROOT / PIPELINES["training"].settings).read_text())
+    settings["processing"]["instance_counts"] = {"training_preprocess": 3, "data_quality_baseline": 2}
+    path = tmp_path / "training.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    cfg = load_pipeline_config("training", settings_file=path)
+    definition = json.loads(training_pipeline.build(cfg, common.open_sessions(cfg, definition_only=True).pipeline)
+                            .definition())
+    counts = {s["Name"]: s["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceCount"]
+              for s in sagemaker_api_check.steps_of(definition) if s["Type"] == "Processing"}
+    assert counts == {STEPS["training_preprocess"]: 3, STEPS["data_quality_baseline"]: 2,
+                      STEPS["evaluation"]: settings["processing"]["instance_count"]}
+
+
+def test_instance_counts_name_known_step_roles(tmp_path):
+    from pipeline_scripts.config import ConfigError
+
+    settings = yaml.safe_load((ROOT / PIPELINES["training"].settings).read_text())
+    settings["processing"]["instance_counts"] = {"preprocessing": 2}
+    path = tmp_path / "training.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    with pytest.raises(ConfigError, match="preprocessing"):
+        load_pipeline_config("training", settings_file=path)
+
+
+def test_sharded_processing_input_splits_objects_across_instances():
+    """ShardedByS3Key: each instance gets a share of the objects
+    (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProcessingS3Input.html)."""
+    common.load_sdk("us-east-1")
+    sharded = common.processing_input("data", "s3://b/p", "/opt/ml/processing/input/data", sharded=True)
+    replicated = common.processing_input("data", "s3://b/p", "/opt/ml/processing/input/data")
+    assert sharded.s3_input.s3_data_distribution_type == "ShardedByS3Key"
+    assert replicated.s3_input.s3_data_distribution_type == "FullyReplicated"
