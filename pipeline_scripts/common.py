@@ -28,6 +28,9 @@ from typing import TYPE_CHECKING, Any, Callable
 import boto3
 import botocore.session
 
+from steplib.schema import SchemaError
+from steplib.schema import load_schema as load_dataset_schema
+
 from pipeline_scripts import console
 from pipeline_scripts.config import PROJECT_ROOT, ConfigError, PipelineConfig, load_pipeline_config
 from pipeline_scripts.contracts import PIPELINES
@@ -418,11 +421,11 @@ def encryption_args(cfg: PipelineConfig) -> dict[str, str]:
 
 def upload_schema(cfg: PipelineConfig, session: PipelineSession | None = None) -> str:
     """Upload the data set schema once per content (content-addressed key) and return its S3 URI."""
+    try:  # validated here, at upsert, not first inside a job (steplib.schema is the one reader)
+        load_dataset_schema(str(SCHEMA_FILE))
+    except SchemaError as exc:
+        raise ConfigError(str(exc)) from exc
     body = SCHEMA_FILE.read_bytes()
-    try:
-        json.loads(body)  # fail here, not inside a job, when the schema is broken
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{SCHEMA_FILE}: not valid JSON: {exc}") from exc
     folder = cfg.env.s3_uri("code", "schema", hashlib.sha256(body).hexdigest()[:16])
     sessions_of(session, cfg.env.region).put_object(f"{folder}/{SCHEMA_FILE.name}", body, encryption_args(cfg))
     return folder
