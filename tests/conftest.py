@@ -73,8 +73,8 @@ SCHEMA_PATH = PROJECT_ROOT / "scripts" / "dataset_schema.json"
 
 
 @pytest.fixture(scope="session")
-def schema() -> dict:
-    """The current data set's schema (as its JSON)."""
+def schema():
+    """The current data set's schema (steplib.schema.DatasetSchema, validated)."""
     from tools import synth
 
     return synth.load_schema(SCHEMA_PATH)

@@ -118,12 +118,12 @@ def test_import_generated_data_with_a_shuffled_header_puts_the_target_where_the_
     schema): the import matches columns by name; holdout rows split into features and target, row-aligned."""
     frame = synth.generate(SCHEMA, 300, 11, missing=0.0)
     order = ["origin", "weight", "year", "cylinders", "price"]
-    cols = [next(c for c in SCHEMA["columns"] if c["name"] == n) for n in order]
-    src_rows = synth.rows_text(frame, cols)
+    typed = synth.as_schema(SCHEMA)
+    src_rows = synth.rows_text(frame, [typed.column(n) for n in order])
     text = ",".join(order) + "\n" + "\n".join(",".join(r) for r in src_rows) + "\n"
     proc, out = run_import(tmp_path, text, "--holdout", "50")
     assert proc.returncode == 0, proc.stderr
-    expected = {tuple(r) for r in synth.rows_text(frame, SCHEMA["columns"])}
+    expected = {tuple(r) for r in synth.rows_text(frame, typed.columns)}
     train = [tuple(l.split(",")) for l in lines(out / "training-data.csv")]
     infer = [l.split(",") for l in lines(out / "inference-data.csv")]
     truth = [l.split(",") for l in lines(out / "ground-truth.csv")]

@@ -33,12 +33,12 @@ def _note(folder: Path, text: str) -> None:
 
 
 def _labelled(folder: Path, schema: dict) -> pd.DataFrame:
-    feats = synth.read_csv(folder / "inference-data.csv", schema, synth.feature_columns(schema))
-    truth = synth.read_csv(folder / "ground-truth.csv", schema, [synth.column(schema, schema["target"])])
+    feats = synth.read_csv(folder / "inference-data.csv", schema, schema.features)
+    truth = synth.read_csv(folder / "ground-truth.csv", schema, [schema.target_column])
     if len(feats) != len(truth):
         raise ValueError(f"{folder}: inference-data.csv has {len(feats)} rows, ground-truth.csv {len(truth)}")
-    feats[schema["target"]] = truth[schema["target"]].to_numpy()
-    return feats[[c["name"] for c in schema["columns"]]]
+    feats[schema.target] = truth[schema.target].to_numpy()
+    return feats[schema.names]
 
 
 def demo_batches(repo: Path, out: Path, env_file: Path, rows: int | None = None, inference_rows: int = 1000,

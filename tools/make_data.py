@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import math
 import sys
 import urllib.request
@@ -50,8 +49,12 @@ class DataError(Exception):
     """Bad input data; the message names the file, the line and the problem."""
 
 
-def load_schema(path: Path = SCHEMA_PATH) -> dict:
-    return json.loads(Path(path).read_text())
+def load_schema(path: Path = SCHEMA_PATH):
+    """The validated, typed schema (steplib.schema, the one reader); a broken schema is a DataError."""
+    try:
+        return synth.load_schema(path)
+    except synth._steplib_schema().SchemaError as exc:
+        raise DataError(str(exc)) from None
 
 
 # ---------------------------------------------------------------- synthetic generator
@@ -113,17 +116,16 @@ def generate(out_dir: Path, rows: int, inference_rows: int, seed: int, drift: bo
 
 
 # ---------------------------------------------------------------- import (any data set the schema describes)
-DEFAULT_MISSING_TOKENS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "?")
 MAX_ERRORS = 20  # errors listed per import; the rest are counted
 
 
 class Table:
     """Imported rows in schema order (cells as the project's CSVs spell them; "" = missing)."""
 
-    def __init__(self, schema: dict, rows: list[list[str]], lines: list[int], source: str, header: bool):
+    def __init__(self, schema, rows: list[list[str]], lines: list[int], source: str, header: bool):
         self.schema, self.rows, self.lines, self.source, self.header = schema, rows, lines, source, header
-        names = [c["name"] for c in schema["columns"]]
-        self.target_index = names.index(schema["target"])
+        names = schema.names
+        self.target_index = schema.target_index
         self.missing_by_column = {n: sum(1 for r in rows if r[i] == "") for i, n in enumerate(names)}
         self.rows_with_missing = sum(1 for r in rows if "" in r)
         self.unlabelled = [i for i, r in enumerate(rows) if r[self.target_index] == ""]
@@ -132,7 +134,7 @@ class Table:
         return [r for r in self.rows if r[self.target_index] != ""]
 
     def report(self) -> list[str]:
-        n, target = len(self.rows), self.schema["target"]
+        n, target = len(self.rows), self.schema.target
         lines = [f"{self.source}: {n} rows, {'columns matched by header' if self.header else 'no header: schema column order'}"]
         if self.rows_with_missing:
             counts = ", ".join(f"{k} {v}" for k, v in self.missing_by_column.items() if v)
@@ -150,18 +152,13 @@ class Table:
 UNLABELLED = "unlabelled-rows.csv"
 
 
-def _missing_tokens(schema: dict) -> set[str]:
-    tokens = (schema.get("missing_values") or {}).get("tokens")
-    return {t.strip() for t in (DEFAULT_MISSING_TOKENS if tokens is None else tokens)} | {""}
-
-
 def _norm(name: str) -> str:
     return name.strip().lower()
 
 
-def _header_map(row: list[str], schema: dict, source: str) -> list[int] | None:
+def _header_map(row: list[str], schema, source: str) -> list[int] | None:
     """Source column index of each schema column when `row` is a header, None when it is data."""
-    names = [c["name"] for c in schema["columns"]]
+    names = schema.names
     wanted = {_norm(n): n for n in names}
     cells = [_norm(v) for v in row]
     if not any(c in wanted for c in cells):
@@ -186,10 +183,10 @@ def _header_map(row: list[str], schema: dict, source: str) -> list[int] | None:
     return [cells.index(_norm(n)) for n in names]
 
 
-def _looks_like_data(row: list[str], schema: dict) -> bool:
+def _looks_like_data(row: list[str], schema) -> bool:
     """A first line without any schema column name is data if it has a number somewhere (or the schema
     has no numeric column); a line of words only is a header that names the wrong columns."""
-    if all(c["type"] == "categorical" for c in schema["columns"]):
+    if all(c.is_categorical for c in schema.columns):
         return True
     for value in row:
         try:
@@ -200,44 +197,35 @@ def _looks_like_data(row: list[str], schema: dict) -> bool:
     return False
 
 
-def _check_value(value: str, col: dict, tokens: set[str], where: str) -> str:
+def _check_value(value: str, col, tokens, where: str) -> str:
     """The cell as the project's CSVs spell it ("" = missing), or a DataError naming where and what."""
     value = value.strip()
-    if value in tokens:
+    if value in tokens or value == "":
         return ""
-    name = col["name"]
-    if col["type"] == "categorical":
-        allowed = synth.categories(col)
-        if value in allowed:
-            return value
-        if all(isinstance(v, (int, float)) for v in col["categories"]):  # numeric labels: "3.0" is category 3
-            try:
-                number = float(value)
-                spelled = synth.category_text(number)
-                if spelled in allowed:
-                    return spelled
-            except ValueError:
-                pass
-        raise DataError(f"{where}, column '{name}': unknown category {value!r} (allowed: {', '.join(allowed)})")
+    name = col.name
+    if col.is_categorical:
+        label = col.category(value)  # numeric labels match by value: "3.0" is category 3, written "3"
+        if label is not None:
+            return label
+        raise DataError(f"{where}, column '{name}': unknown category {value!r} "
+                        f"(allowed: {', '.join(col.categories)})")
     try:
         number = float(value)
     except ValueError:
         raise DataError(f"{where}, column '{name}': non-numeric value {value!r} in a numeric column") from None
     if not math.isfinite(number):
         raise DataError(f"{where}, column '{name}': non-finite value {value!r}")
-    if col["type"] in ("int", "integer") and not number.is_integer():
-        raise DataError(f"{where}, column '{name}': {value!r} is not a whole number (the column is {col['type']})")
-    lo, hi = col.get("min"), col.get("max")
-    if (lo is not None and number < lo) or (hi is not None and number > hi):
-        raise DataError(f"{where}, column '{name}': {value!r} is outside the schema's range "
-                        f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]")
+    if col.type == "int" and not number.is_integer():
+        raise DataError(f"{where}, column '{name}': {value!r} is not a whole number (the column is int)")
+    if not col.in_range(number):
+        raise DataError(f"{where}, column '{name}': {value!r} is outside the schema's range {col.range_text()}")
     return value
 
 
-def read_table(text: str, source: str, schema: dict) -> Table:
+def read_table(text: str, source: str, schema) -> Table:
     """Parse a CSV with or without a header into schema order, checking every value against the schema.
     All problems are collected (up to MAX_ERRORS) and raised together, each naming file, line, column, value."""
-    cols = schema["columns"]
+    cols = schema.columns
     try:
         lines = list(csv.reader(io.StringIO(text), strict=True))
     except csv.Error as exc:
@@ -252,11 +240,11 @@ def read_table(text: str, source: str, schema: dict) -> Table:
         width = len(lines[0])
     else:
         order, width = list(range(len(cols))), len(cols)
-    tokens = _missing_tokens(schema)
+    tokens = schema.missing_tokens
     rows, line_numbers, errors = [], [], []
     for lineno, row in numbered:
         if len(row) != width:
-            expected = f"{width} columns" + ("" if header else f" ({', '.join(c['name'] for c in cols)})")
+            expected = f"{width} columns" + ("" if header else f" ({', '.join(schema.names)})")
             errors.append(f"{source}: line {lineno}: expected {expected}, found {len(row)}")
             continue
         clean = []
@@ -278,23 +266,22 @@ def read_table(text: str, source: str, schema: dict) -> Table:
     return Table(schema, rows, line_numbers, source, header)
 
 
-def parse_table(text: str, source: str, schema: dict) -> list[list[str]]:
+def parse_table(text: str, source: str, schema) -> list[list[str]]:
     """Rows in schema order (bench/measure_model_quality.py and fetch-uci use this)."""
     return read_table(text, source, schema).rows
 
 
 def import_rows(rows: list[list[str]], source: str, out_dir: Path, holdout: int, seed: int,
-                schema: dict | None = None) -> dict:
+                schema=None) -> dict:
     """Write training-data.csv (schema order, target where the schema has it) and, with a holdout, that many
     random labelled rows as inference-data.csv (features) + ground-truth.csv (target), row-aligned.
     Rows without a target go to unlabelled-rows.csv (features only)."""
     schema = schema or load_schema()
-    names = [c["name"] for c in schema["columns"]]
-    t = names.index(schema["target"])
+    t = schema.target_index
     labelled = [r for r in rows if r[t] != ""]
     unlabelled = [r for r in rows if r[t] == ""]
     if not labelled:
-        raise DataError(f"{source}: no row has a value for the target '{schema['target']}'")
+        raise DataError(f"{source}: no row has a value for the target '{schema.target}'")
     if holdout < 0 or holdout >= len(labelled):
         raise DataError(f"--holdout must be between 0 and {len(labelled) - 1} "
                         f"(the data has {len(labelled)} labelled rows)")
@@ -340,11 +327,10 @@ def _write_rows(path: Path, rows: list[list[str]]) -> int:
     return len(rows)
 
 
-def _write_readme(out_dir: Path, notes: dict, drift_note: bool, schema: dict | None = None,
-                  abalone_note: bool = False) -> None:
-    schema = schema or load_schema()
-    target = schema["target"]
-    names = [c["name"] for c in schema["columns"]]
+def _write_readme(out_dir: Path, notes: dict, drift_note: bool, schema=None, abalone_note: bool = False) -> None:
+    schema = synth.as_schema(schema) if schema is not None else load_schema()
+    target = schema.target
+    names = schema.names
     position = "last" if names[-1] == target else f"column {names.index(target) + 1} of {len(names)}"
     lines = [
         "# Data files",
@@ -374,7 +360,7 @@ def _write_readme(out_dir: Path, notes: dict, drift_note: bool, schema: dict | N
     (out_dir / "README.md").write_text("\n".join(lines) + "\n")
 
 
-def synthesize(out_dir: Path, schema: dict, rows: int, inference_rows: int, seed: int, missing: float) -> dict:
+def synthesize(out_dir: Path, schema, rows: int, inference_rows: int, seed: int, missing: float) -> dict:
     """Schema-driven synthetic files (tools/synth.py) for a data set of any shape."""
     if rows < 1 or inference_rows < 1:
         raise DataError("--rows and --inference-rows must be at least 1")
@@ -425,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         if args.command is None:
-            if load_schema().get("name") != "abalone":
+            if load_schema().name != "abalone":
                 raise DataError("the default generator makes the abalone-like files of the shipped schema; for "
                                 "your schema use `python -m tools.make_data synth` or `import --from FILE`")
             out = args.out_dir or ROOT / "data" / ("drift" if args.drift else "")
