@@ -206,6 +206,15 @@ def test_import_lists_every_bad_line_not_just_the_first(tmp_path):
     assert "... and 12 more" in proc.stderr
 
 
+def test_a_header_with_other_names_can_be_skipped_when_columns_are_in_schema_order(tmp_path):
+    text = "Price,Cyl,Wt,Yr,From\n10,4,2,1980,usa\n"
+    proc, _ = run_import(tmp_path, text)
+    assert proc.returncode == 1 and "pass --ignore-header" in proc.stderr
+    proc, out = run_import(tmp_path, text, "--ignore-header")
+    assert proc.returncode == 0, proc.stderr
+    assert lines(out / "training-data.csv") == ["10,4,2,1980,usa"]
+
+
 def test_blank_lines_and_a_byte_order_mark_are_not_data(tmp_path):
     proc, out = run_import(tmp_path, "\ufeffprice,cylinders,weight,year,origin\n10,4,2,1980,usa\n\n")
     assert proc.returncode == 0, proc.stderr

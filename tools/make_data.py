@@ -179,7 +179,8 @@ def _header_map(row: list[str], schema, source: str) -> list[int] | None:
                         "or describe them in scripts/dataset_schema.json)")
     if problems:
         raise DataError(f"{source}: line 1: the header does not match scripts/dataset_schema.json: "
-                        + "; ".join(problems))
+                        + "; ".join(problems) + " (if the columns are in schema order under other names, "
+                        "pass --ignore-header)")
     return [cells.index(_norm(n)) for n in names]
 
 
@@ -222,7 +223,7 @@ def _check_value(value: str, col, tokens, where: str) -> str:
     return value
 
 
-def read_table(text: str, source: str, schema) -> Table:
+def read_table(text: str, source: str, schema, ignore_header: bool = False) -> Table:
     """Parse a CSV with or without a header into schema order, checking every value against the schema.
     All problems are collected (up to MAX_ERRORS) and raised together, each naming file, line, column, value."""
     cols = schema.columns
@@ -233,7 +234,11 @@ def read_table(text: str, source: str, schema) -> Table:
     numbered = [(i, r) for i, r in enumerate(lines, start=1) if r and any(v.strip() for v in r)]
     if not numbered:
         raise DataError(f"{source}: file is empty")
-    order = _header_map(numbered[0][1], schema, source) if numbered[0][0] == 1 else None
+    if ignore_header:  # the first line names columns differently, but they are in schema order
+        numbered = numbered[1:] if numbered[0][0] == 1 else numbered
+        order = None
+    else:
+        order = _header_map(numbered[0][1], schema, source) if numbered[0][0] == 1 else None
     header = order is not None
     if header:
         numbered = numbered[1:]
@@ -396,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--url", default=UCI_URL)
     i = sub.add_parser("import", help="import a CSV of your data set (header optional; checked against the schema)")
     i.add_argument("--from", dest="source", type=Path, required=True)
+    i.add_argument("--ignore-header", action="store_true",
+                   help="skip line 1 and take the columns in schema order (a header with other names)")
     g = sub.add_parser("synth", help="synthetic data for any schema (tools/synth.py)")
     g.add_argument("--rows", type=int, default=2000)
     g.add_argument("--inference-rows", type=int, default=500)
@@ -424,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 source = args.url if args.command == "fetch-uci" else str(args.source)
                 text = fetch_uci(args.url) if args.command == "fetch-uci" else read_source(args.source)
-                table = read_table(text, source, schema)
+                table = read_table(text, source, schema, getattr(args, "ignore_header", False))
                 for line in table.report():
                     print(line)
                 written = import_rows(table.rows, source, out, args.holdout, args.seed, schema)
