@@ -1,8 +1,8 @@
 """The demo's data batches, derived from the current schema, so `make demo` tells the same story on any data set.
 
 - Your data (data/*.csv, the default): training and the first scored batch are your files; the two drifted
-  batches are your held-out rows (inference-data.csv + ground-truth.csv; your training rows when fewer than
-  MIN_POOL are held out), split in two disjoint halves and moved by tools/synth.py's deterministic shift.
+  batches are disjoint random draws of up to MAX_DRIFT_ROWS of your labelled rows (held-out and training),
+  moved by tools/synth.py's deterministic shift (first numeric feature past its range, target +1.5 sd).
 - Synthetic (`rows` given, as the tests do): every batch comes from tools/synth.py, scaled to the MSE threshold
   of the tfvars so a fitted model passes, a model that missed the drift breaches, and a retrained one passes.
 """
@@ -18,7 +18,6 @@ from . import synth
 
 FILES = ("training-data.csv", "inference-data.csv", "ground-truth.csv")
 SEED = 7
-MIN_POOL = 400  # held-out rows needed to draw both drifted batches from them
 MAX_DRIFT_ROWS = 1000
 
 
@@ -50,8 +49,8 @@ def demo_batches(repo: Path, out: Path, env_file: Path, rows: int | None = None,
     if rows is None and all((data / n).exists() for n in FILES):
         train = synth.read_csv(data / "training-data.csv", schema)
         held = _labelled(data, schema)
-        pool, source = (held, "held-out rows (inference-data.csv + ground-truth.csv)") if len(held) >= MIN_POOL \
-            else (train, "training rows (fewer than %d rows are held out)" % MIN_POOL)
+        pool = pd.concat([held, train[train[schema.target].notna()]], ignore_index=True)
+        source = "rows (held-out and training rows)"
         n = min(drift_rows or MAX_DRIFT_ROWS, len(pool) // 2)
         if n < 1:
             raise ValueError(f"{data}: too few rows to draw drifted batches from")
