@@ -32,9 +32,9 @@ from tools import make_data  # noqa: E402
 TRAINING_YAML = ROOT / "pipeline_scripts" / "training_pipeline.yaml"
 
 
-def load_frame(path: Path, schema) -> tuple[pd.DataFrame, int]:
+def load_frame(path: Path, schema, ignore_header: bool = False) -> tuple[pd.DataFrame, int]:
     """Rows in schema order, typed (numeric NaN / categorical None when missing); rows without target dropped."""
-    table = make_data.read_table(make_data.read_source(path), str(path), schema)
+    table = make_data.read_table(make_data.read_source(path), str(path), schema, ignore_header)
     frame = pd.DataFrame(table.rows, columns=schema.names)
     for col in schema.columns:
         cells = frame[col.name]
@@ -46,7 +46,10 @@ def load_frame(path: Path, schema) -> tuple[pd.DataFrame, int]:
 
 def template_parts(schema):
     """(features(frame) -> preprocessor input, make_preprocessor(), make_default_model()) from the step library."""
-    from steplib import algorithms, features
+    try:
+        from steplib import algorithms, features
+    except ImportError as exc:  # the step library's feature/algorithm modules (issue 11)
+        sys.exit(f"error: bench_models needs steplib.features and steplib.algorithms ({exc})")
 
     hp = yaml.safe_load(TRAINING_YAML.read_text())["training"]["hyperparameters"]
     algorithm = algorithms.get(hp.get("algorithm", algorithms.DEFAULT_ALGORITHM))
@@ -61,6 +64,7 @@ def main(argv=None) -> int:
     p.add_argument("--schema", type=Path, default=make_data.SCHEMA_PATH)
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ignore-header", action="store_true", help="line 1 names the columns otherwise (schema order)")
     args = p.parse_args(argv)
     from sklearn.base import clone
     from sklearn.ensemble import RandomForestRegressor
@@ -70,7 +74,7 @@ def main(argv=None) -> int:
 
     try:
         schema = make_data.load_schema(args.schema)
-        frame, unlabelled = load_frame(args.data, schema)
+        frame, unlabelled = load_frame(args.data, schema, args.ignore_header)
     except make_data.DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -156,7 +156,7 @@ def test_cli_session_state_outlives_each_command(tmp_path, capsys):
         assert err.startswith("sm-local: error: ") and expected in err and "Traceback" not in err
 
 
-def test_runtime_against_a_moto_server_endpoint(tmp_path, monkeypatch):
+def test_runtime_against_a_moto_server_endpoint(tmp_path, monkeypatch, make_dataset):
     """AWS_ENDPOINT_URL points every command at one long-lived emulator (moto_server) on loopback."""
     import socket
     from moto.server import ThreadedMotoServer
@@ -170,7 +170,7 @@ def test_runtime_against_a_moto_server_endpoint(tmp_path, monkeypatch):
         monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
         ws = ["--workspace", str(tmp_path / "ws")]
         assert cli.main([*ws, "upsert", "training"]) == 0
-        assert cli.main([*ws, "upload", str(ROOT / "data" / "training-data.csv"),
+        assert cli.main([*ws, "upload", str(make_dataset(n=400, inference_rows=10) / "training-data.csv"),
                          "abalone/training/training-data.csv"]) == 0
         import boto3
         sm = boto3.client("sagemaker", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1")
