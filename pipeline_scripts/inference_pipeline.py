@@ -1,8 +1,10 @@
 """Batch inference pipeline with data- and model-quality monitoring.
 
     python -m pipeline_scripts.inference_pipeline [--env-file ...] [--config ...] [--definition-out FILE]
+                                                  [--model-package-arn ARN | --model-package-description FILE]
 
-Built around the latest *Approved* version of the model package group: its model artifact
+Built around an *Approved* version of the model package group (the one named by
+--model-package-arn, else the latest): its model artifact
 (model + the preprocessing fitted at training time + serving code) and the data-quality
 baseline registered with it. Re-run this script after approving a new version (the GitLab
 deploy job does, triggered by the approval event).
@@ -10,25 +12,32 @@ deploy job does, triggered by the approval event).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-
-import boto3
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pipeline_scripts import common
 from pipeline_scripts.common import PROCESSING, artifact_uri, output_of, processing_input, processing_output
-from pipeline_scripts.config import PipelineConfig
+from pipeline_scripts.config import ConfigError, PipelineConfig
 from pipeline_scripts.contracts import CONTRACTS, MARKERS, STEPS
-from sagemaker.core.transformer import Transformer
-from sagemaker.core.workflow.conditions import ConditionEquals, ConditionLessThanOrEqualTo
-from sagemaker.core.workflow.execution_variables import ExecutionVariables
-from sagemaker.core.workflow.functions import Join, JsonGet
-from sagemaker.core.workflow.parameters import ParameterFloat, ParameterString
-from sagemaker.core.workflow.pipeline_context import PipelineSession
-from sagemaker.core.workflow.properties import PropertyFile
-from sagemaker.mlops.workflow import ConditionStep, FailStep, Pipeline, ProcessingStep, TransformStep
-from sagemaker.mlops.workflow.model_step import ModelStep
-from sagemaker.serve.model_builder import ModelBuilder
 
+if TYPE_CHECKING:  # the SDK is imported where it is used: it needs a region at import (common.load_sdk)
+    from sagemaker.core.workflow.pipeline_context import PipelineSession
+    from sagemaker.mlops.workflow import Pipeline, ProcessingStep
+
+CREATE_MODEL = STEPS["create_model"]
+PREPROCESS = STEPS["inference_preprocess"]
+TRANSFORM = STEPS["batch_transform"]
+DATA_CHECK_PREP = STEPS["data_check_preprocess"]
+DATA_QUALITY = STEPS["data_quality_check"]
+GROUND_TRUTH_COND = STEPS["ground_truth_condition"]
+MODEL_QUALITY = STEPS["model_quality"]
+REPORT = STEPS["report"]
+MSE_COND = STEPS["model_quality_condition"]
+BREACH_FAIL = STEPS["model_quality_breach"]
+FEEDBACK_COND = STEPS["feedback_condition"]
+QUARANTINE_FAIL = STEPS["feedback_quarantined"]
 
 
 @dataclass(frozen=True)
@@ -43,8 +52,32 @@ class ApprovedModel:
     baseline_constraints: str
 
 
-def latest_approved_model(cfg: PipelineConfig) -> ApprovedModel:
-    client = boto3.Session(region_name=cfg.env.region).client("sagemaker")
+def approved_model(cfg: PipelineConfig, session: PipelineSession) -> ApprovedModel:
+    """The model to serve: a saved DescribeModelPackage response (--model-package-description, no
+    AWS call), the package named by --model-package-arn (the approval deploy passes it), or the
+    group's latest Approved version."""
+    description_file = cfg.extra.get("model_package_description")
+    if description_file:
+        try:
+            package = json.loads(Path(description_file).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{description_file}: cannot read the model package description: {exc}") from exc
+        return _from_description(package, description_file)
+    sessions = common.sessions_of(session)
+    if sessions.definition_only:
+        raise ConfigError("--definition-out calls no AWS API: save the approved package with `aws sagemaker "
+                          "describe-model-package --model-package-name <arn> > package.json` and pass "
+                          "--model-package-description package.json")
+    client = sessions.client("sagemaker")
+    arn = cfg.extra.get("model_package_arn") or _latest_approved_arn(cfg, client)
+    try:
+        package = client.describe_model_package(ModelPackageName=arn)
+    except client.exceptions.ClientError as exc:
+        raise common.PipelineBuildError(f"cannot describe model package {arn}: {exc}") from exc
+    return _from_description(package, arn)
+
+
+def _latest_approved_arn(cfg: PipelineConfig, client: Any) -> str:
     group = cfg.env.model_package_group_name
     try:
         listed = client.list_model_packages(ModelPackageGroupName=group, ModelApprovalStatus="Approved",
@@ -57,46 +90,55 @@ def latest_approved_model(cfg: PipelineConfig) -> ApprovedModel:
             f"no Approved model version in model package group '{group}'. Run the training pipeline, then "
             "approve a version in SageMaker Studio or with `aws sagemaker update-model-package "
             "--model-package-arn <arn> --model-approval-status Approved`, and run this script again.")
-    arn = packages[0]["ModelPackageArn"]
-    package = client.describe_model_package(ModelPackageName=arn)
-    container = package["InferenceSpecification"]["Containers"][0]
+    return packages[0]["ModelPackageArn"]
+
+
+def _from_description(package: dict[str, Any], source: str) -> ApprovedModel:
+    arn = package.get("ModelPackageArn", source)
+    if package.get("ModelApprovalStatus", "Approved") != "Approved":
+        raise common.PipelineBuildError(
+            f"model package {arn} is {package['ModelApprovalStatus']}, not Approved; approve it first")
+    try:
+        container = package["InferenceSpecification"]["Containers"][0]
+        image, model_data_url = container["Image"], container["ModelDataUrl"]
+    except (KeyError, IndexError, TypeError) as exc:
+        raise common.PipelineBuildError(f"{source}: model package has no inference container "
+                                        f"(InferenceSpecification.Containers[0] with Image and ModelDataUrl)") from exc
     baselines = package.get("DriftCheckBaselines", {}).get("ModelDataQuality", {})
     if "Statistics" not in baselines or "Constraints" not in baselines:
         raise common.PipelineBuildError(
             f"model package {arn} has no data-quality drift-check baselines (statistics and constraints); "
             "register versions with the training pipeline of this template")
-    return ApprovedModel(arn=arn, image=container["Image"], model_data_url=container["ModelDataUrl"],
+    return ApprovedModel(arn=arn, image=image, model_data_url=model_data_url,
                          environment=dict(container.get("Environment", {})),
                          baseline_statistics=baselines["Statistics"]["S3Uri"],
                          baseline_constraints=baselines["Constraints"]["S3Uri"])
 
 
-def data_quality_uri(cfg: PipelineConfig, name: str) -> Join:
+def data_quality_uri(cfg: PipelineConfig, name: str) -> Any:
     """The run's data-quality results folder; the report lands beside them."""
     return artifact_uri(cfg, name, "data-quality")
 
 
 def _data_quality_step(cfg: PipelineConfig, session: PipelineSession, name: str, data_check: ProcessingStep,
                        model: ApprovedModel) -> ProcessingStep:
+    from sagemaker.mlops.workflow import ProcessingStep
+
     destination = data_quality_uri(cfg, name)
     if cfg.settings["data_quality"]["engine"] == "model_monitor":
         from sagemaker.core.model_monitor.dataset_format import DatasetFormat
-        from sagemaker.mlops.workflow.check_job_config import CheckJobConfig
         from sagemaker.mlops.workflow.quality_check_step import DataQualityCheckConfig, QualityCheckStep
 
-        settings = cfg.settings["processing"]
         return QualityCheckStep(
-            name=STEPS["data_quality_check"], skip_check=False, register_new_baseline=False, fail_on_violation=False,
+            name=DATA_QUALITY, skip_check=False, register_new_baseline=False, fail_on_violation=False,
             supplied_baseline_statistics=model.baseline_statistics,
             supplied_baseline_constraints=model.baseline_constraints,
             quality_check_config=DataQualityCheckConfig(
                 baseline_dataset=output_of(data_check, "data_check"), dataset_format=DatasetFormat.csv(header=True),
                 output_s3_uri=destination),
-            check_job_config=CheckJobConfig(
-                role=cfg.env.role_arn, instance_count=settings["instance_count"],
-                instance_type=settings["instance_type"], volume_kms_key=common.kms_key(cfg),
-                output_kms_key=common.kms_key(cfg), sagemaker_session=session))
-    return ProcessingStep(name=STEPS["data_quality_check"], step_args=common.processor(cfg, session, f"{name}-dq-check").run(
+            check_job_config=common.check_job_config(cfg, session, "data_quality_check"))
+    return ProcessingStep(name=DATA_QUALITY, retry_policies=common.retry_policies(), step_args=common.processor(
+        cfg, session, f"{name}-dq-check", "data_quality_check").run(
         code=common.script("data_quality.py"),
         inputs=[processing_input("data_check", output_of(data_check, "data_check"), f"{PROCESSING}/input/data_check"),
                 processing_input("baseline_statistics", model.baseline_statistics,
@@ -108,17 +150,30 @@ def _data_quality_step(cfg: PipelineConfig, session: PipelineSession, name: str,
     ))
 
 
-def breach_message(mse: JsonGet, threshold: ParameterFloat, object_key: ParameterString) -> Join:
+def breach_message(mse: Any, threshold: Any, object_key: Any) -> Any:
     """The FailStep's message: the contract's breach marker first, so notifications and people can tell a
     breach from any other failure at a glance (the HPO rule matches the FailStep by its name)."""
+    from sagemaker.core.workflow.functions import Join
+
     return Join(on="", values=[f"{MARKERS['model_quality_breach']}: mse=", mse, " > threshold=", threshold,
                                 " on batch ", object_key, "; HPO retraining starts"])
 
 
 def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
+    from sagemaker.core.transformer import Transformer
+    from sagemaker.core.workflow.conditions import ConditionEquals, ConditionLessThanOrEqualTo
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.functions import Join, JsonGet
+    from sagemaker.core.workflow.parameters import ParameterFloat, ParameterString
+    from sagemaker.core.workflow.properties import PropertyFile
+    from sagemaker.mlops.workflow import ConditionStep, FailStep, Pipeline, ProcessingStep, TransformStep
+    from sagemaker.mlops.workflow.model_step import ModelStep
+    from sagemaker.serve.model_builder import ModelBuilder
+
     name = cfg.env.pipeline_inf
-    model = latest_approved_model(cfg)
-    schema_uri = common.upload_schema(cfg)
+    model = approved_model(cfg, session)
+    schema_uri = common.upload_schema(cfg, session)
+    retries = common.retry_policies()
     transform = cfg.settings["transform"]
     input_prefix = "/".join(p.strip("/") for p in (cfg.env.bucket_prefix, cfg.env.bucket_inf_prefix, "input") if p)
 
@@ -129,11 +184,11 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
     mse_threshold = ParameterFloat(name="MseThreshold", default_value=cfg.mse_threshold)
     batch_uri = Join(on="", values=[f"s3://{cfg.env.bucket_name}/", object_key])
 
-    create_model = ModelStep(name=STEPS["create_model"], step_args=ModelBuilder(
+    create_model = ModelStep(name=CREATE_MODEL, retry_policies=common.retry_policies(job=False), step_args=ModelBuilder(
         s3_model_data_url=model.model_data_url, image_uri=model.image, env_vars=model.environment,
-        role_arn=cfg.env.role_arn, sagemaker_session=session).build())
+        role_arn=cfg.env.role_arn, sagemaker_session=session, network=common.model_network(cfg)).build())
 
-    preprocess = ProcessingStep(name=STEPS["inference_preprocess"], step_args=common.processor(
+    preprocess = ProcessingStep(name=PREPROCESS, retry_policies=retries, step_args=common.processor(
         cfg, session, f"{name}-preprocess").run(
         code=common.script("preprocess_inference.py"),
         inputs=[processing_input("data", batch_uri, f"{PROCESSING}/input/data"),
@@ -151,15 +206,17 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
         output_path=artifact_uri(cfg, name, "predictions"),
         output_kms_key=common.kms_key(cfg), volume_kms_key=common.kms_key(cfg),
         sagemaker_session=session)
-    batch = TransformStep(name=STEPS["batch_transform"], step_args=transformer.transform(
+    batch = TransformStep(name=TRANSFORM, retry_policies=retries, step_args=transformer.transform(
         data=output_of(preprocess, "transformed"), content_type="text/csv", split_type="Line"))
 
     ground_truth = PropertyFile(name="GroundTruthReport", output_name="ground_truth", path="ground_truth.json")
-    data_check = ProcessingStep(name=STEPS["data_check_preprocess"], property_files=[ground_truth],
+    quarantine_uri = Join(on="/", values=[cfg.env.s3_uri("feedback-quarantine"), ExecutionVariables.PIPELINE_EXECUTION_ID])
+    data_check = ProcessingStep(name=DATA_CHECK_PREP, property_files=[ground_truth], retry_policies=retries,
                                 step_args=common.processor(cfg, session, f"{name}-data-check-prep").run(
         code=common.script("prepare_data_check.py"),
-        # the ground-truth pairing reads <inference prefix>/ground-truth/<batch name> from this channel (the
-        # inference prefix always holds the batch itself, so the channel is never empty, which AWS rejects)
+        # the ground-truth pairing reads <inference prefix>/ground-truth/<batch name> from the "inference"
+        # channel (the inference prefix always holds the batch itself, so the channel is never empty, which
+        # AWS rejects)
         inputs=[processing_input("batch", batch_uri, f"{PROCESSING}/input/batch"),
                 processing_input("inference", cfg.env.inference_root_uri, f"{PROCESSING}/input/inference"),
                 processing_input("predictions", batch.properties.TransformOutput.S3OutputPath,
@@ -171,9 +228,7 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
         # execution; those that do not are kept aside for a person, outside anything training reads
         + [processing_output("feedback", f"{PROCESSING}/output/feedback",
                              Join(on="/", values=[cfg.env.feedback_uri, ExecutionVariables.PIPELINE_EXECUTION_ID])),
-           processing_output("quarantine", f"{PROCESSING}/output/quarantine",
-                             Join(on="/", values=[cfg.env.s3_uri("feedback-quarantine"),
-                                                  ExecutionVariables.PIPELINE_EXECUTION_ID]))],
+           processing_output("quarantine", f"{PROCESSING}/output/quarantine", quarantine_uri)],
         arguments=["--object-key", object_key, "--input-prefix", input_prefix,
                    "--execution", ExecutionVariables.PIPELINE_EXECUTION_ID],
     ))
@@ -181,7 +236,7 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
     data_quality = _data_quality_step(cfg, session, name, data_check, model)
 
     quality = PropertyFile(name="ModelQualityReport", output_name="model_quality", path="model_quality.json")
-    model_quality = ProcessingStep(name=STEPS["model_quality"], property_files=[quality],
+    model_quality = ProcessingStep(name=MODEL_QUALITY, property_files=[quality], retry_policies=retries,
                                    step_args=common.processor(cfg, session, f"{name}-model-quality").run(
         code=common.script("model_quality.py"),
         inputs=[processing_input("model_quality", output_of(data_check, "model_quality"),
@@ -193,7 +248,7 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
 
     # The report reads the data-quality folder by its URI (the Model Monitor engine's QualityCheckStep has no
     # named outputs), so it depends on that step explicitly.
-    report = ProcessingStep(name=STEPS["report"], depends_on=[data_quality],
+    report = ProcessingStep(name=REPORT, depends_on=[data_quality], retry_policies=retries,
                             step_args=common.processor(cfg, session, f"{name}-report").run(
         code=common.script("inference_report.py"),
         inputs=[processing_input("data_quality", data_quality_uri(cfg, name), f"{PROCESSING}/input/data_quality"),
@@ -212,22 +267,20 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
     # run either way (data quality, model quality, the report) runs before them. Bad feedback wins over a
     # breach: a batch that fails the schema never starts retraining.
     mse = JsonGet(step_name=model_quality.name, property_file=quality, json_path="regression_metrics.mse.value")
-    breach = FailStep(name=STEPS["model_quality_breach"], error_message=breach_message(mse, mse_threshold, object_key))
-    mse_gate = ConditionStep(name=STEPS["model_quality_condition"],
-                             conditions=[ConditionLessThanOrEqualTo(left=mse, right=mse_threshold)],
+    breach = FailStep(name=BREACH_FAIL, error_message=breach_message(mse, mse_threshold, object_key))
+    mse_gate = ConditionStep(name=MSE_COND, conditions=[ConditionLessThanOrEqualTo(left=mse, right=mse_threshold)],
                              if_steps=[], else_steps=[breach])
     labelled = ConditionStep(
-        name=STEPS["ground_truth_condition"],
+        name=GROUND_TRUTH_COND,
         conditions=[ConditionEquals(left=JsonGet(step_name=data_check.name, property_file=ground_truth,
                                                  json_path="available"), right=True)],
         if_steps=[mse_gate], else_steps=[])
-    quarantined = FailStep(name=STEPS["feedback_quarantined"], error_message=Join(on="", values=[
+    quarantined = FailStep(name=QUARANTINE_FAIL, error_message=Join(on="", values=[
         f"{MARKERS['feedback_quarantined']}: ",
         JsonGet(step_name=data_check.name, property_file=ground_truth, json_path="note"),
-        " (kept under ", Join(on="/", values=[cfg.env.s3_uri("feedback-quarantine"),
-                                              ExecutionVariables.PIPELINE_EXECUTION_ID]), ")"]))
+        " (kept under ", quarantine_uri, ")"]))
     verdict = ConditionStep(
-        name=STEPS["feedback_condition"], depends_on=[report],
+        name=FEEDBACK_COND, depends_on=[report],
         conditions=[ConditionEquals(left=JsonGet(step_name=data_check.name, property_file=ground_truth,
                                                  json_path="quarantined"), right=False)],
         if_steps=[labelled], else_steps=[quarantined])
