@@ -224,9 +224,32 @@ def test_every_job_is_encrypted_and_in_the_vpc(offline, key, engine):
 @pytest.mark.parametrize("key, engine", CASES)
 def test_every_s3_location_is_under_the_project_prefix(offline, key, engine):
     cfg = load_pipeline_config(key)
-    bucket_uris = [s for s in strings(offline[key, engine]) if s.startswith(f"s3://{cfg.env.bucket_name}")]
+    definition = offline[key, engine]
+    bucket_uris = [s for s in strings(definition) if s.startswith(f"s3://{cfg.env.bucket_name}")]
     assert bucket_uris
-    assert [uri for uri in bucket_uris if not uri.startswith(cfg.env.s3_uri() + "/")] == []
+    outside = [uri for uri in bucket_uris if not uri.startswith(cfg.env.s3_uri() + "/")]
+    object_parameter = PIPELINES[key].started_by.get("object_parameter")
+    if object_parameter:
+        # The batch URI is the bucket root joined with the object key the data-arrival rule passes (it only
+        # matches keys under the input prefix); the key's default is under the prefix too.
+        batch_uri = {"Std:Join": {"On": "", "Values": [f"s3://{cfg.env.bucket_name}/",
+                                                        {"Get": f"Parameters.{object_parameter}"}]}}
+        assert batch_uri["Std:Join"] in [j["Std:Join"] for j in _joins(definition)]
+        default = next(p["DefaultValue"] for p in definition["Parameters"] if p["Name"] == object_parameter)
+        assert default.startswith(f"{cfg.env.bucket_prefix}/")
+        outside = [uri for uri in outside if uri != f"s3://{cfg.env.bucket_name}/"]
+    assert outside == []
+
+
+def _joins(node):
+    if isinstance(node, dict):
+        if "Std:Join" in node:
+            yield node
+        for value in node.values():
+            yield from _joins(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _joins(value)
 
 
 @pytest.mark.parametrize("key, engine", CASES)
