@@ -99,8 +99,9 @@ def run_demo(output="demo-output", env_file="env_files/dev_env.tfvars", rows=Non
         train_key = f"{prefix}/{v['bucket_train_prefix']}/training-data.csv"
         inf_key = f"{prefix}/{v['bucket_inf_prefix']}/input/inference-data.csv"
         gt_key = f"{prefix}/{v['bucket_inf_prefix']}/ground-truth/ground-truth.csv"
-        p_train, p_hpo, p_inf = v["pipeline_train"], v["pipeline_trainwhpo"], v["pipeline_inf"]
-        group = v["model_package_group_name"]
+        names = rt.tf.pipeline_names
+        p_train, p_hpo, p_inf = names["training"], names["training_hpo"], names["inference"]
+        group = rt.tf.model_package_group_name
 
         _chapter("1. Terraform-managed bucket and pipeline upserts (pipeline_scripts mains)")
         rt.aws.s3.create_bucket(Bucket=bucket)

@@ -4,7 +4,9 @@ resolved environment block."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
+import threading
 import os
 import sys
 import traceback
@@ -39,6 +41,71 @@ class _Capture(logging.Handler):
         self.lines.append(f"{record.levelname} {record.getMessage()}")
 
 
+class _SageMakerStarts:
+    """StartPipelineExecution calls made by Lambda code, served as SageMaker serves them.
+
+    The call is answered here (a botocore before-call handler on the session the Lambda's clients
+    come from): the execution is created in moto, so its ARN is real and describe/list see it, and
+    queued for the runtime to run after the invocation, like SageMaker runs it asynchronously.
+    ClientRequestToken (required by the API, 32-128 characters) makes the call idempotent: "An
+    idempotent operation completes no more than once" (SageMaker API Reference,
+    StartPipelineExecution). A repeated token returns the first execution's ARN and starts nothing.
+    AWS does not document how long a token is remembered; the stricter reading for idempotency
+    (never forgotten within a workspace) is what the template relies on, so a duplicate event
+    arriving later than AWS's window would be the one case the cloud differs (the event max age
+    of the targets, 1 hour, bounds it). A repeated token with other parameters is rejected, as
+    AWS's idempotency contracts do (the stricter reading: SageMaker does not document it).
+    """
+
+    TOKENS = "client_request_tokens.jsonl"
+
+    def __init__(self, rt):
+        self.rt = rt
+        self._busy = threading.local()
+
+    def __call__(self, params, model, **kwargs):
+        if getattr(self._busy, "on", False):
+            return None  # the runtime's own call below: let it through to moto
+        body = json.loads(params.get("body") or b"{}")
+        token = body.get("ClientRequestToken")
+        if not isinstance(token, str) or not 32 <= len(token) <= 128:
+            return self._error(400, "ValidationException", "ClientRequestToken must be 32-128 characters")
+        name = body["PipelineName"].rsplit(":pipeline/", 1)[-1]
+        parameters = {p["Name"]: p["Value"] for p in body.get("PipelineParameters") or []}
+        for seen in self.rt.workspace.read_jsonl(self.TOKENS):
+            if seen["token"] == token:
+                if seen["pipeline"].lower() != name.lower() or seen["parameters"] != parameters:
+                    return self._error(400, "ValidationException",
+                                       f"ClientRequestToken {token} was already used with other arguments")
+                self.rt.say(f"  -> StartPipelineExecution {name}: token seen before, execution "
+                            f"{seen['arn'].rsplit('/', 1)[-1]} (no new execution)")
+                return self._ok({"PipelineExecutionArn": seen["arn"]})
+        self._busy.on = True
+        try:
+            arn = self.rt.aws.sm.start_pipeline_execution(
+                PipelineName=name, ClientRequestToken=token,
+                PipelineParameters=[{"Name": k, "Value": v} for k, v in parameters.items()],
+                **{k: body[k] for k in ("PipelineExecutionDescription", "PipelineExecutionDisplayName") if k in body},
+            )["PipelineExecutionArn"]
+        finally:
+            self._busy.on = False
+        self.rt.workspace.append_jsonl(self.TOKENS, {"token": token, "pipeline": name, "parameters": parameters, "arn": arn})
+        self.rt.bus.enqueue(("start", name, parameters, {"type": "Lambda", "token": token},
+                             {"PipelineExecutionArn": arn}))
+        return self._ok({"PipelineExecutionArn": arn})
+
+    @staticmethod
+    def _ok(parsed):
+        from botocore.awsrequest import AWSResponse
+        return AWSResponse("https://sagemaker.local", 200, {}, None), dict(parsed, ResponseMetadata={"HTTPStatusCode": 200})
+
+    @staticmethod
+    def _error(status, code, message):
+        from botocore.awsrequest import AWSResponse
+        return (AWSResponse("https://sagemaker.local", status, {}, None),
+                {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}})
+
+
 class Lambdas:
     def __init__(self, rt, tf):
         self.rt = rt
@@ -59,6 +126,7 @@ class Lambdas:
             self.functions[arn] = {"name": name, "handler": handler, "env": {k: str(v) for k, v in env.items()},
                                    "code_dir": self._code_dir(tf, body, where), "where": where}
         self.errors: list[dict] = []
+        self._starts = _SageMakerStarts(rt)
 
     def _code_dir(self, tf, body, where) -> Path:
         default = Path(self.rt.repo_root) / "code" / "lambda_function"
@@ -85,6 +153,10 @@ class Lambdas:
         record = {"function": fn["name"], "rule": rule_name}
         capture = _Capture()
         logging.getLogger().addHandler(capture)
+        import boto3
+        self.rt.aws.sm  # the runtime's own client exists before the handler is registered, so it never copies it
+        events = boto3._get_default_session().events  # the Lambda's clients are created from it (and copy its handlers)
+        events.register_first("before-call.sagemaker.StartPipelineExecution", self._starts, unique_id="sm-local-starts")
         try:
             if not path.exists():
                 raise FileNotFoundError(f"{fn['where']}: handler module {path} does not exist")
@@ -107,6 +179,7 @@ class Lambdas:
             self.errors.append(record)
             self.rt.say(f"  !! lambda {fn['name']} failed (rule {rule_name}): {record['error']}")
         finally:
+            events.unregister("before-call.sagemaker.StartPipelineExecution", unique_id="sm-local-starts")
             logging.getLogger().removeHandler(capture)
             record["logs"] = capture.lines
             for k, v in saved.items():

@@ -211,14 +211,15 @@ class Runtime:
     def start_execution(self, pipeline: str, parameters: dict | None = None, trigger: dict | None = None) -> None:
         self.bus.enqueue(("start", pipeline, parameters or {}, trigger or {"type": "cli"}))
 
-    def execute_pipeline(self, pipeline: str, parameters: dict, trigger: dict) -> dict:
+    def execute_pipeline(self, pipeline: str, parameters: dict, trigger: dict, started: dict | None = None) -> dict:
         from .executor import Executor, iso, parse_parameters
         name, definition = self._definition(pipeline)
         t0 = time.time()
         display = f"execution-{int(t0 * 1000)}"
         # StartPipelineExecution in moto gives the execution its id/ARN, so describe_pipeline_execution works
         # for the Lambda; the steps run here.
-        exec_arn = self.aws.sm.start_pipeline_execution(
+        # `started`: the execution already exists (StartPipelineExecution from a Lambda, lambdas.py).
+        exec_arn = started["PipelineExecutionArn"] if started else self.aws.sm.start_pipeline_execution(
             PipelineName=name, PipelineExecutionDisplayName=display,
             PipelineParameters=[{"Name": k, "Value": str(v)} for k, v in parameters.items()])["PipelineExecutionArn"]
         exec_id = exec_arn.rsplit("/", 1)[-1]

@@ -110,7 +110,7 @@ def _data_quality_step(cfg: PipelineConfig, session: PipelineSession, name: str,
 
 
 def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
-    name = cfg.env.pipeline_inf
+    name = cfg.env.pipeline_name("inference")
     model = latest_approved_model(cfg)
     schema_uri = common.upload_schema(cfg)
     transform = cfg.settings["transform"]

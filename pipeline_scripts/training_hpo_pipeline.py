@@ -60,7 +60,7 @@ def tuning_step(cfg: PipelineConfig, session: PipelineSession, pipeline_name: st
 
 
 def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
-    return build_training_pipeline(cfg, session, cfg.env.pipeline_trainwhpo, tuning_step, with_feedback=True)
+    return build_training_pipeline(cfg, session, cfg.env.pipeline_name("training_hpo"), tuning_step, with_feedback=True)
 
 
 def main(argv: list[str] | None = None) -> int:
