@@ -263,10 +263,15 @@ def run_cli(kind: str, build: Builder, description: str, argv: list[str] | None 
     parser.add_argument("--definition-out", default=None,
                         help="write the pipeline definition JSON to this file instead of upserting")
     parser.add_argument("--no-upload", action="store_true", help="skip the data upload the tfvars flags ask for")
+    if kind == "inference":
+        parser.add_argument("--model-package-arn", default=None,
+                            help="build around this Approved version (the approval deploy) instead of the latest one")
     args = parser.parse_args(argv)
     console.configure_logging()
     try:
         cfg = load_pipeline_config(kind, args.env_file, args.config)
+        if getattr(args, "model_package_arn", None):
+            cfg.extra["model_package_arn"] = args.model_package_arn
         session = make_session(cfg)
         pipeline = build(cfg, session)
         definition = pipeline.definition()

@@ -52,6 +52,8 @@ class ApprovedModel:
 def latest_approved_model(cfg: PipelineConfig) -> ApprovedModel:
     client = boto3.Session(region_name=cfg.env.region).client("sagemaker")
     group = cfg.env.model_package_group_name
+    if cfg.extra.get("model_package_arn"):  # the approval deploy: exactly the approved version
+        return _approved_model(client, cfg.extra["model_package_arn"], group)
     try:
         listed = client.list_model_packages(ModelPackageGroupName=group, ModelApprovalStatus="Approved",
                                             SortBy="CreationTime", SortOrder="Descending", MaxResults=1)
@@ -63,8 +65,18 @@ def latest_approved_model(cfg: PipelineConfig) -> ApprovedModel:
             f"no Approved model version in model package group '{group}'. Run the training pipeline, then "
             "approve a version in SageMaker Studio or with `aws sagemaker update-model-package "
             "--model-package-arn <arn> --model-approval-status Approved`, and run this script again.")
-    arn = packages[0]["ModelPackageArn"]
-    package = client.describe_model_package(ModelPackageName=arn)
+    return _approved_model(client, packages[0]["ModelPackageArn"], group)
+
+
+def _approved_model(client, arn: str, group: str) -> ApprovedModel:
+    try:
+        package = client.describe_model_package(ModelPackageName=arn)
+    except client.exceptions.ClientError as exc:
+        raise common.PipelineBuildError(f"cannot describe model package {arn}: {exc}") from exc
+    if package.get("ModelPackageGroupName") != group or package.get("ModelApprovalStatus") != "Approved":
+        raise common.PipelineBuildError(
+            f"model package {arn} is {package.get('ModelApprovalStatus')} in group "
+            f"{package.get('ModelPackageGroupName')!r}; the deploy needs an Approved version of '{group}'")
     container = package["InferenceSpecification"]["Containers"][0]
     baselines = package.get("DriftCheckBaselines", {}).get("ModelDataQuality", {})
     if "Statistics" not in baselines or "Constraints" not in baselines:

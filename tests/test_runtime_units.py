@@ -89,6 +89,22 @@ def test_input_transformer_quotes_strings_and_inserts_json():
         json_path(event, "$..detail")
 
 
+def test_input_transformer_predefined_variables():
+    """EventBridge predefined variables (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html):
+    aws.events.event.json is the whole event and may only be a JSON field value; the names are reserved."""
+    from local_runtime.events import Rule
+    event = {"id": "1", "time": "2021-11-12T00:00:00Z", "detail-type": "Object Created", "detail": {"k": "v"}}
+    rule = Rule("r", "my-rule", {}, "default", True)
+    out = apply_input_transformer(event, {}, '{"p": "x", "event": <aws.events.event.json>, "head": <aws.events.event>, '
+                                              '"rule": "<aws.events.rule-name>", "at": "<aws.events.event.ingestion-time>"}', rule)
+    assert out == {"p": "x", "event": event, "head": {k: v for k, v in event.items() if k != "detail"},
+                   "rule": "my-rule", "at": "2021-11-12T00:00:00Z"}
+    with pytest.raises(TerraformError, match="only be used as the value of a JSON field"):
+        apply_input_transformer(event, {}, '{"e": "<aws.events.event.json>"}', rule)
+    with pytest.raises(TerraformError, match="reserved"):
+        apply_input_transformer(event, {"aws.events.rule-name": "$.id"}, '{"e": <aws.events.rule-name>}', rule)
+
+
 def test_terraform_expressions(tmp_path):
     (tmp_path / "variables.tf").write_text('variable "env" {\n  default = "dev"\n}\nvariable "on" {\n  default = ""\n}\n'
                                            'variable "bucket" {}\nvariable "name" {}\n')
