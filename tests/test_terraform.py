@@ -239,3 +239,80 @@ def test_lambda_zip_is_reproducible(tmp_path):
         names = zf.namelist()
         assert names == sorted(names) and {"notification.py", "deploy_trigger.py"} <= set(names)
         assert {zi.date_time for zi in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+
+
+# ---------------------------------------------------------------- terraform itself, offline
+TERRAFORM = shutil.which("terraform")
+MIRROR = Path(os.environ.get("TF_PROVIDER_MIRROR", "/opt/tf-plugins"))
+CLI_CONFIG = """provider_installation {
+  filesystem_mirror {
+    path    = "%s"
+    include = ["registry.terraform.io/hashicorp/*"]
+  }
+  direct {
+    exclude = ["registry.terraform.io/hashicorp/*"]
+  }
+}
+"""
+
+
+def _module_copy(dest: Path, files) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in files:
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, target)
+    return dest
+
+
+def _terraform(args, cwd, tmp_path):
+    (tmp_path / "cli.tfrc").write_text(CLI_CONFIG % MIRROR)
+    env = dict(os.environ, TF_CLI_CONFIG_FILE=str(tmp_path / "cli.tfrc"), TF_IN_AUTOMATION="1", TF_INPUT="0",
+               CHECKPOINT_DISABLE="1", TF_DATA_DIR=str(cwd / ".terraform"))
+    return subprocess.run([TERRAFORM, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.skipif(not TERRAFORM or not MIRROR.is_dir(),
+                    reason="needs the terraform binary and the aws provider in a filesystem mirror "
+                           "(TF_PROVIDER_MIRROR, default /opt/tf-plugins); CI's validate job runs the same checks")
+def test_terraform_init_and_validate_offline(tmp_path):
+    """terraform init -backend=false + validate against the provider version versions.tf allows (5.100 in
+    the mirror): every attribute and block the module uses exists in that provider."""
+    files = [p.name for p in TF_FILES] + ["contracts.json", "tfvars_rules.json", "tags.json", "scripts/dataset_schema.json"]
+    mod = _module_copy(tmp_path / "mod", files)
+    init = _terraform(["init", "-backend=false", "-input=false"], mod, tmp_path)
+    assert init.returncode == 0, init.stdout + init.stderr
+    assert (mod / ".terraform.lock.hcl").is_file(), "init writes the lock file CI carries from plan to apply"
+    validate = _terraform(["validate", "-no-color"], mod, tmp_path)
+    assert validate.returncode == 0, validate.stdout + validate.stderr
+
+
+BAD_TFVARS = {
+    "empty kms_key": ('kms_key = ""', "kms_key"),
+    "kms alias ARN": ('kms_key = "arn:aws:kms:us-east-1:123456789012:alias/my-key"', "kms_key"),
+    "environment qa": ('environment = "qa"', "environment"),
+    "duplicated key": ('user_id = "again"\nuser_id = "twice"', "user_id"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_TFVARS))
+def test_tfvars_rules_are_enforced_identically_by_terraform_and_python(case, tmp_path):
+    """One source (variables.tf validations reading tfvars_rules.json): config.py rejects what `terraform plan`
+    rejects. The Terraform half plans the providerless part of the module (variables.tf + contracts.tf)."""
+    line, key = BAD_TFVARS[case]
+    text = (ROOT / "env_files" / "dev_env.tfvars").read_text()
+    first = line.split(" =")[0]
+    if case != "duplicated key":
+        text = re.sub(rf"(?m)^{first}\s*=.*$", "", text)
+    tfvars = tmp_path / "bad.tfvars"
+    tfvars.write_text(text + "\n" + line + "\n")
+    with pytest.raises(ConfigError, match=key):
+        load_env(tfvars)
+    if not TERRAFORM:
+        pytest.skip("Python side checked; no terraform binary for the Terraform side")
+    mod = _module_copy(tmp_path / "vars", ["variables.tf", "contracts.tf", "contracts.json", "tfvars_rules.json",
+                                           "scripts/dataset_schema.json"])
+    good = _terraform(["plan", "-input=false", "-no-color", f"-var-file={ROOT / 'env_files' / 'dev_env.tfvars'}"], mod, tmp_path)
+    assert good.returncode == 0, good.stdout + good.stderr
+    bad = _terraform(["plan", "-input=false", "-no-color", f"-var-file={tfvars}"], mod, tmp_path)
+    assert bad.returncode != 0 and key in bad.stderr, bad.stdout + bad.stderr
