@@ -1,5 +1,6 @@
 """The GitLab CI/CD definition: schema, stages, promotion gates, merge-request scope."""
 
+import os
 import re
 import shlex
 import shutil
@@ -239,3 +240,40 @@ def test_ci_local_script_documents_its_result():
     assert script.is_file()
     text = script.read_text()
     assert "gitlab-ci-local" in text and "lambda-package" in text
+
+
+# ---------------------------------------------------------------- the same, by gitlab-ci-local
+GCL = ROOT / ".ci-tools" / "node_modules" / ".bin" / "gitlab-ci-local"
+
+
+def _gitlab_ci_local_list(tmp_path, variables):
+    """Jobs gitlab-ci-local would run (`--list` evaluates workflow and job rules) for a pipeline of
+    the given predefined variables, on a throwaway clone holding only .gitlab-ci.yml on branch main."""
+    if not shutil.which("node"):
+        pytest.skip("node is not installed: gitlab-ci-local cannot run (the Python rule evaluation above still ran)")
+    exe = str(GCL) if GCL.exists() else shutil.which("gitlab-ci-local")
+    if not exe:
+        pytest.fail(f"gitlab-ci-local is missing: `make .ci-tools/.installed` installs it into {GCL.parent.parent.parent}")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(CI_FILE, repo / ".gitlab-ci.yml")
+    git = ["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci", "-c", "init.defaultBranch=main"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "ci"]):
+        subprocess.run(git + args, cwd=repo, check=True, capture_output=True)
+    cmd = [exe, "--list", "--ignore-predefined-vars", ",".join(sorted(variables))]
+    for k, v in variables.items():
+        cmd += ["--variable", f"{k}={v}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=repo, env=dict(os.environ, HOME=str(tmp_path)))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    start = next(i for i, l in enumerate(lines) if l.startswith("name "))
+    return [l.split()[0] for l in lines[start + 1:] if l.strip()]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_gitlab_ci_local_trigger_pipeline_runs_only_the_approved_environment(tmp_path, env):
+    """The trigger source as deploy_trigger.py makes it (GitLab trigger API: CI_PIPELINE_SOURCE=trigger,
+    DEPLOY_ENVIRONMENT, MODEL_PACKAGE_ARN), evaluated by gitlab-ci-local."""
+    jobs = _gitlab_ci_local_list(tmp_path, {"CI_PIPELINE_SOURCE": "trigger", "DEPLOY_ENVIRONMENT": env,
+                                            "MODEL_PACKAGE_ARN": PACKAGE})
+    assert jobs == [f"deploy-model:{env}"]
