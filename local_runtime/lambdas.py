@@ -62,6 +62,7 @@ class _SageMakerStarts:
     def __init__(self, rt):
         self.rt = rt
         self._busy = threading.local()
+        self.caller: dict = {}  # the invocation making the calls: function and the rule that invoked it
 
     def __call__(self, params, model, **kwargs):
         if getattr(self._busy, "on", False):
@@ -90,7 +91,7 @@ class _SageMakerStarts:
         finally:
             self._busy.on = False
         self.rt.workspace.append_jsonl(self.TOKENS, {"token": token, "pipeline": name, "parameters": parameters, "arn": arn})
-        self.rt.bus.enqueue(("start", name, parameters, {"type": "Lambda", "token": token},
+        self.rt.bus.enqueue(("start", name, parameters, dict(self.caller, type="Lambda", token=token),
                              {"PipelineExecutionArn": arn}))
         return self._ok({"PipelineExecutionArn": arn})
 
@@ -156,6 +157,7 @@ class Lambdas:
         import boto3
         self.rt.aws.sm  # the runtime's own client exists before the handler is registered, so it never copies it
         events = boto3._get_default_session().events  # the Lambda's clients are created from it (and copy its handlers)
+        self._starts.caller = {"function": fn["name"], "rule": rule_name}
         events.register_first("before-call.sagemaker.StartPipelineExecution", self._starts, unique_id="sm-local-starts")
         try:
             if not path.exists():

@@ -309,6 +309,8 @@ class Runtime:
 def _trigger_text(t: dict) -> str:
     if t.get("type") == "EventBridge":
         return f"EventBridge rule {t.get('rule')} on {t.get('event')}"
+    if t.get("type") == "Lambda" and t.get("rule"):
+        return f"EventBridge rule {t['rule']} -> Lambda {t.get('function')}"
     return t.get("type", "cli")
 
 

@@ -37,6 +37,7 @@ def test_redelivered_object_event_starts_one_execution(tmp_path):
             rt.pump()
         runs = [e for e in rt.workspace.list_executions() if e["PipelineName"] == name]
         assert len(runs) == 1 and runs[0]["Trigger"]["type"] == "Lambda"
+        assert runs[0]["Trigger"]["rule"] == rt.tf.resources["aws_cloudwatch_event_rule"]['data_arrival["training"]']["name"]
         listed = rt.aws.sm.list_pipeline_executions(PipelineName=name)["PipelineExecutionSummaries"]
         assert len(listed) == 1
         calls = [json.loads(l) for l in (tmp_path / "ws" / "lambda_invocations.jsonl").read_text().splitlines()]
