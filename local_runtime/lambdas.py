@@ -72,6 +72,9 @@ class _SageMakerStarts:
         if not isinstance(token, str) or not 32 <= len(token) <= 128:
             return self._error(400, "ValidationException", "ClientRequestToken must be 32-128 characters")
         name = body["PipelineName"].rsplit(":pipeline/", 1)[-1]
+        existing = {p["PipelineName"].lower() for p in self.rt.aws.sm.list_pipelines().get("PipelineSummaries", [])}
+        if name.lower() not in existing:  # API Reference: StartPipelineExecution errors include ResourceNotFound
+            return self._error(400, "ResourceNotFound", f"Pipeline '{name}' does not exist.")
         parameters = {p["Name"]: p["Value"] for p in body.get("PipelineParameters") or []}
         for seen in self.rt.workspace.read_jsonl(self.TOKENS):
             if seen["token"] == token:
@@ -124,7 +127,8 @@ class Lambdas:
             if env_block:
                 env = tf.eval(env_block[0] if isinstance(env_block, list) else env_block, where).get("variables") or {}
             arn = tf.resource_attr("aws_lambda_function", res, ["arn"], where)
-            self.functions[arn] = {"name": name, "handler": handler, "env": {k: str(v) for k, v in env.items()},
+            dlq = tf.eval((body.get("dead_letter_config") or {}).get("target_arn"), where)
+            self.functions[arn] = {"name": name, "handler": handler, "env": {k: str(v) for k, v in env.items()}, "dlq": dlq,
                                    "code_dir": self._code_dir(tf, body, where), "where": where}
         self.errors: list[dict] = []
         self._starts = _SageMakerStarts(rt)
@@ -180,6 +184,14 @@ class Lambdas:
             record["traceback"] = traceback.format_exc()
             self.errors.append(record)
             self.rt.say(f"  !! lambda {fn['name']} failed (rule {rule_name}): {record['error']}")
+            if fn.get("dlq"):
+                # Asynchronous invocation (EventBridge): after Lambda's retries the event goes to the
+                # function's dead-letter queue (lambda.tf dead_letter_config). A deterministic error fails
+                # every retry alike, so the letter is written after this one attempt.
+                letter = {"rule": rule_name, "function": fn["name"], "error": record["error"], "dlq": fn["dlq"],
+                          "payload": payload}
+                self.rt.bus.dead_letters.append(letter)
+                self.rt.workspace.append_jsonl("dead_letters.jsonl", letter)
         finally:
             events.unregister("before-call.sagemaker.StartPipelineExecution", unique_id="sm-local-starts")
             logging.getLogger().removeHandler(capture)
