@@ -69,6 +69,24 @@ class Lambdas:
                                    "timeout": timeout, "memory": memory, "dlq": dlq}
         self.errors: list[dict] = []
 
+    def _executions(self) -> dict:
+        """{execution ARN: pipeline name} in the emulator (AWS_ENDPOINT_URL mode only)."""
+        sm, found = self.rt.aws.sm, {}
+        for p in sm.list_pipelines().get("PipelineSummaries", []):
+            for e in sm.list_pipeline_executions(PipelineName=p["PipelineName"]).get("PipelineExecutionSummaries", []):
+                found[e["PipelineExecutionArn"]] = p["PipelineName"]
+        return found
+
+    def _run_started_elsewhere(self, before: dict) -> None:
+        """With a moto_server (AWS_ENDPOINT_URL) emulation.py's start listener is not installed: executions the
+        handler started there are found by listing, and run like API starts. (moto_server does not honour
+        ClientRequestToken; the embedded runtime does.)"""
+        sm = self.rt.aws.sm
+        for arn, pipeline in self._executions().items():
+            if arn not in before:
+                params = sm.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn).get("PipelineParameters", [])
+                self.rt._api_start(pipeline, arn, {p["Name"]: p["Value"] for p in params})
+
     def _code_dir(self, tf, body, where) -> Path | None:
         default = self.rt.config.lambda_code_dir
         for dres, dbody in tf.data.get("archive_file", {}).items():
@@ -100,6 +118,7 @@ class Lambdas:
         # StartPipelineExecution calls the handler makes are runs the runtime starts (emulation.py): they
         # record which function, invoked by which rule, started them.
         self.rt.api_caller = {"function": fn["name"], "rule": rule_name}
+        before = None if self.rt.aws.embedded else self._executions()
         try:
             if not path.exists():
                 raise FileNotFoundError(f"{fn['where']}: handler module {path} does not exist")
@@ -116,6 +135,8 @@ class Lambdas:
                 raise AttributeError(f"{path} has no function {func_name}")
             result = handler(payload, _Context(fn["name"], arn, fn["timeout"], fn["memory"]))
             record["result"] = result
+            if before is not None:
+                self._run_started_elsewhere(before)
         except Exception as exc:  # a failing Lambda is reported, and the demo counts it as a failure
             record["error"] = f"{type(exc).__name__}: {exc}"
             record["traceback"] = traceback.format_exc()
