@@ -30,7 +30,7 @@ def test_demo_story_on_small_data(tmp_path):
     assert rc == 0 and not failed, failed
     from pipeline_scripts.config import load_env
     names = [e["PipelineName"] for e in summary["executions"]]
-    assert names.count(load_env(ROOT / "env_files" / "dev_env.tfvars").pipeline_trainwhpo) == 1
+    assert names.count(load_env(ROOT / "env_files" / "dev_env.tfvars").pipeline_name("training_hpo")) == 1
     assert [v["approval"] for v in summary["model_versions"]] == ["Approved", "Approved"]
     assert summary["reports"] and all(Path(r).read_text().startswith("<!") for r in summary["reports"])
     outbox = (out / "workspace" / "outbox" / "notifications.jsonl").read_text().splitlines()
