@@ -321,22 +321,6 @@ def test_inference_without_approved_model_stops_with_clear_message(account, caps
     assert "no Approved model version" in err and cfg.env.model_package_group_name in err
 
 
-def test_approval_deploy_builds_around_exactly_the_given_version(account, tmp_path):
-    """--model-package-arn (the approval deploy, tools/build_pipelines.py): that version, not the latest;
-    a version that is not Approved, or of another group, stops the build."""
-    cfg = load_pipeline_config("inference")
-    older = approve_a_model(cfg)
-    approve_a_model(cfg)  # a newer approved version exists: the deploy still uses the one given
-    assert inference_pipeline.latest_approved_model(cfg).arn != older
-    cfg.extra["model_package_arn"] = older
-    assert inference_pipeline.latest_approved_model(cfg).arn == older
-    out = tmp_path / "def.json"
-    assert inference_pipeline.main(["--no-upload", "--model-package-arn", older, "--definition-out", str(out)]) == 0
-    boto3.client("sagemaker").update_model_package(ModelPackageArn=older, ModelApprovalStatus="Rejected")
-    assert inference_pipeline.main(["--no-upload", "--model-package-arn", older, "--definition-out", str(out)]) \
-        == common.EXIT_CONFIG_ERROR
-
-
 # --- upsert, recreate, upload, import --------------------------------------------------------------
 
 def test_upsert_then_describe(account):
