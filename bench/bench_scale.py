@@ -137,8 +137,8 @@ def compare(single_dir, merged_dir, files):
     import polars as pl
 
     sys.path.insert(0, os.path.join(ROOT, "scripts"))
-    from dataquality.drift import sketch_points
-    from dataquality.kll import RANK_ERROR
+    from steplib.dataquality.drift import sketch_points
+    from steplib.dataquality.kll import RANK_ERROR
 
     single = {f["name"]: f for f in json.load(open(os.path.join(single_dir, "statistics.json")))["features"]}
     merged = {f["name"]: f for f in json.load(open(os.path.join(merged_dir, "statistics.json")))["features"]}

@@ -1,6 +1,6 @@
 """The streaming data-quality engine against exact computation, and sharded runs against one pass.
 
-The engine reads its input in chunks and keeps only mergeable statistics (scripts/dataquality/).
+The engine reads its input in chunks and keeps only mergeable statistics (scripts/steplib/dataquality/).
 Counts, min, max, sum, mean and standard deviation must be exact; quantities derived from the KLL
 sketch (buckets, drift distances) within the sketch's documented rank error (dataquality.kll.RANK_ERROR,
 two sketches: twice that). Sharding as SageMaker's ShardedByS3Key does it: whole files per instance;
@@ -204,7 +204,7 @@ def test_the_same_file_in_two_partials_is_an_error(tmp_path):
 
 
 def test_high_cardinality_text_keeps_bounded_counts(tmp_path, monkeypatch):
-    import dataquality.profile as dq_profile
+    import steplib.dataquality.profile as dq_profile
     monkeypatch.setattr(dq_profile, "MAX_TRACKED_VALUES", 500)
     r = np.random.default_rng(4)
     ids = np.concatenate([np.repeat(["common"], 3000), [f"id{i}" for i in range(20_000)]])

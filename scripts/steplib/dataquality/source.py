@@ -9,13 +9,15 @@ from typing import Iterator
 
 import pandas as pd
 
+from ..errors import InputError
+
 # Rows per chunk: about 4M cells, so a chunk's frame stays near 32 MiB of floats whatever the width.
 CHUNK_CELLS = 1 << 22
 MAX_CHUNK_ROWS = 1_000_000
 MIN_CHUNK_ROWS = 10_000
 
 
-class DataQualityError(Exception):
+class DataQualityError(InputError):
     """Bad or unreadable input; the message names the file and the problem."""
 
 

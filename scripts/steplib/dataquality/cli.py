@@ -18,17 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
+from ..errors import fail
+from ..paths import container_path
 from . import engine
 from .source import DataQualityError
 
 RESOURCE_CONFIG = "/opt/ml/config/resourceconfig.json"
-
-
-def container_path(path: str) -> str:  # env SM_CONTAINER_ROOT relocates /opt/ml (offline runtime, tests)
-    root = os.environ.get("SM_CONTAINER_ROOT")
-    return path.replace("/opt/ml", root, 1) if root and path.startswith("/opt/ml") else path
 
 
 def current_host() -> tuple[str, int]:
@@ -42,18 +38,6 @@ def current_host() -> tuple[str, int]:
         return str(config["current_host"]), len(config["hosts"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataQualityError(f"{path} is not a SageMaker resource config (current_host, hosts): {exc}") from None
-
-
-def fail(message: str, code: int) -> int:
-    print(f"ERROR: {message}", file=sys.stderr)
-    path = container_path("/opt/ml/output/message")
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(message.replace("\n", " ")[:1000] + "\n")
-    except OSError as exc:
-        print(f"ERROR: cannot write failure message to {path}: {exc}", file=sys.stderr)
-    return code
 
 
 def parser() -> argparse.ArgumentParser:
@@ -103,15 +87,16 @@ def run(args) -> None:
 
 
 def main(argv=None) -> int:
+    """0 on success; bad input exits 1, anything else 2, with the reason in /opt/ml/output/message."""
     args = parser().parse_args(argv)
     try:
         run(args)
     except DataQualityError as exc:
-        return fail(str(exc), 1)
+        fail(str(exc), "processing", 1)
     except MemoryError:
-        return fail("out of memory while profiling the input; use a larger processing instance", 2)
+        fail("out of memory while profiling the input; use a larger processing instance", "processing", 2)
     except Exception as exc:  # report, never a bare stack trace; DQ_DEBUG=1 re-raises
         if os.environ.get("DQ_DEBUG"):
             raise
-        return fail(f"internal error in data_quality.py {args.command}: {type(exc).__name__}: {exc}", 2)
+        fail(f"internal error in data_quality.py {args.command}: {type(exc).__name__}: {exc}", "processing", 2)
     return 0
