@@ -33,6 +33,7 @@ class KLL:
         self.k, self.c = int(k), float(c)
         self.levels: list[np.ndarray] = [np.empty(0)]
         self.n = 0  # total weight: the number of values summarised
+        self._runs: list[bool] = [False]  # True: the level is a few sorted runs (timsort merges them in O(n))
         self._rng = np.random.default_rng(seed)
 
     # ------------------------------------------------------------------ building
@@ -41,15 +42,18 @@ class KLL:
         if values.size == 0:
             return
         self.levels[0] = np.concatenate([self.levels[0], np.asarray(values, dtype=float)])
+        self._runs[0] = False
         self.n += int(values.size)
         self._compress()
 
     def merge(self, other: "KLL") -> None:
         while len(self.levels) < len(other.levels):
             self.levels.append(np.empty(0))
+            self._runs.append(True)
         for h, items in enumerate(other.levels):
             if items.size:
                 self.levels[h] = np.concatenate([self.levels[h], items])
+                self._runs[h] = False
         self.n += other.n
         self._compress()
 
@@ -64,12 +68,14 @@ class KLL:
                 items = self.levels[h]
                 if items.size <= self._capacity(h):
                     continue
-                items = np.sort(items)
+                items = np.sort(items, kind="stable" if self._runs[h] else "quicksort")
                 odd = items.size % 2
-                promoted = items[odd:][int(self._rng.integers(2))::2]
+                promoted = items[odd:][int(self._rng.integers(2))::2]  # sorted: every other item of a sorted run
                 self.levels[h] = items[:odd]
+                self._runs[h] = True
                 if h + 1 == len(self.levels):
                     self.levels.append(np.empty(0))
+                    self._runs.append(True)
                 self.levels[h + 1] = np.concatenate([self.levels[h + 1], promoted])
                 changed = True
 
@@ -87,6 +93,7 @@ class KLL:
         params = doc.get("parameters") or {}
         sketch = cls(int(params.get("k", K)), float(params.get("c", C)), seed)
         sketch.levels = [np.asarray(items, dtype=float) for items in doc.get("data") or [[]]] or [np.empty(0)]
+        sketch._runs = [False] * len(sketch.levels)
         sketch.n = int(sum(items.size << h for h, items in enumerate(sketch.levels)))
         return sketch
 

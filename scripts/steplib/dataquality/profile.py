@@ -47,13 +47,13 @@ class Examples:
     def __init__(self):
         self.count, self.items = 0, []
 
-    def add(self, chunk, series: pd.Series, mask: np.ndarray) -> None:
-        hits = int(mask.sum())
-        if not hits:
+    def add(self, chunk, series: pd.Series, positions: np.ndarray) -> None:
+        """``positions``: the chunk rows (0-based) of the offending values."""
+        if not positions.size:
             return
-        self.count += hits
-        for i in np.flatnonzero(mask)[:MAX_EXAMPLES - len(self.items)]:
-            self.items.append(f"{series.iloc[i]!r} ({chunk.where(int(i))})")
+        self.count += int(positions.size)
+        for i in positions[:MAX_EXAMPLES - len(self.items)]:
+            self.items.append(f"{series.iloc[int(i)]!r} ({chunk.where(int(i))})")
 
     def merge(self, other: "Examples") -> None:
         self.count += other.count
@@ -87,11 +87,13 @@ class NumericProfile:
         vals, present, numeric = to_numeric(series)
         self.rows += len(series)
         self.present += int(present.sum())
-        self.not_numeric.add(chunk, series, present & ~numeric)
+        self.not_numeric.add(chunk, series, np.flatnonzero(present & ~numeric))
         v = vals[numeric]
         if v.size == 0:
             return
-        self.fractional.add(chunk, series, numeric & (np.nan_to_num(vals) != np.floor(np.nan_to_num(vals))))
+        fraction = v != np.floor(v)
+        if fraction.any():
+            self.fractional.add(chunk, series, np.flatnonzero(numeric)[fraction])
         self.negative += int((v < 0).sum())
         self.min, self.max = min(self.min, float(v.min())), max(self.max, float(v.max()))
         total = float(v.sum())
