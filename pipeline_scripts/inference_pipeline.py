@@ -17,6 +17,7 @@ import boto3
 from pipeline_scripts import common
 from pipeline_scripts.common import PROCESSING, artifact_uri, output_of, processing_input, processing_output
 from pipeline_scripts.config import PipelineConfig
+from pipeline_scripts.instances import vcpus
 from sagemaker.core.transformer import Transformer
 from sagemaker.core.workflow.conditions import ConditionEquals
 from sagemaker.core.workflow.execution_variables import ExecutionVariables
@@ -136,7 +137,8 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
         instance_count=transform["instance_count"], instance_type=transform["instance_type"],
         strategy="MultiRecord", assemble_with="Line", accept="text/csv",
         max_payload=transform.get("max_payload_mb", 6),
-        max_concurrent_transforms=transform.get("max_concurrent_transforms"),
+        # default: one request per vCPU (the API's own default is 1: one busy core per instance)
+        max_concurrent_transforms=transform.get("max_concurrent_transforms") or vcpus(transform["instance_type"]),
         output_path=artifact_uri(cfg, name, "predictions"),
         output_kms_key=common.kms_key(cfg), volume_kms_key=common.kms_key(cfg),
         sagemaker_session=session)
