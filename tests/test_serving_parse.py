@@ -35,22 +35,18 @@ def test_vectorized_parse_equals_the_strict_parser(seed, trailing_newline):
     assert np.array_equal(train.input_fn(text.encode(), "text/csv"), strict)
 
 
-@pytest.mark.parametrize("body, message", [
-    ("1,2\n3,4,5\n", "line 2: expected 2 columns, found 3"),
-    ("1,2\n3\n", "line 2: expected 2 columns, found 1"),
-    ("1,2\n\n3,4\n", "line 2: empty line"),
-    ("1,2\n3,NA\n", "line 2: non-numeric value 'NA' in column 2"),
-    ("1,2\n3,nan\n", "line 2: missing or non-finite value"),
-    ("1,2\n3,inf\n", "line 2: missing or non-finite value"),
-    ("1,2\n3,\n", "line 2: non-numeric value '' in column 2"),
-    ("1,2\n#3,4\n", "line 2: non-numeric value '#3' in column 1"),
-    ("1,2\n3,4 x\n", "line 2: non-numeric value '4 x' in column 2"),
-    ("", "empty input"),
+@pytest.mark.parametrize("body", [
+    "1,2\n3,4,5\n", "1,2\n3\n", "1,2\n\n3,4\n", "1,2\n3,NA\n", "1,2\n3,nan\n", "1,2\n3,inf\n",
+    "1,2\n3,\n", "1,2\n#3,4\n", "1,2\n3,4 x\n", "",
 ])
-def test_rejected_input_keeps_the_strict_message(body, message):
+def test_rejected_input_keeps_the_strict_message(body):
     assert train._parse_numeric_csv_vectorized(body) is None
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(Exception) as strict:
+        train.parse_numeric_csv(body, "request body")
+    with pytest.raises(ValueError) as served:
         train.input_fn(body, "text/csv")
+    assert str(served.value) == str(strict.value)
+    assert "line 2" in str(served.value) or "empty input" in str(served.value)  # names the line
 
 
 def test_forms_only_the_strict_parser_reads_fall_back_to_it():
