@@ -192,6 +192,25 @@ def test_sharded_check_merges_to_the_single_pass_verdict(tmp_path, small_chunks)
             assert abs(a["distance"] - b["distance"]) <= 2 * dq.RANK_ERROR
 
 
+def test_an_instance_without_files_writes_an_empty_partial(tmp_path):
+    """ShardedByS3Key with fewer objects than instances: the instances left without data still succeed."""
+    (tmp_path / "schema.json").write_text(json.dumps(SCHEMA))
+    write_files(tmp_path / "in", [generate(500, 1)])
+    for host, folder in (("algo-1", tmp_path / "in"), ("algo-2", tmp_path / "nothing")):
+        root = tmp_path / host / "opt" / "ml"
+        (root / "config").mkdir(parents=True)
+        (root / "config" / "resourceconfig.json").write_text(json.dumps({"current_host": host,
+                                                                         "hosts": ["algo-1", "algo-2"]}))
+        r = run_cli(root, "baseline", "--input", str(folder), "--schema", str(tmp_path / "schema.json"),
+                    "--output", str(tmp_path / "p"))
+        assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "p" / "partial-algo-2.json").read_text()) == {"version": 1, "empty": True}
+    assert dq.merge_partials(str(tmp_path / "p")).rows == 500
+    (tmp_path / "p" / "partial-algo-1.json").unlink()
+    with pytest.raises(dq.DataQualityError, match="hold no data rows"):
+        dq.merge_partials(str(tmp_path / "p"))
+
+
 def test_the_same_file_in_two_partials_is_an_error(tmp_path):
     (tmp_path / "schema.json").write_text(json.dumps(SCHEMA))
     write_files(tmp_path / "in", [generate(100, 1)])

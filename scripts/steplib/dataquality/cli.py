@@ -63,13 +63,18 @@ def run(args) -> None:
     output = container_path(args.output)
     host, hosts = current_host()
     write_partial = args.partial or (hosts > 1 and not args.partials)
+    if write_partial and not engine.has_input_files(container_path(args.input)):
+        # ShardedByS3Key with fewer objects than instances leaves some instances without data
+        engine.write_empty_partial(output, host)
+        return
     if args.command == "baseline":
         if args.partials:
             profile = engine.merge_partials(container_path(args.partials))
             engine.finish_baseline(profile, container_path(args.partials), output)
             return
         schema = args.schema or "/opt/ml/processing/input/schema/dataset_schema.json"
-        profile = engine.baseline_profile(container_path(args.input), container_path(schema), args.schema is not None)
+        profile = engine.baseline_profile(container_path(args.input), container_path(schema), args.schema is not None,
+                                          require_rows=not write_partial)
         if write_partial:
             engine.write_partial(profile, output, host)
         else:
@@ -79,7 +84,7 @@ def run(args) -> None:
     if args.partials:
         engine.finish_check(engine.merge_partials(container_path(args.partials)), baseline, output)
         return
-    profile = engine.check_profile(container_path(args.input), baseline)
+    profile = engine.check_profile(container_path(args.input), baseline, require_rows=not write_partial)
     if write_partial:
         engine.write_partial(profile, output, host)
     else:

@@ -89,6 +89,19 @@ def _require_rows(profile: DatasetProfile, path: str) -> None:
 
 # --------------------------------------------------------------------------- partial results (sharding)
 
+def has_input_files(path: str) -> bool:
+    return os.path.isfile(path) or (os.path.isdir(path) and any(
+        not n.startswith(".") for _, _, names in os.walk(path) for n in names))
+
+
+def write_empty_partial(output_dir: str, host: str) -> str:
+    os.makedirs(output_dir, exist_ok=True)
+    path = os.path.join(output_dir, f"partial-{host}.json")
+    write_json(path, {"version": PARTIAL_VERSION, "empty": True})
+    print(f"no input files on {host} (its shard is empty) -> {path}")
+    return path
+
+
 def write_partial(profile: DatasetProfile, output_dir: str, host: str) -> str:
     os.makedirs(output_dir, exist_ok=True)
     path = os.path.join(output_dir, f"partial-{host}.json")
@@ -106,10 +119,14 @@ def merge_partials(partials_dir: str) -> DatasetProfile:
         doc = load_json(f, "partial result")
         if not isinstance(doc, dict) or doc.get("version") != PARTIAL_VERSION:
             raise DataQualityError(f"partial result {f} is not a version {PARTIAL_VERSION} data-quality profile")
+        if doc.get("empty"):
+            continue
         part = DatasetProfile.from_dict(doc)
         if merged is None:
             merged = DatasetProfile(part.columns, part.kinds, part.inferred, part.categories)
         merged.merge(part, f)
+    if merged is None or merged.rows == 0:
+        raise DataQualityError(f"the partial results under {partials_dir} hold no data rows ({len(files)} partials)")
     dupes = sorted({k for k in merged.files if merged.files.count(k) > 1})
     if dupes:
         raise DataQualityError(f"partial results under {partials_dir} profile the same file twice: {dupes[:5]} "
@@ -119,7 +136,8 @@ def merge_partials(partials_dir: str) -> DatasetProfile:
 
 # --------------------------------------------------------------------------- baseline
 
-def baseline_profile(input_path: str, schema_path: str | None, schema_required: bool) -> DatasetProfile:
+def baseline_profile(input_path: str, schema_path: str | None, schema_required: bool,
+                     require_rows: bool = True) -> DatasetProfile:
     schema = None
     if schema_path and os.path.exists(schema_path):
         schema = load_schema(schema_path)
@@ -146,7 +164,8 @@ def baseline_profile(input_path: str, schema_path: str | None, schema_required: 
     categories = {c["name"]: c["categories"] for c in schema or [] if c.get("categories")}
     profile = DatasetProfile(columns, {c: kinds[c] for c in columns}, [c for c in columns if c not in declared],
                              categories).read(input_path)
-    _require_rows(profile, input_path)
+    if require_rows:  # a shard may hold a header-only file; the merge checks the total
+        _require_rows(profile, input_path)
     return profile
 
 
@@ -180,7 +199,7 @@ def load_baseline(statistics_path: str, constraints_path: str) -> Baseline:
                     load_json(constraints_path, "baseline constraints"), statistics_path, constraints_path)
 
 
-def check_profile(input_path: str, baseline: Baseline) -> DatasetProfile:
+def check_profile(input_path: str, baseline: Baseline, require_rows: bool = True) -> DatasetProfile:
     columns = dataset_header(list_csv_files(input_path))
     expected = baseline.columns()
     if expected and not set(columns) & set(expected):
@@ -190,7 +209,8 @@ def check_profile(input_path: str, baseline: Baseline) -> DatasetProfile:
     kinds.update(probe_types(input_path, columns, [c for c in columns if kinds[c] == "Unknown"]))
     kinds = {c: (k if k in NUMERIC_TYPES else "String") for c, k in kinds.items()}
     profile = DatasetProfile(columns, kinds).read(input_path)
-    _require_rows(profile, input_path)
+    if require_rows:
+        _require_rows(profile, input_path)
     return profile
 
 
