@@ -80,7 +80,7 @@ def score(rt, data_dir: Path, name: str, labels: bool = True, parameters: dict |
     rt.aws.s3.put_object(Bucket=v["bucket_name"], Key=key,
                          Body=features_text if features_text is not None else (data_dir / "inference-data.csv").read_bytes())
     param = CONTRACTS.pipeline("inference").started_by["object_parameter"]
-    rt.start_execution(v["pipeline_inf"], {param: key, **(parameters or {})})
+    rt.start_execution(rt.tf.pipeline_names["inference"], {param: key, **(parameters or {})})
     rt.pump()
     return rt.workspace.load_execution(rt.executions_run[-1])
 
@@ -159,7 +159,7 @@ def test_a_model_quality_crash_never_matches_the_hpo_rule(deployed):
     from pipeline_scripts.contracts import MARKERS, STEPS
     rt, tmp = deployed
     v = rt.tf.vars
-    definition = json.loads(rt.aws.sm.describe_pipeline(PipelineName=v["pipeline_inf"])["PipelineDefinition"])
+    definition = json.loads(rt.aws.sm.describe_pipeline(PipelineName=rt.tf.pipeline_names["inference"])["PipelineDefinition"])
     step = next(s for s in definition["Steps"] if s["Name"] == STEPS["model_quality"])
     code = next(i["S3Input"]["S3Uri"] for i in step["Arguments"]["ProcessingInputs"] if i["InputName"] == "code")
     bucket, key = code[len("s3://"):].split("/", 1)
