@@ -108,18 +108,18 @@ def test_pipeline_failure_carries_a_reason(aws):
 
 
 def test_model_quality_breach_step_with_custom_message(aws):
-    event = doc_step_status("abalone-batch-inference", "ModelQualityCalcStep", "Failed",
-                            "AlgorithmError: ModelQualityBreach: mse=7.1 exceeds threshold=5.5")
+    """A breach is the FailStep ModelQualityBreachFail (stepType Fail, no job); its message is the reason."""
+    event = doc_step_status("abalone-batch-inference", "ModelQualityBreachFail", "Failed",
+                            "ModelQualityBreach: mse=7.1 > threshold=5.5 on batch abalone/inference/input/b.csv")
+    event["detail"]["stepType"], event["detail"]["metadata"] = "Fail", {}
     notification.lambda_handler(event, None)
     (msg,) = aws()
     body = msg["Message"]
-    assert msg["Subject"] == "[abalone-batch-inference] ModelQualityCalcStep Failed"
-    assert "Step: ModelQualityCalcStep" in body and "Status: Failed" in body
-    assert "Failure reason: AlgorithmError: ModelQualityBreach: mse=7.1 exceeds threshold=5.5" in body
-    assert "HPO retraining pipeline is started" in body
-    # step_custom_message from env_files/dev_env.tfvars, end to end (the sample read step_msg).
-    assert "on a threshold breach HPO retraining starts automatically" in body
-    assert "#/processing-jobs/pipelines-p4jn9xou8a8s-myprocessingstep1-tmgxry49ug" in body
+    assert msg["Subject"] == "[abalone-batch-inference] ModelQualityBreachFail Failed"
+    assert "Step: ModelQualityBreachFail" in body and "Status: Failed" in body
+    assert "Failure reason: ModelQualityBreach: mse=7.1 > threshold=5.5" in body
+    # step_custom_message from the variables.tf defaults (step role model_quality_breach), end to end
+    assert "the HPO retraining pipeline starts automatically" in body
 
 
 def test_model_quality_crash_says_no_retraining(aws):
