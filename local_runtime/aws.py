@@ -72,6 +72,10 @@ class Aws:
     def embedded(self) -> bool:
         return self._mock is not None
 
+    def generation(self) -> dict | None:
+        """Write counters of the embedded moto (None with an endpoint: then nothing can be skipped)."""
+        return dict(self._patches.generation) if self._patches is not None else None
+
     def client(self, name: str):
         if name not in self._clients:
             import boto3
@@ -104,17 +108,23 @@ def list_keys(s3, bucket: str, prefix: str) -> list[str]:
     return keys
 
 
-def download_prefix(s3, uri: str, dest: Path, data_type: str = "S3Prefix") -> list[Path]:
+def download_prefix(s3, uri: str, dest: Path, data_type: str = "S3Prefix",
+                    shard: tuple[int, int] | None = None) -> list[Path]:
     """Stage S3 objects like SageMaker File mode: an exact key lands as its file name, a prefix keeps
-    relative paths below the prefix. Raises when nothing matches (SageMaker fails the job likewise)."""
+    relative paths below the prefix. Raises when nothing matches (SageMaker fails the job likewise).
+
+    shard=(i, n): S3DataDistributionType ShardedByS3Key on instance i of n: this instance gets every n-th object
+    of the sorted key list (AWS documents "a subset"; with fewer objects than instances some get none)."""
     bucket, prefix = split_s3(uri)
     if data_type not in ("S3Prefix", None):
         raise ValueError(f"S3DataType {data_type!r} is not supported by the local runtime (only S3Prefix): {uri}")
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    keys = [k for k in list_keys(s3, bucket, prefix) if not k.endswith("/")]
+    keys = sorted(k for k in list_keys(s3, bucket, prefix) if not k.endswith("/"))
     if not keys:
         raise FileNotFoundError(f"no S3 objects under {uri}")
+    if shard is not None:
+        keys = keys[shard[0]::shard[1]]
     base_dir = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
     out = []
     for key in keys:
@@ -169,9 +179,23 @@ class Snapshot:
 
     def __init__(self, root: Path):
         self.root = Path(root)
+        self._saved_generation: dict = {}
+        self._saved_models = None
 
     def save(self, aws: Aws, models: dict) -> None:
-        s3, sm = aws.s3, aws.sm
+        """Write what changed since the last save (every part is rewritten atomically, blobs only when new)."""
+        generation = aws.generation() or {}
+        if generation.get("s3") is None or generation.get("s3") != self._saved_generation.get("s3"):
+            self._save_s3(aws)
+        if generation.get("sagemaker") is None or generation.get("sagemaker") != self._saved_generation.get("sagemaker"):
+            self._save_sagemaker(aws)
+        if models != self._saved_models:
+            atomic_write_json(self.root / "models.json", models)
+            self._saved_models = json.loads(json.dumps(models, default=str))
+        self._saved_generation = generation
+
+    def _save_s3(self, aws: Aws) -> None:
+        s3 = aws.s3
         index_path = self.root / "s3_index.json"
         old_index = read_json(index_path, {})
         index = {}
@@ -190,6 +214,9 @@ class Snapshot:
                                     "sse": entry.get("sse"), "kms_key": entry.get("kms_key")}
             index.setdefault(f"{bucket}/", {"bucket": bucket, "key": None})
         atomic_write_json(index_path, index)
+
+    def _save_sagemaker(self, aws: Aws) -> None:
+        sm = aws.sm
         pipelines = []
         for p in sm.list_pipelines().get("PipelineSummaries", []):
             d = sm.describe_pipeline(PipelineName=p["PipelineName"])
@@ -209,7 +236,6 @@ class Snapshot:
                     "ApprovalDescription", "MetadataProperties") if d.get(k) is not None})
         packages.sort(key=lambda p: (p["ModelPackageGroupName"], p.get("ModelPackageVersion", 0)))
         atomic_write_json(self.root / "registry.json", {"groups": groups, "packages": packages})
-        atomic_write_json(self.root / "models.json", models)
 
     def restore(self, aws: Aws) -> dict:
         """Replay into a fresh embedded moto; returns the saved CreateModel records."""
