@@ -181,6 +181,7 @@ class Snapshot:
         self.root = Path(root)
         self._saved_generation: dict = {}
         self._saved_models = None
+        self._index = None
 
     def save(self, aws: Aws, models: dict) -> None:
         """Write what changed since the last save (every part is rewritten atomically, blobs only when new)."""
@@ -194,26 +195,53 @@ class Snapshot:
             self._saved_models = json.loads(json.dumps(models, default=str))
         self._saved_generation = generation
 
-    def _save_s3(self, aws: Aws) -> None:
+    def _objects(self, aws: Aws):
+        """(bucket, key, etag, read, sse, kms key) of every object; with an embedded moto straight from its backend
+        (no HTTP round trip per object: checkpoints run after every step)."""
+        if aws.embedded:
+            from moto.s3.models import s3_backends
+
+            backend = s3_backends[ACCOUNT]["global"]
+            for name, bucket in list(backend.buckets.items()):
+                yield name, None, None, None, None, None
+                for key_name, key in list(bucket.keys.items()):
+                    if key is None or not hasattr(key, "value"):
+                        continue
+                    yield (name, key_name, key.etag, (lambda k=key: k.value), getattr(key, "encryption", None),
+                           getattr(key, "kms_key_id", None))
+            return
         s3 = aws.s3
-        index_path = self.root / "s3_index.json"
-        old_index = read_json(index_path, {})
-        index = {}
         for b in s3.list_buckets().get("Buckets", []):
-            bucket = b["Name"]
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            yield b["Name"], None, None, None, None, None
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=b["Name"]):
                 for o in page.get("Contents", []):
-                    ident = f"{bucket}/{o['Key']}"
-                    blob = self.root / "s3" / hashlib.sha1(ident.encode()).hexdigest()
-                    entry = old_index.get(ident, {})
-                    if entry.get("etag") != o["ETag"] or not blob.exists():
-                        got = s3.get_object(Bucket=bucket, Key=o["Key"])
-                        atomic_write_bytes(blob, got["Body"].read())
-                        entry = {"sse": got.get("ServerSideEncryption"), "kms_key": got.get("SSEKMSKeyId")}
-                    index[ident] = {"bucket": bucket, "key": o["Key"], "etag": o["ETag"], "blob": blob.name,
-                                    "sse": entry.get("sse"), "kms_key": entry.get("kms_key")}
-            index.setdefault(f"{bucket}/", {"bucket": bucket, "key": None})
-        atomic_write_json(index_path, index)
+                    def read(bucket=b["Name"], key=o["Key"]):
+                        got = s3.get_object(Bucket=bucket, Key=key)
+                        return got["Body"].read()
+                    yield b["Name"], o["Key"], o["ETag"], read, None, None  # encryption: head_object when saved
+
+    def _save_s3(self, aws: Aws) -> None:
+        index_path = self.root / "s3_index.json"
+        old_index = self._index if self._index is not None else read_json(index_path, {})
+        index = {}
+        for bucket, key, etag, read, sse, kms in self._objects(aws):
+            if key is None:
+                index.setdefault(f"{bucket}/", {"bucket": bucket, "key": None})
+                continue
+            ident = f"{bucket}/{key}"
+            blob = self.root / "s3" / hashlib.sha1(ident.encode()).hexdigest()
+            entry = old_index.get(ident, {})
+            if entry.get("etag") != etag or not blob.exists():
+                atomic_write_bytes(blob, read())
+                if not aws.embedded:
+                    head = aws.s3.head_object(Bucket=bucket, Key=key)
+                    sse, kms = head.get("ServerSideEncryption"), head.get("SSEKMSKeyId")
+                entry = {"sse": sse, "kms_key": kms}
+            index[ident] = {"bucket": bucket, "key": key, "etag": etag, "blob": blob.name,
+                            "sse": entry.get("sse"), "kms_key": entry.get("kms_key")}
+        if index != old_index:
+            atomic_write_json(index_path, index)
+        self._index = index
 
     def _save_sagemaker(self, aws: Aws) -> None:
         sm = aws.sm
@@ -237,24 +265,42 @@ class Snapshot:
         packages.sort(key=lambda p: (p["ModelPackageGroupName"], p.get("ModelPackageVersion", 0)))
         atomic_write_json(self.root / "registry.json", {"groups": groups, "packages": packages})
 
+    def _restore_s3_backend(self, index: dict) -> None:
+        from moto.s3.models import s3_backends
+
+        backend = s3_backends[ACCOUNT]["global"]
+        for entry in index.values():
+            if entry["bucket"] not in backend.buckets:
+                backend.create_bucket(entry["bucket"], region())
+            if entry.get("key"):
+                backend.put_object(entry["bucket"], entry["key"], (self.root / "s3" / entry["blob"]).read_bytes(),
+                                   encryption=entry.get("sse"), kms_key_id=entry.get("kms_key"))
+
+    def _restore_s3_api(self, s3, index: dict) -> None:
+        made = set()
+        for entry in index.values():
+            if entry["bucket"] not in made:
+                s3.create_bucket(Bucket=entry["bucket"])
+                made.add(entry["bucket"])
+            if entry.get("key"):
+                extra = {"ServerSideEncryption": entry["sse"]} if entry.get("sse") else {}
+                if entry.get("kms_key"):
+                    extra["SSEKMSKeyId"] = entry["kms_key"]
+                s3.put_object(Bucket=entry["bucket"], Key=entry["key"],
+                              Body=(self.root / "s3" / entry["blob"]).read_bytes(), **extra)
+
     def restore(self, aws: Aws) -> dict:
         """Replay into a fresh embedded moto; returns the saved CreateModel records."""
         s3, sm = aws.s3, aws.sm
         from .emulation import trusted
 
         index = read_json(self.root / "s3_index.json", {})
-        made = set()
         with trusted():  # replaying saved objects is not an upload: bucket policies do not apply
-            for entry in index.values():
-                if entry["bucket"] not in made:
-                    s3.create_bucket(Bucket=entry["bucket"])
-                    made.add(entry["bucket"])
-                if entry.get("key"):
-                    extra = {"ServerSideEncryption": entry["sse"]} if entry.get("sse") else {}
-                    if entry.get("kms_key"):
-                        extra["SSEKMSKeyId"] = entry["kms_key"]
-                    s3.put_object(Bucket=entry["bucket"], Key=entry["key"],
-                                  Body=(self.root / "s3" / entry["blob"]).read_bytes(), **extra)
+            if aws.embedded:
+                self._restore_s3_backend(index)
+            else:
+                self._restore_s3_api(s3, index)
+        self._index = index
         for p in read_json(self.root / "pipelines.json", []):
             sm.create_pipeline(**{k: v for k, v in p.items() if v is not None})
         reg = read_json(self.root / "registry.json", {"groups": [], "packages": []})
