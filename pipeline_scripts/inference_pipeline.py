@@ -32,6 +32,7 @@ PREPROCESS = STEPS["inference_preprocess"]
 TRANSFORM = STEPS["batch_transform"]
 DATA_CHECK_PREP = STEPS["data_check_preprocess"]
 DATA_QUALITY = STEPS["data_quality_check"]
+DATA_QUALITY_SHARDS = STEPS["data_quality_check_shards"]
 GROUND_TRUTH_COND = STEPS["ground_truth_condition"]
 MODEL_QUALITY = STEPS["model_quality"]
 REPORT = STEPS["report"]
@@ -116,6 +117,7 @@ def _from_description(package: dict[str, Any], source: str) -> ApprovedModel:
                          baseline_constraints=baselines["Constraints"]["S3Uri"])
 
 
+<<<<<<< HEAD
 def data_quality_uri(cfg: PipelineConfig, name: str) -> Any:
     """The run's data-quality results folder; the report lands beside them."""
     return artifact_uri(cfg, name, "data-quality")
@@ -123,6 +125,11 @@ def data_quality_uri(cfg: PipelineConfig, name: str) -> Any:
 
 def _data_quality_step(cfg: PipelineConfig, session: PipelineSession, name: str, data_check: ProcessingStep,
                        model: ApprovedModel) -> ProcessingStep:
+=======
+def _data_quality_steps(cfg: PipelineConfig, session: PipelineSession, name: str, data_check: ProcessingStep,
+                        model: ApprovedModel) -> list[Any]:
+    """The data-quality check; the last step writes the violations (a sharded step first with > 1 instance)."""
+>>>>>>> main
     from sagemaker.mlops.workflow import ProcessingStep
 
     destination = data_quality_uri(cfg, name)
@@ -130,15 +137,24 @@ def _data_quality_step(cfg: PipelineConfig, session: PipelineSession, name: str,
         from sagemaker.core.model_monitor.dataset_format import DatasetFormat
         from sagemaker.mlops.workflow.quality_check_step import DataQualityCheckConfig, QualityCheckStep
 
-        return QualityCheckStep(
+        return [QualityCheckStep(
             name=DATA_QUALITY, skip_check=False, register_new_baseline=False, fail_on_violation=False,
             supplied_baseline_statistics=model.baseline_statistics,
             supplied_baseline_constraints=model.baseline_constraints,
             quality_check_config=DataQualityCheckConfig(
                 baseline_dataset=output_of(data_check, "data_check"), dataset_format=DatasetFormat.csv(header=True),
                 output_s3_uri=destination),
-            check_job_config=common.check_job_config(cfg, session, "data_quality_check"))
-    return ProcessingStep(name=DATA_QUALITY, retry_policies=common.retry_policies(), step_args=common.processor(
+            check_job_config=common.check_job_config(cfg, session, "data_quality_check"))]
+    baselines = [processing_input("baseline_statistics", model.baseline_statistics, f"{PROCESSING}/baseline/statistics"),
+                 processing_input("baseline_constraints", model.baseline_constraints,
+                                  f"{PROCESSING}/baseline/constraints")]
+    if common.instance_count(cfg, "data_quality_check") > 1:
+        return common.sharded_data_quality(
+            cfg, session, f"{name}-dq-check", "data_quality_check", DATA_QUALITY_SHARDS, DATA_QUALITY,
+            sharded=processing_input("data_check", output_of(data_check, "data_check"),
+                                     f"{PROCESSING}/input/data_check", sharded=True),
+            inputs=baselines, output=("data_quality", destination), command="check")
+    return [ProcessingStep(name=DATA_QUALITY, retry_policies=common.retry_policies(), step_args=common.processor(
         cfg, session, f"{name}-dq-check", "data_quality_check").run(
         code=common.script("data_quality.py"),
         inputs=[processing_input("data_check", output_of(data_check, "data_check"), f"{PROCESSING}/input/data_check"),
@@ -148,7 +164,7 @@ def _data_quality_step(cfg: PipelineConfig, session: PipelineSession, name: str,
                                  f"{PROCESSING}/baseline/constraints")],
         outputs=[processing_output("data_quality", f"{PROCESSING}/output", destination)],
         arguments=["check"],
-    ))
+    ))]
 
 
 def breach_message(mse: Any, threshold: Any, object_key: Any) -> Any:
@@ -235,7 +251,7 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
                    "--execution", ExecutionVariables.PIPELINE_EXECUTION_ID],
     ))
 
-    data_quality = _data_quality_step(cfg, session, name, data_check, model)
+    *data_quality_shards, data_quality = _data_quality_steps(cfg, session, name, data_check, model)
 
     quality = PropertyFile(name="ModelQualityReport", output_name="model_quality", path="model_quality.json")
     model_quality = ProcessingStep(name=MODEL_QUALITY, property_files=[quality], retry_policies=retries,
@@ -287,9 +303,14 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
                                                  json_path="quarantined"), right=False)],
         if_steps=[labelled], else_steps=[quarantined])
 
+<<<<<<< HEAD
     return Pipeline(name=name, parameters=[object_key, mse_threshold],
                     steps=[create_model, preprocess, batch, data_check, data_quality, model_quality, report,
                            verdict],
+=======
+    return Pipeline(name=name, parameters=[inference_root, mse_threshold],
+                    steps=[create_model, preprocess, batch, data_check, *data_quality_shards, data_quality, gate],
+>>>>>>> main
                     sagemaker_session=session)
 
 
