@@ -117,19 +117,14 @@ def _from_description(package: dict[str, Any], source: str) -> ApprovedModel:
                          baseline_constraints=baselines["Constraints"]["S3Uri"])
 
 
-<<<<<<< HEAD
 def data_quality_uri(cfg: PipelineConfig, name: str) -> Any:
     """The run's data-quality results folder; the report lands beside them."""
     return artifact_uri(cfg, name, "data-quality")
 
 
-def _data_quality_step(cfg: PipelineConfig, session: PipelineSession, name: str, data_check: ProcessingStep,
-                       model: ApprovedModel) -> ProcessingStep:
-=======
 def _data_quality_steps(cfg: PipelineConfig, session: PipelineSession, name: str, data_check: ProcessingStep,
                         model: ApprovedModel) -> list[Any]:
     """The data-quality check; the last step writes the violations (a sharded step first with > 1 instance)."""
->>>>>>> main
     from sagemaker.mlops.workflow import ProcessingStep
 
     destination = data_quality_uri(cfg, name)
@@ -303,14 +298,9 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
                                                  json_path="quarantined"), right=False)],
         if_steps=[labelled], else_steps=[quarantined])
 
-<<<<<<< HEAD
     return Pipeline(name=name, parameters=[object_key, mse_threshold],
-                    steps=[create_model, preprocess, batch, data_check, data_quality, model_quality, report,
-                           verdict],
-=======
-    return Pipeline(name=name, parameters=[inference_root, mse_threshold],
-                    steps=[create_model, preprocess, batch, data_check, *data_quality_shards, data_quality, gate],
->>>>>>> main
+                    steps=[create_model, preprocess, batch, data_check, *data_quality_shards, data_quality,
+                           model_quality, report, verdict],
                     sagemaker_session=session)
 
 
