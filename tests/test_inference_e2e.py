@@ -40,6 +40,11 @@ def _list(rt, bucket, prefix):
     return keys
 
 
+def _sse(rt) -> dict:
+    """Uploads carry the project key: the bucket policy (as deployed) refuses anything else."""
+    return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": rt.tf.vars["kms_key"]}
+
+
 def _json(rt, bucket, key):
     return json.loads(rt.aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
@@ -74,10 +79,10 @@ def score(rt, data_dir: Path, name: str, labels: bool = True, parameters: dict |
     v = rt.tf.vars
     base = f"{v['bucket_prefix']}/{v['bucket_inf_prefix']}"
     if labels:
-        rt.aws.s3.put_object(Bucket=v["bucket_name"], Key=f"{base}/ground-truth/{name}",
+        rt.aws.s3.put_object(Bucket=v["bucket_name"], Key=f"{base}/ground-truth/{name}", **_sse(rt),
                              Body=truth_text if truth_text is not None else (data_dir / "ground-truth.csv").read_bytes())
     key = f"{base}/input/{name}"
-    rt.aws.s3.put_object(Bucket=v["bucket_name"], Key=key,
+    rt.aws.s3.put_object(Bucket=v["bucket_name"], Key=key, **_sse(rt),
                          Body=features_text if features_text is not None else (data_dir / "inference-data.csv").read_bytes())
     param = CONTRACTS.pipeline("inference").started_by["object_parameter"]
     rt.start_execution(rt.tf.pipeline_names["inference"], {param: key, **(parameters or {})})
@@ -165,13 +170,13 @@ def test_a_model_quality_crash_never_matches_the_hpo_rule(deployed):
     bucket, key = code[len("s3://"):].split("/", 1)
     good = rt.aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     # even a crash that prints the marker must not look like a breach
-    rt.aws.s3.put_object(Bucket=bucket, Key=key, Body=(
+    rt.aws.s3.put_object(Bucket=bucket, Key=key, **_sse(rt), Body=(
         f"import sys\nprint('{MARKERS['model_quality_breach']}: not really', file=sys.stderr)\n"
         "raise RuntimeError('model quality exploded')\n").encode())
     try:
         rec = score(rt, tmp / "drift", "batch-d.csv", parameters={"MseThreshold": "0.0001"})
     finally:
-        rt.aws.s3.put_object(Bucket=bucket, Key=key, Body=good)
+        rt.aws.s3.put_object(Bucket=bucket, Key=key, Body=good, **_sse(rt))
     assert rec["PipelineExecutionStatus"] == "Failed"
     assert rec["Steps"][STEPS["model_quality"]]["StepStatus"] == "Failed"
     assert STEPS["model_quality_breach"] not in rec["Steps"]
