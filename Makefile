@@ -1,5 +1,6 @@
 # Two entry points for a fresh machine: `make demo` and `make test`.
 # Both create the virtual environments and install the pinned dependencies on first use.
+.DEFAULT_GOAL := help
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -10,7 +11,12 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 BENCH_VENV    := .venv-bench
 BENCH_STAMP   := $(BENCH_VENV)/.installed
 
-.PHONY: demo test bench bench-dq bench-runtime lambda-zip clean-local
+.PHONY: help demo test studio bench bench-dq bench-runtime lambda-zip clean-local
+
+## Show the targets (default).
+help:
+	@awk '/^## /{doc=substr($$0,4); next} /^[a-z][a-z-]*:/{if(doc){split($$0,t,":"); printf "  make %-14s %s\n", t[1], doc}; doc=""}' $(MAKEFILE_LIST)
+	@echo "  sm-local commands: .venv/bin/sm-local --help (after the first make demo / make test)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,10 +40,15 @@ $(BENCH_STAMP): bench/requirements.txt
 demo: $(STAMP)
 	$(BIN)/sm-local demo
 
-## The test suite, including checkov on the Terraform (REQUIRE_CHECKOV makes a missing checkov a failure).
+## The test suite, with checkov on the Terraform and the studio page in headless chromium (missing = failure).
 test: $(STAMP) $(CHECKOV_STAMP)
-	REQUIRE_CHECKOV=1 $(BIN)/python -m pytest -n 2
+	REQUIRE_CHECKOV=1 REQUIRE_BROWSER=1 $(BIN)/python -m pytest -n 2
 
+## The local studio page (pipelines, executions, model registry with Approve/Reject, reports) on port 8642.
+studio: $(STAMP)
+	$(BIN)/sm-local studio
+
+## Benchmarks (data quality against Evidently, runtime throughput).
 bench: bench-dq bench-runtime
 
 bench-dq: $(BENCH_STAMP)
@@ -46,8 +57,10 @@ bench-dq: $(BENCH_STAMP)
 bench-runtime: $(STAMP)
 	$(BIN)/python bench/bench_runtime.py
 
+## The Lambda deployment package.
 lambda-zip: $(STAMP)
 	$(BIN)/python tools/build_lambda.py
 
+## Remove the offline state (.local-sagemaker/) and demo-output/.
 clean-local:
 	rm -rf .local-sagemaker demo-output

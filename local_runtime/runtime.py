@@ -37,6 +37,8 @@ class Runtime:
         self.models: dict = {}
         self.aws = None
         self.executions_run: list[str] = []
+        self.pipeline_configs: dict = {}  # {builder module: YAML} passed as --config (tests use a smaller HPO)
+        self.gitlab = None
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self):
@@ -51,6 +53,9 @@ class Runtime:
         from .terraform import Terraform
 
         self.tf = Terraform(self.repo_root, self.env_file)
+        from .gitlab import LocalGitLab
+        self.gitlab = LocalGitLab(self).start()
+        self.gitlab.wire(self.tf)  # approval -> deploy Lambda -> local GitLab build job (see gitlab.py)
         self._create_lambda_dependencies()
         self.notifications = Notifications(self, self.tf)
         self.lambdas = Lambdas(self, self.tf)
@@ -58,6 +63,8 @@ class Runtime:
         return self
 
     def __exit__(self, *exc):
+        if getattr(self, "gitlab", None):
+            self.gitlab.stop()
         try:
             if self.aws and self.aws.embedded and self.persist:
                 self.snapshot.save(self.aws, self.models)
@@ -175,7 +182,25 @@ class Runtime:
         return f"s3://{bucket}/{key}"
 
     def pump(self) -> int:
-        return self.bus.pump()
+        n = self.bus.pump()
+        while self.gitlab.pending:  # deploys triggered by the Lambda run after it returned, as in GitLab
+            self.gitlab.run_pending()
+            n += self.bus.pump()
+        return n
+
+    def deploy_inference(self) -> int:
+        """The GitLab build job's deploy step: the inference pipeline script (exit 3 = no Approved version)."""
+        import importlib
+
+        from pipeline_scripts.contracts import PIPELINES
+        builder = PIPELINES["inference"].builder
+        argv = ["--env-file", str(self.env_file), "--no-upload"]
+        if self.pipeline_configs.get(builder):
+            argv += ["--config", str(self.pipeline_configs[builder])]
+        try:
+            return int(importlib.import_module(builder).main(argv) or 0)
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else 1
 
     # ------------------------------------------------------------------ executions
     def save(self, rec: dict) -> None:
@@ -242,6 +267,7 @@ class Runtime:
         self.say(f"▶ {name} execution {exec_id} started (trigger: {_trigger_text(trigger)})")
         rec = executor.run()
         self.executions_run.append(exec_id)
+        self.write_report(rec)
         status = rec["PipelineExecutionStatus"]
         self.say(f"■ {name} execution {exec_id} {status} in {rec['DurationSeconds']:.1f}s"
                  + (f": {rec['FailureReason']}" if status == "Failed" else ""))
@@ -258,9 +284,22 @@ class Runtime:
         rec.pop("FailedStep", None)
         self.say(f"▶ {rec['PipelineName']} execution {exec_id} retried (attempt {rec['RetryCount'] + 1})")
         rec = Executor(self, rec, rec["Definition"]).run()
+        self.write_report(rec)
         self.say(f"■ {rec['PipelineName']} execution {exec_id} {rec['PipelineExecutionStatus']}"
                  + (f": {rec['FailureReason']}" if rec["PipelineExecutionStatus"] == "Failed" else ""))
         return rec
+
+    def write_report(self, rec: dict) -> None:
+        """Every inference execution gets its HTML report, written before its terminal event is processed
+        (the notification links it). A report that cannot be written is said, never fatal."""
+        from .inspect import ensure_report
+        try:
+            path = ensure_report(self, rec, refresh=True)
+        except Exception as exc:  # noqa: BLE001 (the execution's outcome stands; the report is extra)
+            self.say(f"  !! report of {rec['PipelineExecutionId']} not written: {type(exc).__name__}: {exc}")
+            return
+        if path:
+            self.say(f"  report: {path}")
 
     # ------------------------------------------------------------------ registry
     def approve(self, package: str, approve: bool = True, comment: str | None = None) -> dict:

@@ -88,7 +88,9 @@ def trigger_pipeline(api_url, project_id, token, ref, variables):
     # The token must never travel in clear text; plain http is accepted for loopback tests only.
     if parsed_url.scheme != "https" and not (parsed_url.scheme == "http" and parsed_url.hostname in _LOOPBACK_HOSTS):
         raise ValueError(f"GITLAB_API_URL must use https: {api_url}")
-    url = f"{api_url.rstrip('/')}/projects/{urllib.parse.quote(str(project_id), safe='')}/trigger/pipeline"
+    # variables.tf accepts a numeric id or an already URL-encoded path (group%2Fproject): encode exactly once
+    project = urllib.parse.quote(urllib.parse.unquote(str(project_id)), safe="")
+    url = f"{api_url.rstrip('/')}/projects/{project}/trigger/pipeline"
     form = [("token", token), ("ref", ref)] + [(f"variables[{k}]", str(v)) for k, v in sorted(variables.items())]
     request = urllib.request.Request(url, data=urllib.parse.urlencode(form).encode(), method="POST")
     request.add_header("Content-Type", "application/x-www-form-urlencoded")
