@@ -35,6 +35,8 @@ from sagemaker.core.workflow.execution_variables import ExecutionVariables  # no
 from sagemaker.core.workflow.functions import Join  # noqa: E402
 from sagemaker.core.workflow.pipeline_context import PipelineSession  # noqa: E402
 from sagemaker.mlops.workflow import Pipeline  # noqa: E402
+from steplib.schema import SchemaError  # noqa: E402
+from steplib.schema import load_schema as load_dataset_schema  # noqa: E402
 
 from pipeline_scripts import console  # noqa: E402
 from pipeline_scripts.config import PROJECT_ROOT, ConfigError, PipelineConfig, load_pipeline_config  # noqa: E402
@@ -174,11 +176,11 @@ def encryption_args(cfg: PipelineConfig) -> dict[str, str]:
 
 def upload_schema(cfg: PipelineConfig) -> str:
     """Upload the data set schema once per content (content-addressed key) and return its S3 URI."""
+    try:  # validated here, at upsert, not first inside a job (steplib.schema is the one reader)
+        load_dataset_schema(str(SCHEMA_FILE))
+    except SchemaError as exc:
+        raise ConfigError(str(exc)) from exc
     body = SCHEMA_FILE.read_bytes()
-    try:
-        json.loads(body)  # fail here, not inside a job, when the schema is broken
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{SCHEMA_FILE}: not valid JSON: {exc}") from exc
     digest = hashlib.sha256(body).hexdigest()[:16]
     key = f"{cfg.env.bucket_prefix}/code/schema/{digest}/{SCHEMA_FILE.name}"
     boto3.Session(region_name=cfg.env.region).client("s3").put_object(

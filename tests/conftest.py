@@ -16,6 +16,9 @@ import pytest
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
+# steplib (scripts/steplib) is installed by pyproject; this keeps a venv made before that importable too
+if str(PROJECT_ROOT / "scripts") not in sys.path:
+    sys.path.append(str(PROJECT_ROOT / "scripts"))
 
 # Set before any boto3/sagemaker import: a real profile or endpoint must never be picked up.
 for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
