@@ -254,14 +254,14 @@ resource "aws_cloudwatch_event_target" "model_package_status" {
 resource "aws_cloudwatch_event_rule" "model_approved" {
   count         = var.gitlab_project_id != "" && var.gitlab_api_url != "" && var.gitlab_trigger_token_secret_arn != "" ? 1 : 0
   name          = "mlops-${var.environment}-model-approved"
-  description   = "A model package of the group was approved: trigger the GitLab deploy pipeline"
+  description   = "A model package of the group was approved (deploy) or rejected (rollback when it served): trigger the GitLab deploy pipeline"
   event_pattern = <<-JSON
     {
       "source": ["aws.sagemaker"],
       "detail-type": ["SageMaker Model Package State Change"],
       "detail": {
         "ModelPackageGroupName": ["${var.model_package_group_name}"],
-        "ModelApprovalStatus": ["Approved"]
+        "ModelApprovalStatus": ["Approved", "Rejected"]
       }
     }
   JSON

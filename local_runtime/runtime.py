@@ -56,6 +56,8 @@ class Runtime:
         from .gitlab import LocalGitLab
         self.gitlab = LocalGitLab(self).start()
         self.gitlab.wire(self.tf)  # approval -> deploy Lambda -> local GitLab build job (see gitlab.py)
+        from . import moto_ext
+        moto_ext.install(self._execution_by_arn)  # ListPipelineExecutionSteps for the notification digest
         self._create_lambda_dependencies()
         self.notifications = Notifications(self, self.tf)
         self.lambdas = Lambdas(self, self.tf)
@@ -288,6 +290,13 @@ class Runtime:
         self.say(f"■ {rec['PipelineName']} execution {exec_id} {rec['PipelineExecutionStatus']}"
                  + (f": {rec['FailureReason']}" if rec["PipelineExecutionStatus"] == "Failed" else ""))
         return rec
+
+    def _execution_by_arn(self, arn: str) -> dict | None:
+        try:
+            rec = self.workspace.load_execution(str(arn).rsplit("/", 1)[-1])
+        except KeyError:
+            return None
+        return rec if rec.get("PipelineExecutionArn") == arn else None
 
     def write_report(self, rec: dict) -> None:
         """Every inference execution gets its HTML report, written before its terminal event is processed
