@@ -58,13 +58,15 @@ def step_input_file(rt, rec: dict, step: str, local_part: str, filename: str):
 
 
 def inference_artifacts(rt, rec: dict) -> dict:
+    from pipeline_scripts.contracts import STEPS
+    dq, mq, prep = STEPS["data_quality_check"], STEPS["model_quality"], STEPS["data_check_preprocess"]
     return {
-        "summary": step_output_file(rt, rec, "DataQualityCheckStep", "summary.json"),
-        "statistics": step_output_file(rt, rec, "DataQualityCheckStep", "statistics.json"),
-        "violations": step_output_file(rt, rec, "DataQualityCheckStep", "constraint_violations.json"),
-        "baseline_statistics": step_input_file(rt, rec, "DataQualityCheckStep", "statistics", "statistics.json"),
-        "model_quality": step_output_file(rt, rec, "ModelQualityCalcStep", "model_quality.json"),
-        "ground_truth": step_output_file(rt, rec, "DataCheckPreProcessingStep", "ground_truth.json"),
+        "summary": step_output_file(rt, rec, dq, "summary.json"),
+        "statistics": step_output_file(rt, rec, dq, "statistics.json"),
+        "violations": step_output_file(rt, rec, dq, "constraint_violations.json"),
+        "baseline_statistics": step_input_file(rt, rec, dq, "statistics", "statistics.json"),
+        "model_quality": step_output_file(rt, rec, mq, "model_quality.json"),
+        "ground_truth": step_output_file(rt, rec, prep, "ground_truth.json"),
     }
 
 
@@ -74,16 +76,64 @@ def report_steps(rec: dict) -> list[dict]:
             for n in rec.get("StepOrder", []) if n in rec.get("Steps", {})]
 
 
+def scoring_model(rt, rec: dict) -> dict | None:
+    """The model version that scored the batch: the package whose model artifact the execution's
+    definition deploys (the inference pipeline is rebuilt around one version)."""
+    definition = json.dumps(rec.get("Definition") or {})
+    for d in reversed(rt.list_packages()):
+        containers = (d.get("InferenceSpecification") or {}).get("Containers") or []
+        url = containers[0].get("ModelDataUrl") if containers else None
+        if url and url in definition:
+            return {"ref": f"{d['ModelPackageGroupName']}/{d.get('ModelPackageVersion')}", "arn": d["ModelPackageArn"],
+                    "status": d["ModelApprovalStatus"], "metrics": _flat_metrics(rt.package_metrics(d))}
+    return None
+
+
+def prediction_column() -> str | None:
+    """The schema's target: in the data checked after scoring, its column holds the prediction."""
+    from pipeline_scripts.contracts import CONTRACTS_FILE
+    schema = CONTRACTS_FILE.parent / "scripts" / "dataset_schema.json"
+    try:
+        return json.loads(schema.read_text()).get("target")
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def mse_trend(rt, rec: dict, limit: int = 10) -> list[dict]:
+    """MSE of this pipeline's earlier executions (those that evaluated model quality) and of this one."""
+    earlier = [r for r in rt.workspace.list_executions()
+               if r["PipelineName"] == rec["PipelineName"] and r.get("Sequence", 0) < rec.get("Sequence", 0)]
+    points = []
+    for r in earlier[-(limit - 1):] + [rec]:
+        mq = step_output_file(rt, r, _mq_step(), "model_quality.json") or {}
+        mse = ((mq.get("regression_metrics") or {}).get("mse") or {}).get("value")
+        if isinstance(mse, (int, float)):
+            points.append({"label": "this run" if r is rec else f"{r['PipelineExecutionId']} ({(r.get('StartTime') or '')[:16]})",
+                           "mse": mse})
+    return points
+
+
+def _mq_step() -> str:
+    from pipeline_scripts.contracts import STEPS
+    return STEPS["model_quality"]
+
+
 def write_inference_report(rt, rec: dict, path: Path) -> Path:
     from .report import write_report
     art = inference_artifacts(rt, rec)
     viol = (art["summary"] or {}).get("violations")
     if viol is None:
         viol = (art["violations"] or {}).get("violations", [])
+    logs = {}
+    for n in rec.get("StepOrder", []):
+        files = step_log_files(rt.workspace, rec, n)
+        if files:
+            logs[n] = files[0].resolve().as_uri()
     write_report(str(path), title=f"Batch inference {rec['PipelineName']} {rec['PipelineExecutionId']}",
                  baseline_statistics=art["baseline_statistics"], current_statistics=art["statistics"],
                  violations=viol, model_quality=art["model_quality"], steps=report_steps(rec),
-                 generated_at=rec.get("EndTime"))
+                 generated_at=rec.get("EndTime"), model=scoring_model(rt, rec), prediction_column=prediction_column(),
+                 log_links=logs, mse_trend=mse_trend(rt, rec))
     return path
 
 

@@ -20,7 +20,8 @@ import urllib.request
 
 import boto3
 
-from notification import InvalidEventError  # same package
+from idempotency import once  # same package
+from notification import InvalidEventError
 
 logger = logging.getLogger()
 logger.setLevel(logging.INFO)
@@ -178,5 +179,4 @@ def lambda_handler(event, context):
     if not approval.get("event_id"):
         raise InvalidEventError("model package event lacks its id (needed to deploy once per approval)")
     # Keyed by the event id: EventBridge's duplicates share it, a later re-approval is a new event.
-    from idempotency import once  # beside this file in the package
     return once(_deploy, approval, context, "event_id")

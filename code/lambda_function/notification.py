@@ -34,6 +34,8 @@ from urllib.parse import quote, urlparse
 import boto3
 from botocore.exceptions import ClientError
 
+from idempotency import once  # beside this file in the package
+
 logger = logging.getLogger()
 logger.setLevel(logging.INFO)
 
@@ -484,6 +486,5 @@ def lambda_handler(event, context):
         return {"status": "skipped", "event_id": event_id}
     if not event_id:
         raise InvalidEventError("event lacks 'id' (needed to suppress duplicate notifications)")
-    from idempotency import once  # beside this file in the package
     subject, body = built
     return once(_publish, {"id": event_id, "subject": subject, "body": body}, context, "id")
