@@ -75,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sm-local", description=__doc__, epilog=EXIT_CODES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workspace", default=None, help="state dir (default: SM_LOCAL_WORKSPACE or .local-sagemaker)")
-    p.add_argument("--env-file", default="env_files/dev_env.tfvars", help="tfvars (Terraform variables) to resolve *.tf with")
+    p.add_argument("--env-file", default=None,
+                   help="tfvars (Terraform variables) to resolve *.tf with (default: env_file of [tool.sm-local])")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def cmd(name, help_, json_flag=False):
@@ -252,6 +253,8 @@ def _run(args) -> int:
             import webbrowser
             webbrowser.open(path.resolve().as_uri())
         return 0
+    from .inspect import format_version
+
     with Runtime(workspace=args.workspace, env_file=args.env_file) as rt:
         if args.command == "upsert":
             return upsert(rt, args.pipelines, rt.env_file)
@@ -351,14 +354,6 @@ def format_version_row(v: dict) -> str:
     metrics = " ".join(f"{k}={fmt_number(x)}" for k, x in v["metrics"].items())
     serving = " serving" if v["serving"] else ""
     return f"{v['ref']}  {v['status']:<22} {metrics}{serving}  {v['arn']}"
-
-
-def format_version(rt, desc: dict) -> str:
-    from .inspect import fmt_number
-    m = rt.package_metrics(desc).get("regression_metrics", {})
-    metrics = " ".join(f"{k}={fmt_number(v.get('value'))}" for k, v in m.items() if isinstance(v, dict) and v.get("value") is not None)
-    return (f"{desc['ModelPackageGroupName']}/{desc.get('ModelPackageVersion')}  {desc['ModelApprovalStatus']:<22} "
-            f"{metrics}  {desc['ModelPackageArn']}")
 
 
 if __name__ == "__main__":

@@ -296,3 +296,10 @@ def ensure_report(rt, rec: dict, refresh: bool = False) -> Path | None:
     if not is_inference(rec):
         return None
     return write_inference_report(rt, rec, path)
+
+
+def format_version(rt, desc: dict) -> str:
+    m = rt.package_metrics(desc).get("regression_metrics", {})
+    metrics = " ".join(f"{k}={fmt_number(v.get('value'))}" for k, v in m.items() if isinstance(v, dict) and v.get("value") is not None)
+    return (f"{desc['ModelPackageGroupName']}/{desc.get('ModelPackageVersion')}  {desc['ModelApprovalStatus']:<22} "
+            f"{metrics}  {desc['ModelPackageArn']}")

@@ -3,34 +3,12 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import container
 from ..errors import StepFailure
-
-
-@dataclass
-class StepContext:
-    rt: object             # runtime.Runtime
-    execution: dict        # execution record
-    step: dict             # step definition
-    args: dict             # resolved Arguments
-    metadata: dict = field(default_factory=dict)  # filled early so failure events carry the job ARN
-
-    @property
-    def name(self) -> str:
-        return self.step["Name"]
-
-    def job_name(self, max_len: int = 63) -> str:
-        """pipelines-<execution id>-<step>-<random> like SageMaker, cut to the API's name limit."""
-        step = re.sub(r"[^a-zA-Z0-9-]", "-", self.name)
-        suffix = secrets.token_hex(3)
-        base = f"pipelines-{self.execution['PipelineExecutionId']}-{step}"
-        return f"{base[: max_len - len(suffix) - 1]}-{suffix}".lower()
 
 
 def relocate(path: str, root: Path) -> str:
@@ -70,6 +48,15 @@ def run_process(cmd: list[str], env: dict, cwd: Path, log_path: Path, timeout: f
     return proc.returncode
 
 
+def failure_fields(kind: str, root: Path, log_path: Path, returncode: int) -> dict:
+    """FailureReason (and ExitMessage for processing jobs) of a failed job, from /opt/ml/output/message or
+    /opt/ml/output/failure, else the last log line."""
+    fields = {"FailureReason": failure_reason(root, log_path, returncode)}
+    if kind == "processing":
+        fields["ExitMessage"] = fields["FailureReason"]
+    return fields
+
+
 def failure_reason(root: Path, log_path: Path, returncode: int) -> str:
     """SageMaker surfaces /opt/ml/output/message (or /opt/ml/output/failure) as FailureReason."""
     for name in ("message", "failure"):
@@ -81,12 +68,6 @@ def failure_reason(root: Path, log_path: Path, returncode: int) -> str:
     if returncode == -9:
         return f"ClientError: job exceeded its MaxRuntimeInSeconds; last log line: {last}"[:1024]
     return f"AlgorithmError: exit code {returncode}: {last}"[:1024]
-
-
-def arn(kind: str, name: str) -> str:
-    from ..aws import ACCOUNT
-    region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-    return f"arn:aws:sagemaker:{region}:{ACCOUNT}:{kind}/{name}"
 
 
 def max_runtime(args: dict) -> float | None:
