@@ -11,7 +11,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 BENCH_VENV    := .venv-bench
 BENCH_STAMP   := $(BENCH_VENV)/.installed
 
-.PHONY: help demo test studio bench bench-dq bench-runtime lambda-zip clean-local
+.PHONY: help demo test studio bench bench-dq bench-runtime bench-models lambda-zip clean-local
 
 ## Show the targets (default).
 help:
@@ -56,6 +56,10 @@ bench-dq: $(BENCH_STAMP)
 
 bench-runtime: $(STAMP)
 	$(BIN)/python bench/bench_runtime.py
+
+## Default model vs linear regression vs a plain random forest, 5-fold CV (DATA=file.csv SCHEMA=schema.json optional).
+bench-models: $(STAMP)
+	$(BIN)/python bench/bench_models.py $(if $(DATA),--data "$(DATA)") $(if $(SCHEMA),--schema "$(SCHEMA)")
 
 ## The Lambda deployment package.
 lambda-zip: $(STAMP)

@@ -56,6 +56,8 @@ def _as_list(v):
 
 def _condition_holds(operator: str, key: str, wanted, context: dict) -> bool:
     """One condition key under one operator (AWS: values of one key are ORed)."""
+    if operator not in _SUPPORTED_OPERATORS:
+        raise PolicyError(f"condition operator {operator!r}")
     present = key in context and context[key] is not None
     value = context.get(key)
     wanted = [str(w) for w in _as_list(wanted)]

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..constants import sagemaker_arn
 from ..errors import StepFailure
 from .base import StepContext
-from .common import failure_fields, run_process
+from .common import exit_message, failure_fields, run_process
 
 _KIND = {  # kind -> (ARN resource, metadata key, status key, end-time key)
     "processing": ("processing-job", "ProcessingJob", "ProcessingJobStatus", "ProcessingEndTime"),
@@ -53,7 +53,8 @@ class Job:
         self.ctx.jobs.finish(self.kind, self.name, record)
         raise StepFailure(fields["FailureReason"], properties=record)
 
-    def complete(self, record: dict) -> dict:
+    def complete(self, record: dict, root: Path | None = None) -> dict:
+        record.update(exit_message(self.kind, root or self.root))  # ExitMessage on every terminal status
         record[self._status_key] = "Completed"
         if self.kind == "training":
             record["SecondaryStatus"] = "Completed"
