@@ -11,7 +11,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 BENCH_VENV    := .venv-bench
 BENCH_STAMP   := $(BENCH_VENV)/.installed
 
-.PHONY: help demo test studio bench bench-dq bench-runtime bench-models lambda-zip clean-local
+.PHONY: help demo test studio bench bench-dq bench-scale bench-transform bench-runtime bench-models lambda-zip clean-local
 
 ## Show the targets (default).
 help:
@@ -48,11 +48,20 @@ test: $(STAMP) $(CHECKOV_STAMP)
 studio: $(STAMP)
 	$(BIN)/sm-local studio
 
-## Benchmarks (data quality against Evidently, runtime throughput).
-bench: bench-dq bench-runtime
+## Every benchmark below.
+bench: bench-dq bench-scale bench-transform bench-runtime
 
-bench-dq: $(BENCH_STAMP)
-	$(BENCH_VENV)/bin/python bench/bench_data_quality.py
+## Our data-quality engine (production pandas, .venv) against Evidently (.venv-bench): speed and detection.
+bench-dq: $(STAMP) $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python bench/bench_data_quality.py --dq-python $(BIN)/python $(BENCH_DQ_ARGS)
+
+## Streaming data quality at 10M and 30M rows (BENCH_SCALE_ARGS="--sizes 10000000 30000000 100000000" adds 100M).
+bench-scale: $(STAMP) $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python bench/bench_scale.py --dq-python $(BIN)/python $(BENCH_SCALE_ARGS)
+
+## Batch-transform rows/s per instance for each algorithm, with its test MSE.
+bench-transform: $(STAMP)
+	$(BIN)/python bench/bench_transform.py $(BENCH_TRANSFORM_ARGS)
 
 bench-runtime: $(STAMP)
 	$(BIN)/python bench/bench_runtime.py
