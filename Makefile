@@ -8,6 +8,10 @@ STAMP  := $(VENV)/.installed
 # checkov pins its own dependency tree, so it lives in a venv of its own
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+# gitlab-ci-local evaluates .gitlab-ci.yml's rules in the CI tests (Node.js >= 20; skipped without node)
+GCL_DIR       := .ci-tools
+GCL_STAMP     := $(GCL_DIR)/.installed
+GCL_VERSION   := 4.73.0
 BENCH_VENV    := .venv-bench
 BENCH_STAMP   := $(BENCH_VENV)/.installed
 
@@ -30,6 +34,11 @@ $(CHECKOV_STAMP):
 	$(CHECKOV_VENV)/bin/pip install --quiet "checkov==3.3.30"
 	touch $(CHECKOV_STAMP)
 
+$(GCL_STAMP):
+	@if command -v npm >/dev/null; then \
+		npm install --prefix $(GCL_DIR) --no-audit --no-fund --silent "gitlab-ci-local@$(GCL_VERSION)" && touch $(GCL_STAMP); \
+	else echo "npm not found: the gitlab-ci-local tests will be skipped"; fi
+
 $(BENCH_STAMP): bench/requirements.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet --upgrade "pip==25.3"
@@ -41,7 +50,7 @@ demo: $(STAMP)
 	$(BIN)/sm-local demo
 
 ## The test suite, with checkov on the Terraform and the studio page in headless chromium (missing = failure).
-test: $(STAMP) $(CHECKOV_STAMP)
+test: $(STAMP) $(CHECKOV_STAMP) $(GCL_STAMP)
 	REQUIRE_CHECKOV=1 REQUIRE_BROWSER=1 $(BIN)/python -m pytest -n 2
 
 ## The local studio page (pipelines, executions, model registry with Approve/Reject, reports) on port 8642.

@@ -19,9 +19,13 @@ import secrets
 import threading
 import time
 import urllib.parse
+import re
+from pathlib import Path
 
 PROJECT_ID = "local%2Fmlops-template"
 SECRET_NAME = "sm-local/gitlab-trigger-token"
+PLACEHOLDER_URL = "https://gitlab.sm-local.invalid/api/v4"  # valid for variables.tf; replaced by the loopback URL
+PLACEHOLDER_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:sm-local/gitlab-trigger-token-AbCdEf"
 
 
 class LocalGitLab:
@@ -62,19 +66,42 @@ class LocalGitLab:
         self.server.shutdown()
         self.server.server_close()
 
-    def wire(self, tf) -> bool:
-        """Point the tfvars' GitLab trigger at this server when they leave it unset (offline default);
-        returns whether it did. Must run before anything evaluates local.deploy_trigger_enabled."""
-        v = tf.vars
-        if v.get("gitlab_project_id") and v.get("gitlab_trigger_token_secret_arn"):
-            return False  # the tfvars name a real GitLab: leave them alone (the Lambda will fail offline)
+    @staticmethod
+    def offline_tfvars(env_file: Path, workspace_root: Path) -> Path | None:
+        """When the tfvars leave the GitLab trigger unset (the offline default), a copy of them that sets it to
+        valid placeholders, so Terraform's deploy-trigger rule and Lambda exist offline as they do in an
+        account with a trigger; wire() then points that Lambda at this server. None = the tfvars name a
+        GitLab of their own (left alone)."""
+        text = Path(env_file).read_text()
+        keys = ("gitlab_project_id", "gitlab_api_url", "gitlab_trigger_token_secret_arn")
+        set_ = {k: re.search(rf'^\s*{k}\s*=\s*"([^"]*)"', text, re.M) for k in keys}
+        if set_["gitlab_project_id"] and set_["gitlab_project_id"].group(1) and \
+                set_["gitlab_trigger_token_secret_arn"] and set_["gitlab_trigger_token_secret_arn"].group(1):
+            return None
+        kept = [line for line in text.splitlines() if not re.match(rf"^\s*({'|'.join(keys)})\s*=", line)]
+        kept += ["", "# sm-local: the GitLab trigger points at the loopback stand-in (local_runtime/gitlab.py)",
+                 f'gitlab_project_id = "{PROJECT_ID}"', f'gitlab_api_url = "{PLACEHOLDER_URL}"',
+                 f'gitlab_trigger_token_secret_arn = "{PLACEHOLDER_SECRET}"']
+        out = Path(workspace_root) / "gitlab" / f"offline-{Path(env_file).name}"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("\n".join(kept) + "\n")
+        return out
+
+    def wire(self, lambdas) -> int:
+        """Point the deploy-trigger Lambda(s) set up from offline_tfvars() at this server, the token in a
+        Secrets Manager secret as in the cloud; returns how many functions were wired."""
         sm = self.rt.aws.client("secretsmanager")
         try:
             arn = sm.create_secret(Name=SECRET_NAME, SecretString=json.dumps({"token": self.token}))["ARN"]
         except sm.exceptions.ResourceExistsException:  # long-lived AWS_ENDPOINT_URL server
-            arn = sm.put_secret_value(SecretId=SECRET_NAME, SecretString=json.dumps({"token": self.token}))["ARN"]
-        v.update(gitlab_api_url=self.api_url, gitlab_project_id=PROJECT_ID, gitlab_trigger_token_secret_arn=arn)
-        return True
+            sm.put_secret_value(SecretId=SECRET_NAME, SecretString=json.dumps({"token": self.token}))
+            arn = sm.describe_secret(SecretId=SECRET_NAME)["ARN"]
+        wired = 0
+        for fn in lambdas.functions.values():
+            if fn["env"].get("GITLAB_API_URL") == PLACEHOLDER_URL:
+                fn["env"].update(GITLAB_API_URL=self.api_url, GITLAB_TRIGGER_TOKEN_SECRET_ARN=arn)
+                wired += 1
+        return wired
 
     def _trigger(self, path: str, form: dict) -> tuple[int, dict]:
         expected = f"/api/v4/projects/{PROJECT_ID}/trigger/pipeline"
@@ -97,7 +124,7 @@ class LocalGitLab:
         for job in jobs:
             self.rt.say(f"  ⚙ GitLab pipeline #{job['id']} (deploy of {job['variables'].get('MODEL_PACKAGE_ARN', '?')}): "
                         "rebuilding the inference pipeline")
-            code = self.rt.deploy_inference()
+            code = self.rt.deploy_inference(job['variables'].get('MODEL_PACKAGE_ARN') or None)
             job.update(exit_code=code, finished_at=time.time(),
                        outcome={0: "inference pipeline rebuilt", 3: "no Approved version: inference pipeline left as is"}
                        .get(code, f"build job failed (exit {code})"))

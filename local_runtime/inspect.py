@@ -165,12 +165,9 @@ def pipeline_names(rt) -> dict[str, str]:
     """contracts.json key -> pipeline name: Terraform's local.pipeline_names when the Terraform files define
     it, else the tfvars pipeline_* values matched by the contract's name suffix."""
     from pipeline_scripts.contracts import PIPELINES
-    try:
-        resolved = rt.tf.eval("${local.pipeline_names}", "sm-local: pipeline names")
-        if isinstance(resolved, dict) and resolved:
-            return {k: v for k, v in resolved.items() if k in PIPELINES}
-    except Exception:  # noqa: BLE001 (older Terraform files: no such local)
-        pass
+    resolved = getattr(rt.tf, "pipeline_names", None)
+    if isinstance(resolved, dict) and resolved:
+        return {k: v for k, v in resolved.items() if k in PIPELINES}
     names = [v for k, v in rt.tf.vars.items() if k.startswith("pipeline_") and isinstance(v, str)]
     out = {}
     for key, c in sorted(PIPELINES.items(), key=lambda kv: -len(kv[1].name_suffix)):

@@ -104,7 +104,9 @@ class Runtime:
         from . import moto_ext
         from .gitlab import LocalGitLab
 
-        self.tf = Terraform(self.config.terraform_dir, self.env_file)
+        # offline, the approval deploy chain exists as in an account with a GitLab trigger (gitlab.py)
+        self.tf = Terraform(self.config.terraform_dir,
+                            LocalGitLab.offline_tfvars(self.env_file, self.workspace.root) or self.env_file)
         self._configure_region()
         prepare_environment(self.config.sdk_config)
         self.aws = Aws(bucket_policies=self._bucket_policies() if _ENFORCE_PROJECT_BUCKET_POLICY else {},
@@ -116,7 +118,6 @@ class Runtime:
         if self.aws.embedded and self.persist:
             self._restore_executions()
         self.gitlab = LocalGitLab(self).start()
-        self.gitlab.wire(self.tf)  # approval -> deploy Lambda -> local GitLab build job (see gitlab.py)
         moto_ext.install(self._execution_by_arn)  # ListPipelineExecutionSteps for the notification digest
         from .lambdas import Lambdas
         from .notifications import Notifications
@@ -124,6 +125,7 @@ class Runtime:
         self._create_lambda_dependencies()
         self.notifications = Notifications(self, self.tf)
         self.lambdas = Lambdas(self, self.tf)
+        self.gitlab.wire(self.lambdas)  # approval -> deploy Lambda -> local GitLab build job (see gitlab.py)
         publisher = _BusPublisher()
         store = ExecutionStore(self.aws, self.workspace, checkpoint=self.checkpoint)
         self.services = Services(aws=self.aws, workspace=self.workspace, jobs=JobRecorder(self.aws, self.workspace),
@@ -286,21 +288,36 @@ class Runtime:
             n += self.bus.pump()
         return n
 
-    def deploy_inference(self) -> int:
-        """The GitLab build job's deploy step: the inference pipeline script (exit 3 = no Approved version)."""
+    def deploy_inference(self, model_package_arn: str | None = None) -> int:
+        """The GitLab build job of the approval deploy, in-process so it reaches the embedded moto: the
+        commands tools/build_pipelines.py plans for CI (the serving pipelines, around exactly the given
+        version), each builder's main() run here. Exit 3 = no Approved version."""
         import importlib
 
-        from pipeline_scripts.contracts import PIPELINES
-        builder = PIPELINES["inference"].builder
-        argv = ["--env-file", str(self.env_file), "--no-upload"]
-        if self.pipeline_configs.get(builder):
-            argv += ["--config", str(self.pipeline_configs[builder])]
+        if str(self.repo_root) not in sys.path:
+            sys.path.insert(0, str(self.repo_root))  # tools/ is the repository's, not an installed package
         try:
-            return int(importlib.import_module(builder).main(argv) or 0)
-        except SystemExit as exc:
-            return exc.code if isinstance(exc.code, int) else 1
+            from tools.build_pipelines import plan
+        except ImportError:  # older checkouts: the inference script alone, as the build job ran it
+            plan = None
+        from pipeline_scripts.contracts import PIPELINES
+        if plan is not None:
+            commands = [argv[2:] for _, argv, _ in plan(str(self.env_file), model_package_arn, None)]
+        else:
+            commands = [["-m", PIPELINES["inference"].builder, "--env-file", str(self.env_file)]
+                        + (["--model-package-arn", model_package_arn] if model_package_arn else [])]
+        worst = 0
+        for cmd in commands:
+            builder, argv = cmd[1], cmd[2:] + ["--no-upload"]
+            if self.pipeline_configs.get(builder):
+                argv += ["--config", str(self.pipeline_configs[builder])]
+            try:
+                code = int(importlib.import_module(builder).main(argv) or 0)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            worst = max(worst, code)
+        return worst
 
-    # ------------------------------------------------------------------ executions
     def save(self, rec: dict) -> None:
         self.services.store.save(rec)
 
@@ -322,7 +339,8 @@ class Runtime:
 
     def _api_start(self, pipeline: str, execution_arn: str, parameters: dict) -> None:
         """StartPipelineExecution called by code in this process (a Lambda, a script): run it, as SageMaker would."""
-        self.bus.enqueue(("start", pipeline, parameters, {"type": "StartPipelineExecution"}, execution_arn))
+        caller = getattr(self, "api_caller", None) or {}  # set by lambdas.py while a handler runs
+        self.bus.enqueue(("start", pipeline, parameters, dict(caller, type="StartPipelineExecution"), execution_arn))
 
     def execute_pipeline(self, pipeline: str, parameters: dict, trigger: dict, execution_arn: str | None = None) -> dict:
         from .emulation import internal
@@ -451,6 +469,8 @@ class Runtime:
 def _trigger_text(t: dict) -> str:
     if t.get("type") == "EventBridge":
         return f"EventBridge rule {t.get('rule')} on {t.get('event')}"
+    if t.get("rule"):
+        return f"EventBridge rule {t['rule']} -> Lambda {t.get('function')} -> {t.get('type')}"
     return t.get("type", "cli")
 
 

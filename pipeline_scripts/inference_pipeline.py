@@ -152,7 +152,7 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
     from sagemaker.mlops.workflow.model_step import ModelStep
     from sagemaker.serve.model_builder import ModelBuilder
 
-    name = cfg.env.pipeline_inf
+    name = cfg.env.pipeline_name("inference")
     model = approved_model(cfg, session)
     schema_uri = common.upload_schema(cfg, session)
     retries = common.retry_policies()

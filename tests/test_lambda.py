@@ -10,7 +10,6 @@ import urllib.parse
 from pathlib import Path
 
 import boto3
-import hcl2
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
@@ -29,9 +28,11 @@ BUCKET = "mlops-test-bucket"
 
 
 def _dev_custom_config():
-    opts = hcl2.SerializationOptions(with_comments=False, explicit_blocks=False, strip_string_quotes=True)
-    with open(ROOT / "env_files" / "dev_env.tfvars") as fh:
-        return json.dumps(hcl2.load(fh, serialization_options=opts).get("custom_notification_config", []))
+    """CUSTOM_NOTIFICATION_CONFIG exactly as lambda.tf sets it for dev (steps resolved from roles)."""
+    from pipeline_scripts import tfmodule
+    module = tfmodule.load(ROOT, ROOT / "env_files" / "dev_env.tfvars")
+    (fn,) = [b for b in module.instances("aws_lambda_function") if b["__tfmeta"]["path"].endswith(".notification")]
+    return fn["environment"]["variables"]["CUSTOM_NOTIFICATION_CONFIG"]
 
 
 @pytest.fixture
@@ -405,11 +406,21 @@ def test_reapproval_after_rejection_deploys_again_and_rejecting_the_serving_vers
     sm.update_model_package(ModelPackageArn=v2, ModelApprovalStatus="Rejected")
     rollback = deploy_trigger.lambda_handler(_package_event(v2, "Rejected", "e2"), Ctx())
     assert rollback["status"] == "triggered" and rollback["reason"] == "rollback"
+    assert rollback["model_package_arn"] == v1 and gitlab.calls[-1][1]["variables[ROLLED_BACK_FROM]"] == v2
     sm.update_model_package(ModelPackageArn=v2, ModelApprovalStatus="Approved")
     assert deploy_trigger.lambda_handler(_package_event(v2, "Approved", "e3"), Ctx())["status"] == "triggered"
     sm.update_model_package(ModelPackageArn=v1, ModelApprovalStatus="Rejected")
     assert deploy_trigger.lambda_handler(_package_event(v1, "Rejected", "e4"), Ctx())["status"] == "ignored"
     assert [f["variables[DEPLOY_REASON]"] for _, f in gitlab.calls] == ["approval", "rollback", "approval"]
+    assert [f["variables[MODEL_PACKAGE_ARN]"] for _, f in gitlab.calls] == [v2, v1, v2]
+
+
+def test_rejecting_the_last_approved_version_cannot_roll_back(gitlab, caplog):
+    (v1,) = _register("abalone-models", [(4.5, "Rejected")])
+    with caplog.at_level(logging.ERROR):
+        result = deploy_trigger.lambda_handler(_package_event(v1, "Rejected", "e9"), Ctx())
+    assert result["status"] == "no_approved_version" and "no rollback possible" in caplog.text
+    assert gitlab.calls == []
 
 
 def test_foreign_or_pending_packages_do_not_deploy(gitlab):

@@ -120,32 +120,35 @@ def trigger_pipeline(api_url, project_id, token, ref, variables):
         raise GitLabTriggerError(f"GitLab trigger API answered non-JSON: {body[:200]}") from exc
 
 
-def _newer_than_every_approved(group, arn, version):
-    """Whether the rejected version is newer than every version still Approved, i.e. it was the one the
-    inference pipeline serves (the build deploys the latest Approved version) if it had been approved.
-    The event carries no previous status, so a rejected pending version newer than the serving one
-    also answers True: its redeploy rebuilds around the unchanged serving version (harmless, idempotent)."""
+def rollback_target(group, arn, version):
+    """For a rejected version: (served, latest version still Approved or None). It served when it is newer
+    than every version still Approved (the deploy serves the latest Approved one). The event carries no
+    previous status, so rejecting a pending version newer than the serving one also counts as served: the
+    redeploy then rebuilds around the unchanged serving version (harmless, idempotent)."""
     sm = boto3.client("sagemaker", region_name=_region())
     listed = sm.list_model_packages(ModelPackageGroupName=group, ModelApprovalStatus="Approved",
                                     SortBy="CreationTime", SortOrder="Descending", MaxResults=1)
     newest = listed.get("ModelPackageSummaryList", [])
     if not newest:
-        return True
+        return True, None
     newest_version = newest[0].get("ModelPackageVersion") or int(newest[0]["ModelPackageArn"].rsplit("/", 1)[-1])
-    return int(version or arn.rsplit("/", 1)[-1]) > int(newest_version)
+    return int(version or arn.rsplit("/", 1)[-1]) > int(newest_version), newest[0]["ModelPackageArn"]
 
 
 def _deploy(data):
     """One GitLab trigger call per approval event (see idempotency.py for the duplicate semantics)."""
     token = read_trigger_token(os.environ["GITLAB_TRIGGER_TOKEN_SECRET_ARN"])
+    deploy_arn = data.get("deploy_arn") or data["arn"]  # a rollback deploys the previous Approved version
     variables = {
-        "MODEL_PACKAGE_ARN": data["arn"],
+        "MODEL_PACKAGE_ARN": deploy_arn,
         "MODEL_PACKAGE_GROUP_NAME": data["group"],
         "MODEL_PACKAGE_VERSION": data.get("version") or "",
         "DEPLOY_ENVIRONMENT": os.environ.get("DEPLOY_ENVIRONMENT", ""),
         "DEPLOY_REASON": "rollback" if data["status"] == "Rejected" else "approval",
         "TRIGGERED_BY_EVENT_ID": data["event_id"],
     }
+    if data["status"] == "Rejected":
+        variables["ROLLED_BACK_FROM"] = data["arn"]
     try:
         result = trigger_pipeline(os.environ["GITLAB_API_URL"], os.environ["GITLAB_PROJECT_ID"], token,
                                   os.environ.get("GITLAB_TRIGGER_REF", "main"), variables)
@@ -156,7 +159,7 @@ def _deploy(data):
                      "pipelines for TRIGGERED_BY_EVENT_ID=%s", data["arn"], exc, data["event_id"])
         return {"status": "uncertain", "model_package_arn": data["arn"], "event_id": data["event_id"]}
     logger.info("Triggered GitLab pipeline %s for %s (%s)", result.get("id"), data["arn"], variables["DEPLOY_REASON"])
-    return {"status": "triggered", "reason": variables["DEPLOY_REASON"], "model_package_arn": data["arn"],
+    return {"status": "triggered", "reason": variables["DEPLOY_REASON"], "model_package_arn": deploy_arn,
             "pipeline_id": result.get("id"), "web_url": result.get("web_url"), "event_id": data["event_id"]}
 
 
@@ -170,9 +173,17 @@ def lambda_handler(event, context):
     if expected_group and approval["group"] != expected_group:
         logger.info("Ignoring %s of group %s", approval["arn"], approval["group"])
         return {"status": "ignored", "model_package_arn": approval["arn"]}
-    if approval["status"] == "Rejected" and not _newer_than_every_approved(approval["group"], approval["arn"], approval.get("version")):
-        logger.info("Rejected %s is older than the serving version: nothing to redeploy", approval["arn"])
-        return {"status": "ignored", "model_package_arn": approval["arn"]}
+    if approval["status"] == "Rejected":
+        served, previous = rollback_target(approval["group"], approval["arn"], approval.get("version"))
+        if not served:
+            logger.info("Rejected %s is older than the serving version: nothing to redeploy", approval["arn"])
+            return {"status": "ignored", "model_package_arn": approval["arn"]}
+        if previous is None:
+            # Nothing to roll back to: the inference pipeline keeps its model until a version is approved.
+            logger.error("Rejected %s served and no version of %s is Approved any more: no rollback possible; "
+                         "approve a version to redeploy", approval["arn"], approval["group"])
+            return {"status": "no_approved_version", "model_package_arn": approval["arn"]}
+        approval = dict(approval, deploy_arn=previous)
     if approval["status"] not in ("Approved", "Rejected"):
         logger.info("Ignoring %s (%s)", approval["arn"], approval["status"])
         return {"status": "ignored", "model_package_arn": approval["arn"]}
