@@ -302,7 +302,7 @@ class Runtime:
             plan = None
         from pipeline_scripts.contracts import PIPELINES
         if plan is not None:
-            commands = [argv[2:] for _, argv, _ in plan(str(self.env_file), model_package_arn, None)]
+            commands = [argv[1:] for _, argv, _ in plan(str(self.env_file), model_package_arn, None)]
         else:
             commands = [["-m", PIPELINES["inference"].builder, "--env-file", str(self.env_file)]
                         + (["--model-package-arn", model_package_arn] if model_package_arn else [])]
