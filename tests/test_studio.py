@@ -101,8 +101,12 @@ def test_approve_in_the_browser_deploys_the_inference_pipeline(studio, browser, 
     executions = browser.find_element(By.ID, "executions").text
     assert "abalone-training" in executions and "Succeeded" in executions
 
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
     browser.find_element(By.ID, "approve-1").click()
-    assert browser.find_element(By.ID, "new-status").text == "Approved"
+    # the approval runs the whole chain (Lambdas, deploy) before the page answers: wait for it
+    status = WebDriverWait(browser, 300).until(ec.presence_of_element_located((By.ID, "new-status")))
+    assert status.text == "Approved"
     deploy = browser.find_element(By.ID, "deploy-1").text
     assert "inference pipeline rebuilt" in deploy and "model-package/abalone-models/1" in deploy
     chain = browser.find_element(By.TAG_NAME, "pre").text
