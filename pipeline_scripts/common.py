@@ -118,9 +118,57 @@ def network_config(cfg: PipelineConfig) -> NetworkConfig | None:
                          encrypt_inter_container_traffic=True)
 
 
+# --- how the step library reaches the jobs ---------------------------------------------------------
+# Every step script imports ``steplib`` (scripts/steplib). Training jobs get it with their source_dir
+# (scripts/, ModelTrainer's SourceCode), the model gets it in model.tar.gz (train.py copies it to code/).
+# Processing jobs get it as one more ProcessingInput, mounted at STEPLIB_MOUNT and put on PYTHONPATH:
+# the stock scikit-learn image runs the script with plain python3, nothing is pip-installed at job start,
+# and the upload is content-addressed, so the pipeline definition stays the same from build to build.
+# (SDK 3.27's FrameworkProcessor would ship it too, but it re-uploads sourcedir.tar.gz under a new
+# timestamped job name at every build and wraps the script in a generated bash runproc.sh.)
+STEPLIB_DIR = SCRIPTS_DIR / "steplib"
+STEPLIB_MOUNT = f"{PROCESSING}/input/steplib"
+_steplib_uploads: dict[tuple[str, str, str], str] = {}
+
+
+def steplib_files() -> list[Path]:
+    return sorted(p for p in STEPLIB_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                  and p.suffix in (".py", ".json"))
+
+
+def upload_steplib(cfg: PipelineConfig) -> str:
+    """Upload scripts/steplib once per content; the S3 prefix whose steplib/ folder the jobs mount."""
+    files = steplib_files()
+    digest = hashlib.sha256(b"".join(p.relative_to(STEPLIB_DIR).as_posix().encode() + b"\0" + p.read_bytes()
+                                     for p in files)).hexdigest()[:16]
+    key = (cfg.env.bucket_name, cfg.env.bucket_prefix, digest)
+    if key not in _steplib_uploads:
+        prefix = f"{cfg.env.bucket_prefix}/code/steplib/{digest}"
+        s3 = boto3.Session(region_name=cfg.env.region).client("s3")
+        for path in files:
+            s3.put_object(Bucket=cfg.env.bucket_name, Key=f"{prefix}/steplib/{path.relative_to(STEPLIB_DIR).as_posix()}",
+                          Body=path.read_bytes(), **encryption_args(cfg))
+        _steplib_uploads[key] = f"s3://{cfg.env.bucket_name}/{prefix}"
+    return _steplib_uploads[key]
+
+
+class StepScriptProcessor(ScriptProcessor):
+    """A ScriptProcessor whose jobs also mount the step library (see above)."""
+
+    def __init__(self, *args: Any, steplib_uri: str, **kwargs: Any) -> None:
+        kwargs["env"] = {**(kwargs.get("env") or {}), "PYTHONPATH": STEPLIB_MOUNT}
+        super().__init__(*args, **kwargs)
+        self.steplib_uri = steplib_uri
+
+    def run(self, *args: Any, inputs: list | None = None, **kwargs: Any) -> Any:
+        return super().run(*args, inputs=[*(inputs or []), processing_input("steplib", self.steplib_uri, STEPLIB_MOUNT)],
+                           **kwargs)
+
+
 def processor(cfg: PipelineConfig, session: PipelineSession, base_job_name: str) -> ScriptProcessor:
     settings = cfg.settings["processing"]
-    return ScriptProcessor(
+    return StepScriptProcessor(
+        steplib_uri=upload_steplib(cfg),
         role=cfg.env.role_arn,
         image_uri=image_uri(cfg, settings["instance_type"]),
         command=["python3"],

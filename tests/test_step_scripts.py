@@ -111,9 +111,9 @@ def test_preprocess_outputs_and_split(e2e):
     assert baseline[0].split(",") == [c["name"] for c in json.loads(SCHEMA.read_text())["columns"]]
     assert len(baseline) == n["train"] + 1
     train = np.loadtxt(out / "train/train.csv", delimiter=",")
-    assert train.shape[1] == 1 + 3 + 7  # target, one-hot sex (M/F/I), 7 scaled numerics
+    assert train.shape[1] == 1 + 4 + 7  # target, one-hot sex (M/F/I + missing), 7 scaled numerics
     # Scaler fitted on the train split only: train features have mean 0 / sd 1; the target stays raw.
-    assert np.allclose(train[:, 4:].mean(axis=0), 0, atol=1e-9) and np.allclose(train[:, 4:].std(axis=0), 1)
+    assert np.allclose(train[:, 5:].mean(axis=0), 0, atol=1e-9) and np.allclose(train[:, 5:].std(axis=0), 1)
     raw_targets = sorted(float(line.split(",")[-1]) for line in baseline[1:])
     assert sorted(train[:, 0]) == raw_targets
     assert (out / "preprocessor/preprocessor.joblib").is_file() and (out / "preprocessor/dataset_schema.json").is_file()
@@ -144,7 +144,7 @@ def test_inference_keeps_row_order_and_count(e2e):
     root = e2e["root"]
     raw = read_lines(e2e["data"] / "inference-data.csv")
     transformed = np.loadtxt(e2e["transformed"], delimiter=",")
-    assert transformed.shape == (len(raw), 10)
+    assert transformed.shape == (len(raw), 11)  # one-hot sex (+ missing), 7 numerics
     # Row i of the transformed file encodes row i of the raw file (one-hot sex matches).
     for line, row in zip(raw, transformed):
         assert row[["M", "F", "I"].index(line.split(",")[0])] == 1.0
@@ -194,7 +194,7 @@ GOOD = "M,0.455,0.365,0.095,0.514,0.2245,0.101,0.15,15\n"
     (GOOD * 5 + "M,0.4,0.3,0.1,0.5,0.2,0.1,0.15\n", "line 6: expected 9 columns"),
     (GOOD * 3 + "M,0.4,abc,0.1,0.5,0.2,0.1,0.15,9\n", "line 4: non-numeric value 'abc' in numeric column 'diameter'"),
     (GOOD * 3 + "X,0.4,0.3,0.1,0.5,0.2,0.1,0.15,9\n", "line 4: unknown category 'X' in column 'sex'"),
-    (GOOD * 3 + "F,0.4,,0.1,0.5,0.2,0.1,0.15,9\n", "line 4: missing value in numeric column 'diameter'"),
+    (GOOD * 3 + "F,0.4,0.3,0.1,0.5,0.2,0.1,0.15,1e200\n", "line 4: value 1e+200 in column 'rings' overflows"),
     ("sex,length,diameter,height,a,b,c,d,rings\n" + GOOD, "line 1 looks like a header row"),
     (GOOD * 3 + "\n" + GOOD, "line 4: empty line"),
     ("", "file is empty"),
@@ -242,11 +242,19 @@ def test_train_rejects_bad_data_and_hyperparameters(tmp_path, e2e):
     for f in (out / "preprocessor").iterdir():
         (pre / f.name).write_bytes(f.read_bytes())
     proc = run("train.py", root)
-    assert proc.returncode != 0 and "validation.csv: line 1" in message(root)
-    assert (root / "output/failure").read_text() == message(root)
+    # a training job's reason goes to /opt/ml/output/failure (processing jobs: .../message)
+    failure = root / "output/failure"
+    assert proc.returncode != 0 and "validation.csv: line 1" in failure.read_text()
+    assert not (root / "output/message").exists()
     write(root / "input/data/validation/validation.csv", good)
     proc = run("train.py", root, ["--algorithm", "svm"])
-    assert proc.returncode != 0 and "algorithm='svm'" in message(root)
+    assert proc.returncode != 0 and "algorithm='svm'" in failure.read_text()
+    for args, expected in ((["--svr_c", "-1"], "svr_c='-1': expected a value in (0, 1e+06]"),
+                           (["--n_estimators", "2.5"], "n_estimators='2.5': expected an integer"),
+                           (["--algorithm", "random_forest", "--svr_c", "3"], "svr_c='3' does not apply to"),
+                           (["--n_estimatorz", "3"], "unrecognized arguments: --n_estimatorz")):
+        proc = run("train.py", root, args)
+        assert proc.returncode != 0 and expected in failure.read_text(), failure.read_text()
 
 
 def test_train_xgboost_option(tmp_path, e2e):
@@ -257,7 +265,7 @@ def test_train_xgboost_option(tmp_path, e2e):
     proc = run("train.py", root, ["--algorithm", '"xgboost"', "--n_estimators", "30", "--max_depth", "3"], env)
     assert proc.returncode == 0, proc.stderr
     model = train_module.model_fn(str(root / "model"))
-    x = train_module.input_fn("0,1,0,0.1,0.2,0.1,0.3,0.1,0.2,0.3\n1,0,0,0.5,0.4,0.2,0.6,0.5,0.4,0.5\n", "text/csv")
+    x = train_module.input_fn("0,1,0,0,0.1,0.2,0.1,0.3,0.1,0.2,0.3\n1,0,0,0,0.5,0.4,0.2,0.6,0.5,0.4,0.5\n", "text/csv")
     assert len(train_module.output_fn(train_module.predict_fn(x, model), "text/csv").splitlines()) == 2
 
 
@@ -273,7 +281,7 @@ def test_input_fn_rejects_bad_payload(body, content_type, expected):
 
 
 def test_predict_fn_rejects_wrong_width(e2e):
-    with pytest.raises(ValueError, match="model expects 10"):
+    with pytest.raises(ValueError, match="model expects 11"):
         train_module.predict_fn(np.zeros((2, 3)), e2e["model"])
 
 
@@ -290,17 +298,15 @@ def test_evaluate_refuses_path_traversal(tmp_path):
     assert not list(tmp_path.rglob("escaped.txt"))
 
 
-def test_preprocess_inference_reports_unseen_and_rejects_bad_rows(tmp_path, e2e):
+def test_preprocess_inference_refuses_unseen_and_bad_rows(tmp_path, e2e):
     root = tmp_path / "opt/ml"
     archive = e2e["root"] / "processing/model/model.tar.gz"
     write(root / "processing/model/model.tar.gz", "").write_bytes(archive.read_bytes())
     data = root / "processing/input/data/inference-data.csv"
     write(data, "M,0.4,0.3,0.1,0.5,0.2,0.1,0.15\nU,0.4,0.3,0.1,0.5,0.2,0.1,0.15\nI,0.2,0.1,0.05,0.1,0.05,0.02,0.03\n")
-    proc = run("preprocess_inference.py", root)
-    assert proc.returncode == 0, proc.stderr
-    assert "unseen categories in column 'sex': 1 row(s)" in proc.stdout
-    out = np.loadtxt(root / "processing/output/transformed/inference-transformed.csv", delimiter=",")
-    assert out.shape == (3, 10) and out[1, :3].tolist() == [0, 0, 0] and out[2, 2] == 1  # kept, in order
+    proc = run("preprocess_inference.py", root)  # the shipped schema's policy: unknown_category error
+    assert proc.returncode != 0
+    assert "inference-data.csv: line 2: unknown category 'U' in column 'sex'" in message(root)
     write(data, "M,0.4,0.3,0.1,0.5,0.2,0.1,0.15\nM,0.4,oops,0.1,0.5,0.2,0.1,0.15\n")
     proc = run("preprocess_inference.py", root)
     assert proc.returncode != 0
@@ -309,7 +315,7 @@ def test_preprocess_inference_reports_unseen_and_rejects_bad_rows(tmp_path, e2e)
 
 def test_prepare_data_check_count_mismatch_and_no_ground_truth(tmp_path):
     root = tmp_path / "opt/ml"
-    write(root / "processing/input/schema/dataset_schema.json", SCHEMA.read_text())
+    make_tar(root / "processing/model/model.tar.gz", [SCHEMA])  # the schema travels with the model
     write(root / "processing/input/inference/input/inference-data.csv", "M,0.4,0.3,0.1,0.5,0.2,0.1,0.15\n" * 3)
     preds = write(root / "processing/input/predictions/inference-data.csv.out", "9.5\n8.0\n")
     proc = run("prepare_data_check.py", root)

@@ -42,6 +42,8 @@ def run_processing_job(ctx: StepContext, args: dict, job_name: str, extra_env: d
     env = dict(args.get("Environment") or {})
     env.update(extra_env or {})
     env["SM_CONTAINER_ROOT"] = str(root)
+    if env.get("PYTHONPATH"):  # read by the interpreter itself: its /opt/ml entries point into this job's root
+        env["PYTHONPATH"] = ":".join(relocate(p, root) for p in env["PYTHONPATH"].split(":"))
     log_path = job_dir / "logs.txt"
     rc = run_process(cmd, env, job_dir, log_path, timeout=max_runtime(args))
     record = {
