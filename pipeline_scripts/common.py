@@ -100,8 +100,12 @@ def make_session(cfg: PipelineConfig) -> PipelineSession:
 
 def image_uri(cfg: PipelineConfig, instance_type: str) -> str:
     framework = cfg.settings["framework"]
-    return image_uris.retrieve(framework["name"], region=cfg.env.region, version=framework["version"],
-                               py_version=framework.get("py_version", "py3"), instance_type=instance_type)
+    try:
+        return image_uris.retrieve(framework["name"], region=cfg.env.region, version=framework["version"],
+                                   py_version=framework.get("py_version", "py3"), instance_type=instance_type)
+    except ValueError as exc:  # the SDK's own words name the versions it knows
+        raise ConfigError(f"{cfg.settings_source}: key 'framework': no SageMaker {framework['name']} image for "
+                          f"version {framework['version']!r} in {cfg.env.region}: {exc}") from None
 
 
 def kms_key(cfg: PipelineConfig) -> str | None:
