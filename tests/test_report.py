@@ -1,4 +1,4 @@
-"""local_runtime/report.py: self-contained HTML with charts, violations, model quality and steps."""
+"""The report renderer (scripts/steplib/report.py, also imported as local_runtime.report): self-contained HTML with charts, violations, model quality and steps."""
 import importlib.util
 import json
 import re
@@ -18,7 +18,7 @@ def _load(name, path):  # by path: scripts/ is no package and local_runtime's __
     return mod
 
 
-report = _load("report_under_test", ROOT / "local_runtime" / "report.py")
+report = _load("report_under_test", ROOT / "scripts" / "steplib" / "report.py")
 dq = _load("data_quality_for_report", ROOT / "scripts" / "data_quality.py")
 
 

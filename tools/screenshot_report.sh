@@ -6,7 +6,7 @@
 # What it does:
 #   1. generates a small abalone-like baseline and a drifted "current" batch (seeded),
 #   2. runs scripts/data_quality.py baseline + check on them,
-#   3. renders local_runtime/report.py's HTML page (with sample model quality and steps),
+#   3. renders scripts/steplib/report.py's HTML page (with sample model quality and steps),
 #   4. screenshots it with Debian's Chromium (installed with apt-get when missing).
 # Env: PYTHON (default .venv/bin/python, else python3), KEEP_HTML=path to keep the HTML page.
 set -euo pipefail
@@ -39,7 +39,7 @@ def load(name, path):  # by path: scripts/ is not a package, local_runtime may n
 
 
 dq = load("data_quality", os.path.join(root, "scripts", "data_quality.py"))
-report = load("report", os.path.join(root, "local_runtime", "report.py"))
+report = load("report", os.path.join(root, "scripts", "steplib", "report.py"))
 
 
 def abalone(n, seed, shift=0.0, male_share=0.37):
