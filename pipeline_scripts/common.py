@@ -132,7 +132,6 @@ def network_config(cfg: PipelineConfig) -> NetworkConfig | None:
 # timestamped job name at every build and wraps the script in a generated bash runproc.sh.)
 STEPLIB_DIR = SCRIPTS_DIR / "steplib"
 STEPLIB_MOUNT = f"{PROCESSING}/input/steplib"
-_steplib_uploads: dict[tuple[str, str, str], str] = {}
 
 
 def steplib_files() -> list[Path]:
@@ -140,20 +139,22 @@ def steplib_files() -> list[Path]:
                   and p.suffix in (".py", ".json"))
 
 
-def upload_steplib(cfg: PipelineConfig) -> str:
-    """Upload scripts/steplib once per content; the S3 prefix whose steplib/ folder the jobs mount."""
+def upload_steplib(cfg: PipelineConfig, session: PipelineSession) -> str:
+    """Upload scripts/steplib (content-addressed key), once per build session; the S3 prefix whose steplib/
+    folder the jobs mount."""
+    uploaded = getattr(session, "_steplib_uri", None)
+    if uploaded:
+        return uploaded
     files = steplib_files()
     digest = hashlib.sha256(b"".join(p.relative_to(STEPLIB_DIR).as_posix().encode() + b"\0" + p.read_bytes()
                                      for p in files)).hexdigest()[:16]
-    key = (cfg.env.bucket_name, cfg.env.bucket_prefix, digest)
-    if key not in _steplib_uploads:
-        prefix = f"{cfg.env.bucket_prefix}/code/steplib/{digest}"
-        s3 = boto3.Session(region_name=cfg.env.region).client("s3")
-        for path in files:
-            s3.put_object(Bucket=cfg.env.bucket_name, Key=f"{prefix}/steplib/{path.relative_to(STEPLIB_DIR).as_posix()}",
-                          Body=path.read_bytes(), **encryption_args(cfg))
-        _steplib_uploads[key] = f"s3://{cfg.env.bucket_name}/{prefix}"
-    return _steplib_uploads[key]
+    prefix = f"{cfg.env.bucket_prefix}/code/steplib/{digest}"
+    s3 = boto3.Session(region_name=cfg.env.region).client("s3")
+    for path in files:
+        s3.put_object(Bucket=cfg.env.bucket_name, Key=f"{prefix}/steplib/{path.relative_to(STEPLIB_DIR).as_posix()}",
+                      Body=path.read_bytes(), **encryption_args(cfg))
+    session._steplib_uri = f"s3://{cfg.env.bucket_name}/{prefix}"  # type: ignore[attr-defined]
+    return session._steplib_uri
 
 
 class StepScriptProcessor(ScriptProcessor):
@@ -172,7 +173,7 @@ class StepScriptProcessor(ScriptProcessor):
 def processor(cfg: PipelineConfig, session: PipelineSession, base_job_name: str) -> ScriptProcessor:
     settings = cfg.settings["processing"]
     return StepScriptProcessor(
-        steplib_uri=upload_steplib(cfg),
+        steplib_uri=upload_steplib(cfg, session),
         role=cfg.env.role_arn,
         image_uri=image_uri(cfg, settings["instance_type"]),
         command=["python3"],

@@ -41,6 +41,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+from steplib import container_path
 
 KLL_K = 2048  # items kept on the top sketch level (Model Monitor's sketches use k=2048)
 KLL_C = 0.64
@@ -67,9 +68,6 @@ SCHEMA_TYPES = {"categorical": "String", "string": "String", "float": "Fractiona
 NUMERIC_TYPES = ("Integral", "Fractional")
 
 
-def container_path(path):  # env SM_CONTAINER_ROOT relocates /opt/ml (offline runtime, tests)
-    root = os.environ.get("SM_CONTAINER_ROOT")
-    return path.replace("/opt/ml", root, 1) if root and path.startswith("/opt/ml") else path
 
 
 class DataQualityError(Exception):
