@@ -10,34 +10,28 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
+from .constants import ACCOUNT, region  # noqa: F401  (ACCOUNT: re-exported for callers of this module)
 from .workspace import atomic_write_bytes, atomic_write_json, read_json
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"  # moto's default account
 
-
-def prepare_environment(repo_root: Path, workspace_root: Path | None = None) -> None:
-    """Fake credentials + SDK switches; must run before `sagemaker` is imported (no network, no IAM calls)."""
-    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
-    os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"]
+def prepare_environment(sdk_config: Path | None = None) -> None:
+    """Fake credentials + SDK switches for in-process SDK use (no network, no IAM calls). Called when a Runtime
+    starts, never at import. The region must already be configured (constants.region raises NoRegionError)."""
+    os.environ["AWS_REGION"] = region()
     if not os.environ.get("AWS_ENDPOINT_URL") or not os.environ.get("AWS_ACCESS_KEY_ID"):
         os.environ["AWS_ACCESS_KEY_ID"] = "testing"
         os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
         os.environ.pop("AWS_SESSION_TOKEN", None)
         os.environ.pop("AWS_PROFILE", None)
     os.environ["SAGEMAKER_VALIDATE_ROLE"] = "false"
-    if "SAGEMAKER_USER_CONFIG_OVERRIDE" not in os.environ:
-        cfg = Path(repo_root) / "pipeline_scripts" / "sagemaker_config.yaml"
-        if not cfg.exists():
-            # Fallback until/unless the lead's config exists: telemetry off is the only setting we need.
-            cfg = Path(workspace_root or repo_root / ".local-sagemaker") / "sagemaker_config.yaml"
-            cfg.parent.mkdir(parents=True, exist_ok=True)
-            cfg.write_text('SchemaVersion: "1.0"\nSageMaker:\n  PythonSDK:\n    Modules:\n      TelemetryOptOut: true\n')
-        os.environ["SAGEMAKER_USER_CONFIG_OVERRIDE"] = str(cfg)
+    if sdk_config is not None and "SAGEMAKER_USER_CONFIG_OVERRIDE" not in os.environ:
+        if not Path(sdk_config).exists():
+            from .errors import ConfigurationError
+            raise ConfigurationError(f"sdk_config {sdk_config} ([tool.sm-local]) does not exist")
+        os.environ["SAGEMAKER_USER_CONFIG_OVERRIDE"] = str(sdk_config)
 
 
 def endpoint_url() -> str | None:
@@ -47,19 +41,28 @@ def endpoint_url() -> str | None:
 class Aws:
     """Holds the moto context (when embedded) and boto3 clients."""
 
-    def __init__(self):
+    def __init__(self, bucket_policies: dict | None = None, on_pipeline_start=None):
         self._mock = None
+        self._patches = None
         self._clients = {}
+        self._bucket_policies = bucket_policies or {}
+        self._on_pipeline_start = on_pipeline_start
 
     def __enter__(self):
         if not endpoint_url():
             from moto import mock_aws
 
+            from .emulation import Patches
+
             self._mock = mock_aws()
             self._mock.start()
+            self._patches = Patches(self._bucket_policies, self._on_pipeline_start).install()
         return self
 
     def __exit__(self, *exc):
+        if self._patches is not None:
+            self._patches.close()
+            self._patches = None
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -74,8 +77,7 @@ class Aws:
             import boto3
 
             # boto3 honours AWS_ENDPOINT_URL itself; passing it explicitly keeps that visible here.
-            self._clients[name] = boto3.client(name, region_name=os.environ["AWS_DEFAULT_REGION"],
-                                               endpoint_url=endpoint_url())
+            self._clients[name] = boto3.client(name, region_name=region(), endpoint_url=endpoint_url())
         return self._clients[name]
 
     @property
@@ -129,14 +131,29 @@ def download_prefix(s3, uri: str, dest: Path, data_type: str = "S3Prefix") -> li
     return out
 
 
-def upload_dir(s3, src: Path, uri: str) -> list[str]:
+def job_output_encryption(kms_key_id: str | None) -> dict:
+    """How SageMaker writes a job's outputs: SSE-KMS with the job's KmsKeyId, else with the account's default
+    aws/s3 key (documented for training and transform output; assumed for processing, the stricter reading)."""
+    extra = {"ServerSideEncryption": "aws:kms"}
+    if kms_key_id:
+        extra["SSEKMSKeyId"] = kms_key_id
+    return extra
+
+
+def upload_file(s3, path: Path | str, uri: str, kms_key_id: str | None = None) -> str:
+    bucket, key = split_s3(uri)
+    s3.upload_file(str(path), bucket, key, ExtraArgs=job_output_encryption(kms_key_id))
+    return uri
+
+
+def upload_dir(s3, src: Path, uri: str, kms_key_id: str | None = None) -> list[str]:
     bucket, prefix = split_s3(uri)
     prefix = prefix.rstrip("/")
     uploaded = []
     for path in sorted(Path(src).rglob("*")):
         if path.is_file():
             key = f"{prefix}/{path.relative_to(src).as_posix()}" if prefix else path.relative_to(src).as_posix()
-            s3.upload_file(str(path), bucket, key)
+            s3.upload_file(str(path), bucket, key, ExtraArgs=job_output_encryption(kms_key_id))
             uploaded.append(f"s3://{bucket}/{key}")
     return uploaded
 
@@ -164,9 +181,13 @@ class Snapshot:
                 for o in page.get("Contents", []):
                     ident = f"{bucket}/{o['Key']}"
                     blob = self.root / "s3" / hashlib.sha1(ident.encode()).hexdigest()
-                    index[ident] = {"bucket": bucket, "key": o["Key"], "etag": o["ETag"], "blob": blob.name}
-                    if old_index.get(ident, {}).get("etag") != o["ETag"] or not blob.exists():
-                        atomic_write_bytes(blob, s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read())
+                    entry = old_index.get(ident, {})
+                    if entry.get("etag") != o["ETag"] or not blob.exists():
+                        got = s3.get_object(Bucket=bucket, Key=o["Key"])
+                        atomic_write_bytes(blob, got["Body"].read())
+                        entry = {"sse": got.get("ServerSideEncryption"), "kms_key": got.get("SSEKMSKeyId")}
+                    index[ident] = {"bucket": bucket, "key": o["Key"], "etag": o["ETag"], "blob": blob.name,
+                                    "sse": entry.get("sse"), "kms_key": entry.get("kms_key")}
             index.setdefault(f"{bucket}/", {"bucket": bucket, "key": None})
         atomic_write_json(index_path, index)
         pipelines = []
@@ -193,15 +214,21 @@ class Snapshot:
     def restore(self, aws: Aws) -> dict:
         """Replay into a fresh embedded moto; returns the saved CreateModel records."""
         s3, sm = aws.s3, aws.sm
+        from .emulation import trusted
+
         index = read_json(self.root / "s3_index.json", {})
         made = set()
-        for entry in index.values():
-            if entry["bucket"] not in made:
-                s3.create_bucket(Bucket=entry["bucket"])
-                made.add(entry["bucket"])
-            if entry.get("key"):
-                s3.put_object(Bucket=entry["bucket"], Key=entry["key"],
-                              Body=(self.root / "s3" / entry["blob"]).read_bytes())
+        with trusted():  # replaying saved objects is not an upload: bucket policies do not apply
+            for entry in index.values():
+                if entry["bucket"] not in made:
+                    s3.create_bucket(Bucket=entry["bucket"])
+                    made.add(entry["bucket"])
+                if entry.get("key"):
+                    extra = {"ServerSideEncryption": entry["sse"]} if entry.get("sse") else {}
+                    if entry.get("kms_key"):
+                        extra["SSEKMSKeyId"] = entry["kms_key"]
+                    s3.put_object(Bucket=entry["bucket"], Key=entry["key"],
+                                  Body=(self.root / "s3" / entry["blob"]).read_bytes(), **extra)
         for p in read_json(self.root / "pipelines.json", []):
             sm.create_pipeline(**{k: v for k, v in p.items() if v is not None})
         reg = read_json(self.root / "registry.json", {"groups": [], "packages": []})
@@ -221,6 +248,3 @@ class Snapshot:
             sm.create_model(**req)
         return models
 
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stdout, flush=True)

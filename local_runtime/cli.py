@@ -45,7 +45,8 @@ def upsert(rt, names: list[str], env_file: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sm-local", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workspace", default=None, help="state dir (default: SM_LOCAL_WORKSPACE or .local-sagemaker)")
-    p.add_argument("--env-file", default="env_files/dev_env.tfvars", help="tfvars (Terraform variables) to resolve *.tf with")
+    p.add_argument("--env-file", default=None,
+                   help="tfvars (Terraform variables) to resolve *.tf with (default: env_file of [tool.sm-local])")
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="run the whole MLOps story on the data set and check every expectation")
     d.add_argument("--output", default="demo-output", help="summary.json, reports and the demo workspace go here")
@@ -134,6 +135,8 @@ def _run(args) -> int:
         path = ws.root / "outbox" / "notifications.txt"
         print(path.read_text() if path.exists() else f"no notifications in {path}")
         return 0
+    from .inspect import format_version
+
     with Runtime(workspace=args.workspace, env_file=args.env_file) as rt:
         if args.command == "upsert":
             return upsert(rt, args.pipelines, rt.env_file)
@@ -168,13 +171,6 @@ def _run(args) -> int:
             rt.pump()
             return 0
     return 2
-
-
-def format_version(rt, desc: dict) -> str:
-    m = rt.package_metrics(desc).get("regression_metrics", {})
-    metrics = " ".join(f"{k}={v.get('value'):.4g}" for k, v in m.items() if isinstance(v, dict) and v.get("value") is not None)
-    return (f"{desc['ModelPackageGroupName']}/{desc.get('ModelPackageVersion')}  {desc['ModelApprovalStatus']:<22} "
-            f"{metrics}  {desc['ModelPackageArn']}")
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ def _data_sets(repo: Path, out: Path, rows, inference_rows, drift_rows):
     return normal, drift, drift_later
 
 
-def run_demo(output="demo-output", env_file="env_files/dev_env.tfvars", rows=None, inference_rows=1000,
+def run_demo(output="demo-output", env_file=None, rows=None, inference_rows=1000,
              drift_rows=None, workspace=None, repo_root=None, configs=None) -> int:
     """configs: optional {pipeline_scripts module: YAML path} passed as --config (tests use smaller HPO)."""
     t_start = time.time()
@@ -87,6 +87,9 @@ def run_demo(output="demo-output", env_file="env_files/dev_env.tfvars", rows=Non
     ws = Path(workspace).resolve() if workspace else out / "workspace"
     if workspace and ws.exists():
         shutil.rmtree(ws)
+    if env_file is None:
+        from .config import RuntimeConfig
+        env_file = RuntimeConfig.load(repo).env_file
     env_path = (repo / env_file) if not Path(env_file).is_absolute() else Path(env_file)
     story = Story()
     normal, drift, drift_later = _data_sets(repo, out, rows, inference_rows, drift_rows)
@@ -192,7 +195,7 @@ def _has_group(rt, group):
 
 
 def _show_and_approve(rt, desc, comment):
-    from .cli import format_version
+    from .inspect import format_version
     print("  " + format_version(rt, desc))
     new = rt.approve(desc["ModelPackageArn"], approve=True, comment=comment)
     print(f"  -> {new['ModelPackageArn']} {new['ModelApprovalStatus']}")

@@ -21,3 +21,12 @@ class StepFailure(RuntimeErrorBase):
 
 class TerraformError(RuntimeErrorBase):
     """A Terraform file could not be read or resolved (file and expression named)."""
+
+
+class ConfigurationError(RuntimeErrorBase):
+    """The template's [tool.sm-local] table (or a file it names) is missing or wrong (file and key named)."""
+
+
+class StateError(RuntimeErrorBase):
+    """The runtime's saved state is unreadable (file named) or does not allow the request (e.g. retrying a
+    succeeded execution)."""

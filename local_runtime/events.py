@@ -13,7 +13,7 @@ import json
 import re
 import uuid
 
-from .aws import ACCOUNT
+from .constants import ACCOUNT, region
 from .errors import DefinitionError, TerraformError
 
 
@@ -23,7 +23,7 @@ def now_iso() -> str:
 
 def envelope(detail_type: str, source: str, detail: dict, resources: list) -> dict:
     return {"version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type, "source": source, "account": ACCOUNT,
-            "time": now_iso(), "region": "us-east-1", "resources": resources, "detail": detail}
+            "time": now_iso(), "region": region(), "resources": resources, "detail": detail}
 
 
 # --------------------------------------------------------------- input transformer
@@ -211,9 +211,9 @@ class EventBus:
                 raise ValueError(f"unknown work item {kind}")
         return n
 
-    def _start(self, pipeline: str, parameters: dict, trigger: dict) -> None:
+    def _start(self, pipeline: str, parameters: dict, trigger: dict, execution_arn: str | None = None) -> None:
         try:
-            self.rt.execute_pipeline(pipeline, parameters, trigger)
+            self.rt.execute_pipeline(pipeline, parameters, trigger, execution_arn)
         except DefinitionError as exc:
             if trigger.get("type") != "EventBridge":
                 raise

@@ -1,26 +1,25 @@
-"""Executes one pipeline execution from its definition JSON, step by step, in dependency order."""
+"""Executes one pipeline execution from its definition JSON, step by step, in dependency order.
+
+Generic: it knows SageMaker's definition format and nothing of any template. Steps run through the handler
+registry (steps.HANDLERS, one handler per step type); the record is persisted through the ExecutionStore after
+every state change, SageMaker's status-change events go to the EventPublisher, and progress goes to the
+ExecutionObserver.
+"""
 from __future__ import annotations
 
 import datetime as dt
 import json
 import time
+import traceback
 
 from .aws import read_s3_text
 from .errors import DefinitionError, StepFailure
 from .expressions import Resolver, evaluate_conditions, step_references
-from .steps import processing, quality, registry, training, transform, tuning
-from .steps.common import StepContext
+from .sagemaker_events import execution_status_change, step_status_change
+from .services import Services
+from .steps import HANDLERS
+from .steps.base import StepContext
 
-HANDLERS = {
-    "Processing": processing.run,
-    "Training": training.run,
-    "Tuning": tuning.run,
-    "RegisterModel": registry.register,
-    "Model": registry.create_model,
-    "CreateModel": registry.create_model,
-    "Transform": transform.run,
-    "QualityCheck": quality.run,
-}
 CONTROL = ("Condition", "Fail")
 
 
@@ -28,8 +27,9 @@ def iso(t: float | None) -> str | None:
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z" if t else None
 
 
-def flatten(definition: dict) -> tuple[dict, dict]:
+def flatten(definition: dict, handlers: dict | None = None) -> tuple[dict, dict]:
     """All steps by name (condition branches included) and, for branch steps, (condition, 'If'|'Else')."""
+    handlers = HANDLERS if handlers is None else handlers
     steps, parent = {}, {}
 
     def add(lst, par):
@@ -40,9 +40,9 @@ def flatten(definition: dict) -> tuple[dict, dict]:
             if name in steps:
                 raise DefinitionError(f"duplicate step name {name!r}")
             stype = s.get("Type")
-            if stype not in HANDLERS and stype not in CONTROL:
+            if stype not in handlers and stype not in CONTROL:
                 raise DefinitionError(f"step {name!r}: unsupported step type {stype!r} "
-                                      f"(supported: {', '.join(sorted(set(HANDLERS) | set(CONTROL)))})")
+                                      f"(supported: {', '.join(sorted(set(handlers) | set(CONTROL)))})")
             steps[name] = s
             if par:
                 parent[name] = par
@@ -112,9 +112,10 @@ def parse_parameters(definition: dict, overrides: dict) -> dict:
 
 
 class Executor:
-    def __init__(self, rt, record: dict, definition: dict):
-        self.rt, self.rec, self.definition = rt, record, definition
-        self.steps, self.parent = flatten(definition)
+    def __init__(self, services: Services, record: dict, definition: dict, handlers: dict | None = None):
+        self.services, self.rec, self.definition = services, record, definition
+        self.handlers = HANDLERS if handlers is None else handlers
+        self.steps, self.parent = flatten(definition, self.handlers)
         self.deps = dependencies(self.steps, self.parent)
         self.order = topo_order(self.steps, self.deps)
         self.resolver = Resolver(record["Parameters"], self._exec_vars(), self._step_props, self._property_file)
@@ -133,7 +134,7 @@ class Executor:
 
     def _property_file(self, step: str, name: str):
         if step == "":  # JsonGet with S3Uri
-            return json.loads(read_s3_text(self.rt.aws.s3, name))
+            return json.loads(read_s3_text(self.services.aws.s3, name))
         sdef = self.steps.get(step)
         if sdef is None:
             raise DefinitionError(f"JsonGet: unknown step {step!r}")
@@ -147,19 +148,23 @@ class Executor:
             raise DefinitionError(f"property file {name!r}: step {step!r} has no output {pf['OutputName']!r}")
         uri = out["S3Output"]["S3Uri"].rstrip("/") + "/" + pf["FilePath"]
         try:
-            return json.loads(read_s3_text(self.rt.aws.s3, uri))
+            return json.loads(read_s3_text(self.services.aws.s3, uri))
         except json.JSONDecodeError as exc:
             raise StepFailure(f"property file {name!r} at {uri} is not valid JSON: {exc}") from exc
         except Exception as exc:
             raise StepFailure(f"property file {name!r}: cannot read {uri}: {exc}") from exc
 
     # ------------------------------------------------------------------ running
+    def _save(self) -> None:
+        self.services.store.save(self.rec)
+
     def run(self) -> dict:
-        rec, rt = self.rec, self.rt
+        rec, sv = self.rec, self.services
         prev = rec.get("PipelineExecutionStatus")
         rec.update(PipelineExecutionStatus="Executing", EndTime=None, FailureReason=None)
-        rt.save(rec)
-        rt.emit_execution_event(rec, prev)
+        self._save()
+        sv.events.publish(execution_status_change(rec, prev))
+        sv.observer.execution_started(rec)
         failure = None
         for name in self.order:
             s = self.steps[name]
@@ -187,12 +192,13 @@ class Executor:
         else:
             rec["PipelineExecutionStatus"] = "Succeeded"
         rec["DurationSeconds"] = round(time.time() - rec["_t0"], 2)
-        rt.save(rec)
-        rt.emit_execution_event(rec, prev)
+        self._save()
+        sv.events.publish(execution_status_change(rec, prev))
+        sv.observer.execution_finished(rec)
         return rec
 
     def run_step(self, s: dict) -> tuple[bool, str | None]:
-        rec, rt, name, stype = self.rec, self.rt, s["Name"], s["Type"]
+        rec, sv, name, stype = self.rec, self.services, s["Name"], s["Type"]
         attempt = (rec["Steps"].get(name) or {}).get("AttemptCount", 0) + 1
         t0 = time.time()
         st = {"StepName": name, "StepType": stype, "StepDisplayName": s.get("DisplayName"), "StepStatus": "Executing",
@@ -200,8 +206,9 @@ class Executor:
         rec["Steps"][name] = st
         if name not in rec["StepOrder"]:
             rec["StepOrder"].append(name)
-        rt.save(rec)
-        rt.emit_step_event(rec, st, "Starting")
+        self._save()
+        sv.events.publish(step_status_change(rec, st, "Starting"))
+        sv.observer.step_started(rec, st)
         ctx = None
         try:
             if stype == "Condition":
@@ -212,22 +219,23 @@ class Executor:
                 raise StepFailure(str(msg), metadata={"Fail": {"ErrorMessage": str(msg)}})
             else:
                 args = self.resolver.resolve(s.get("Arguments", {}))
-                ctx = StepContext(rt, rec, s, args)
-                props, meta = HANDLERS[stype](ctx)
+                ctx = StepContext(sv, rec, s, args)
+                result = self.handlers[stype].run(ctx)
+                props, meta = result.properties, result.metadata
             st.update(StepStatus="Succeeded", Properties=props, Metadata=meta)
         except Exception as exc:  # any error fails the step (as a SageMaker job would), never the runtime
             if isinstance(exc, (StepFailure, DefinitionError)):
                 reason = getattr(exc, "reason", str(exc))
             else:
-                import traceback
                 reason = f"InternalError: {type(exc).__name__}: {exc}"
-                rt.workspace.append_text("runtime-errors.log", f"{rec['PipelineExecutionId']} {name}:\n{traceback.format_exc()}\n")
+                sv.workspace.append_text("runtime-errors.log", f"{rec['PipelineExecutionId']} {name}:\n{traceback.format_exc()}\n")
             meta = dict(ctx.metadata if ctx else {}, **(getattr(exc, "metadata", None) or {}))
             st.update(StepStatus="Failed", FailureReason=reason[:1024], Metadata=meta,
                       Properties=getattr(exc, "properties", None) or {})
         t1 = time.time()
         st.update(EndTime=iso(t1), DurationSeconds=round(t1 - t0, 2))
-        rt.save(rec)
-        rt.step_progress(rec, st)
-        rt.emit_step_event(rec, st, "Executing")
+        sv.store.checkpoint()  # the step's outputs first, then the record that says it finished
+        self._save()
+        sv.observer.step_finished(rec, st)
+        sv.events.publish(step_status_change(rec, st, "Executing"))
         return st["StepStatus"] == "Succeeded", st.get("FailureReason")

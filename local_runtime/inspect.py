@@ -85,3 +85,10 @@ def write_inference_report(rt, rec: dict, path: Path) -> Path:
                  violations=viol, model_quality=art["model_quality"], steps=report_steps(rec),
                  generated_at=rec.get("EndTime"))
     return path
+
+
+def format_version(rt, desc: dict) -> str:
+    m = rt.package_metrics(desc).get("regression_metrics", {})
+    metrics = " ".join(f"{k}={v.get('value'):.4g}" for k, v in m.items() if isinstance(v, dict) and v.get("value") is not None)
+    return (f"{desc['ModelPackageGroupName']}/{desc.get('ModelPackageVersion')}  {desc['ModelApprovalStatus']:<22} "
+            f"{metrics}  {desc['ModelPackageArn']}")

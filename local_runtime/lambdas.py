@@ -1,12 +1,13 @@
-"""Lambda targets run in-process: module/handler from lambda.tf's handler attribute, code from
-code/lambda_function/ (or the archive_file source_dir the function is built from), environment from the
-resolved environment block."""
+"""Lambda targets run in-process: module/handler from the function's handler attribute, code from the
+archive_file source_dir the function is built from (else [tool.sm-local] lambda_code_dir), environment from
+the resolved environment block, remaining time from its timeout."""
 from __future__ import annotations
 
 import importlib.util
 import logging
 import os
 import sys
+import time
 import traceback
 import uuid
 from pathlib import Path
@@ -15,17 +16,20 @@ from .errors import TerraformError
 
 
 class _Context:
-    def __init__(self, name, arn):
+    def __init__(self, name, arn, timeout_s: float, memory_mb: int):
         self.function_name = name
         self.invoked_function_arn = arn
         self.aws_request_id = str(uuid.uuid4())
-        self.memory_limit_in_mb = 128
+        self.memory_limit_in_mb = memory_mb
         self.function_version = "$LATEST"
         self.log_group_name = f"/aws/lambda/{name}"
         self.log_stream_name = "local"
 
+        self._deadline = time.monotonic() + timeout_s
+
     def get_remaining_time_in_millis(self):
-        return 300000
+        """Counts down from the function's timeout, as in Lambda (idempotency leases depend on it)."""
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 class _Capture(logging.Handler):
@@ -56,12 +60,16 @@ class Lambdas:
             if env_block:
                 env = tf.eval(env_block[0] if isinstance(env_block, list) else env_block, where).get("variables") or {}
             arn = tf.resource_attr("aws_lambda_function", res, ["arn"], where)
+            # Lambda's defaults when Terraform sets none: 3 s, 128 MB
+            timeout = float(tf.attr("aws_lambda_function", res, "timeout", 3) or 3)
+            memory = int(tf.attr("aws_lambda_function", res, "memory_size", 128) or 128)
             self.functions[arn] = {"name": name, "handler": handler, "env": {k: str(v) for k, v in env.items()},
-                                   "code_dir": self._code_dir(tf, body, where), "where": where}
+                                   "code_dir": self._code_dir(tf, body, where), "where": where,
+                                   "timeout": timeout, "memory": memory}
         self.errors: list[dict] = []
 
-    def _code_dir(self, tf, body, where) -> Path:
-        default = Path(self.rt.repo_root) / "code" / "lambda_function"
+    def _code_dir(self, tf, body, where) -> Path | None:
+        default = self.rt.config.lambda_code_dir
         for dres, dbody in tf.data.get("archive_file", {}).items():
             src = dbody.get("source_dir")
             if src:
@@ -79,6 +87,9 @@ class Lambdas:
         if fn is None:
             raise TerraformError(f"rule {rule_name}: target {arn} is not an aws_lambda_function in the Terraform files")
         module_name, func_name = fn["handler"].rsplit(".", 1)
+        if fn["code_dir"] is None:
+            raise TerraformError(f"{fn['where']}: no archive_file source_dir and no lambda_code_dir in [tool.sm-local]: "
+                                 "cannot find the function's code")
         path = fn["code_dir"] / (module_name.replace(".", "/") + ".py")
         saved = {k: os.environ.get(k) for k in fn["env"]}
         os.environ.update(fn["env"])
@@ -99,7 +110,7 @@ class Lambdas:
             handler = getattr(mod, func_name, None)
             if handler is None:
                 raise AttributeError(f"{path} has no function {func_name}")
-            result = handler(payload, _Context(fn["name"], arn))
+            result = handler(payload, _Context(fn["name"], arn, fn["timeout"], fn["memory"]))
             record["result"] = result
         except Exception as exc:  # a failing Lambda is reported, and the demo counts it as a failure
             record["error"] = f"{type(exc).__name__}: {exc}"

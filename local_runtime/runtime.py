@@ -1,4 +1,9 @@
-"""The runtime: workspace + AWS (moto) + Terraform-declared event routing + pipeline executions."""
+"""The runtime: workspace + AWS (moto) + Terraform-declared event routing + pipeline executions.
+
+Generic: what is specific to a template (tfvars, Terraform folder, engines, SDK config) comes from its
+[tool.sm-local] table (config.py). The executor and the step handlers get narrow services (services.py),
+never this object; progress goes to an ExecutionObserver (ConsoleObserver by default).
+"""
 from __future__ import annotations
 
 import json
@@ -10,59 +15,199 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
-from .aws import ACCOUNT, Aws, Snapshot, prepare_environment, split_s3
+from .aws import Aws, Snapshot, prepare_environment, split_s3
+from .config import RuntimeConfig, find_root
+from .constants import ACCOUNT, sagemaker_arn
 from .errors import DefinitionError
 from .events import EventBus, envelope, load_rules
-from .workspace import Workspace, atomic_write_json
+from .sagemaker_events import model_package_state_change
+from .services import ExecutionObserver, ExecutionStore, JobRecorder, ModelStore, Services, TuningTrial
+from .workspace import Workspace
 
-REGION = "us-east-1"
+
+# Off until the HPO builder uploads its code with the project key (issue 9, item 4): AWS would deny that upload.
+_ENFORCE_PROJECT_BUCKET_POLICY = False
 
 
 def find_repo_root(start: Path | None = None) -> Path:
-    env = os.environ.get("SM_LOCAL_REPO")
-    if env:
-        return Path(env).resolve()
-    for p in [Path(start or Path.cwd()).resolve(), *Path(start or Path.cwd()).resolve().parents]:
-        if (p / "events.tf").exists() and (p / "env_files").is_dir():
-            return p
-    return Path(__file__).resolve().parents[1]
+    return find_root(start)
+
+
+class ConsoleObserver(ExecutionObserver):
+    """Progress lines on stdout: one per finished step, one per tuning trial."""
+
+    def __init__(self, say):
+        self.say = say
+
+    def step_finished(self, execution: dict, step: dict) -> None:
+        status = step["StepStatus"]
+        mark = {"Succeeded": "ok ", "Failed": "ERR"}.get(status, "...")
+        line = (f"  [{mark}] {execution['PipelineName']:<24} {step['StepName']:<30} {status:<9} "
+                f"{step.get('DurationSeconds', 0):6.1f}s")
+        if step.get("FailureReason"):
+            line += f"  {step['FailureReason'][:160]}"
+        if step["StepType"] == "Condition":
+            line += f"  outcome={step['Properties'].get('Outcome')}"
+        self.say(line)
+
+    def tuning_trial(self, execution: dict, step_name: str, trial: TuningTrial) -> None:
+        if trial.objective is None:
+            self.say(f"        trial {trial.number}/{trial.total} {trial.status}")
+        else:
+            self.say(f"        trial {trial.number}/{trial.total} {trial.objective_metric}={trial.objective:.4g} "
+                     f"best={trial.best_so_far:.4g}")
+
+
+class _BusPublisher:
+    """EventPublisher onto the runtime's EventBridge bus (events are routed when the bus is pumped)."""
+
+    def __init__(self):
+        self.bus = None
+
+    def publish(self, event: dict) -> None:
+        self.bus.put(event)
 
 
 class Runtime:
-    def __init__(self, repo_root=None, workspace=None, env_file="env_files/dev_env.tfvars", quiet=False, persist=True):
-        self.repo_root = Path(repo_root or find_repo_root()).resolve()
+    def __init__(self, repo_root=None, workspace=None, env_file=None, quiet=False, persist=True,
+                 observer: ExecutionObserver | None = None, config: RuntimeConfig | None = None):
+        self.config = config or RuntimeConfig.load(Path(repo_root or find_repo_root()))
+        self.repo_root = self.config.root
         self.workspace = Workspace(workspace or os.environ.get("SM_LOCAL_WORKSPACE") or self.repo_root / ".local-sagemaker")
+        env_file = env_file or self.config.env_file
         self.env_file = (self.repo_root / env_file) if not Path(env_file).is_absolute() else Path(env_file)
         self.quiet, self.persist = quiet, persist
-        self.models: dict = {}
+        self.observer = observer or ConsoleObserver(self.say)
+        self.models = ModelStore()
         self.aws = None
         self.executions_run: list[str] = []
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self):
-        prepare_environment(self.repo_root, self.workspace.root)
-        os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
-        self.aws = Aws().__enter__()
-        self.snapshot = Snapshot(self.workspace.root / "aws")
-        if self.aws.embedded and self.persist:
-            self.models = self.snapshot.restore(self.aws)
-        from .lambdas import Lambdas
-        from .notifications import Notifications
+        self._lock = self.workspace.exclusive(self.say)
+        self._lock.__enter__()
+        try:
+            return self._start()
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
+
+    def _start(self):
         from .terraform import Terraform
 
-        self.tf = Terraform(self.repo_root, self.env_file)
+        self.tf = Terraform(self.config.terraform_dir, self.env_file)
+        self._configure_region()
+        prepare_environment(self.config.sdk_config)
+        self.aws = Aws(bucket_policies=self._bucket_policies() if _ENFORCE_PROJECT_BUCKET_POLICY else {},
+                       on_pipeline_start=self._api_start).__enter__()
+        self.snapshot = Snapshot(self.workspace.root / "aws")
+        if self.aws.embedded and self.persist:
+            self.models.update(self.snapshot.restore(self.aws))
+        self._recover_orphans()
+        if self.aws.embedded and self.persist:
+            self._restore_executions()
+        from .lambdas import Lambdas
+        from .notifications import Notifications
+
         self._create_lambda_dependencies()
         self.notifications = Notifications(self, self.tf)
         self.lambdas = Lambdas(self, self.tf)
+        publisher = _BusPublisher()
+        store = ExecutionStore(self.aws, self.workspace, checkpoint=self.checkpoint)
+        self.services = Services(aws=self.aws, workspace=self.workspace, jobs=JobRecorder(self.aws, self.workspace),
+                                 events=publisher, store=store, models=self.models,
+                                 observer=self.observer, quality_check_engine=self.config.quality_check_engine)
         self.bus = EventBus(self, load_rules(self.tf))
+        publisher.bus = self.bus
         return self
 
     def __exit__(self, *exc):
         try:
-            if self.aws and self.aws.embedded and self.persist:
-                self.snapshot.save(self.aws, self.models)
+            self.checkpoint()
         finally:
-            self.aws.__exit__(*exc)
+            try:
+                self.aws.__exit__(*exc)
+            finally:
+                self._lock.__exit__(None, None, None)
+
+    def checkpoint(self) -> None:
+        """Persist the emulated AWS state now (after every step, upload and approval), so a crash loses nothing
+        that finished. Atomic per file; the next command replays it."""
+        if self.aws and self.aws.embedded and self.persist:
+            self.snapshot.save(self.aws, self.models)
+
+    def _restore_executions(self) -> None:
+        """Executions of earlier commands back into moto, so DescribePipelineExecution (Lambdas, retries) and
+        ClientRequestToken idempotency see them as SageMaker would."""
+        from moto.sagemaker.models import FakePipelineExecution, sagemaker_backends
+
+        from .constants import region
+
+        backend = sagemaker_backends[ACCOUNT][region()]
+        for rec in self.workspace.list_executions():
+            pipe = backend.pipelines.get(rec.get("PipelineName"))
+            if pipe is None or rec["PipelineExecutionArn"] in pipe.pipeline_executions:
+                continue
+            ex = FakePipelineExecution(
+                pipeline_execution_arn=rec["PipelineExecutionArn"],
+                pipeline_execution_display_name=rec.get("PipelineExecutionDisplayName"),
+                pipeline_parameters=[{"Name": k, "Value": str(v)} for k, v in (rec.get("ParameterOverrides") or {}).items()],
+                pipeline_execution_description=rec.get("PipelineExecutionDescription"),
+                parallelism_configuration=None, pipeline_definition=json.dumps(rec.get("Definition") or {}),
+                client_request_token=rec.get("ClientRequestToken"))
+            ex.pipeline_execution_status = rec.get("PipelineExecutionStatus")
+            ex.pipeline_execution_failure_reason = rec.get("FailureReason")
+            pipe.pipeline_executions[rec["PipelineExecutionArn"]] = ex
+
+    def _recover_orphans(self) -> None:
+        """An execution still 'Executing' here belongs to a command that died (the workspace lock proves no other
+        command runs): mark it Failed, as SageMaker fails an execution whose step was lost; `retry` resumes it."""
+        from .executor import iso
+
+        for rec in self.workspace.list_executions():
+            if rec.get("PipelineExecutionStatus") != "Executing":
+                continue
+            reason = ("sm-local: the command running this execution ended before it finished (killed or crashed); "
+                      f"`sm-local retry {rec['PipelineExecutionId']}` resumes it from the unfinished step")
+            for st in rec.get("Steps", {}).values():
+                if st.get("StepStatus") in ("Executing", "Starting"):
+                    st.update(StepStatus="Failed", FailureReason=reason)
+                    rec["FailedStep"] = st["StepName"]
+            rec.update(PipelineExecutionStatus="Failed", FailureReason=reason, EndTime=iso(time.time()))
+            self.workspace.save_execution(rec)
+            self.say(f"  !! execution {rec['PipelineExecutionId']} ({rec['PipelineName']}) was interrupted; marked "
+                     "Failed (retry resumes it)")
+
+    def _configure_region(self) -> None:
+        """CI exports the environment's tfvars region as AWS_DEFAULT_REGION; the runtime does the same. With no
+        region in the environment nor in the tfvars, clients fail with botocore's NoRegionError, as the SDK would."""
+        var = self.config.region_variable
+        if not os.environ.get("AWS_DEFAULT_REGION") and var and self.tf.vars.get(var):
+            os.environ["AWS_DEFAULT_REGION"] = str(self.tf.vars[var])
+        from .constants import region
+        self.tf.region = region()
+
+    @property
+    def kms_key(self) -> str | None:
+        var = self.config.kms_key_variable
+        return (self.tf.vars.get(var) or None) if var else None
+
+    def _bucket_policies(self) -> dict:
+        """The project bucket is a prerequisite whose policy denies uploads not encrypted with the project key
+        (README, Deploy to AWS); moto evaluates no policy conditions, so emulation.py enforces it."""
+        from .emulation import require_sse_kms_policy
+
+        var = self.config.bucket_variable
+        if not (var and self.tf.vars.get(var) and self.kms_key):
+            return {}
+        return {self.tf.vars[var]: require_sse_kms_policy(self.tf.vars[var], self.kms_key)}
+
+    @property
+    def bucket(self) -> str:
+        var = self.config.bucket_variable
+        if not var or var not in self.tf.vars:
+            raise DefinitionError(f"no project bucket: [tool.sm-local] bucket_variable {var!r} is not set in {self.env_file}")
+        return self.tf.vars[var]
 
     def _create_lambda_dependencies(self):
         """Resources the Lambda code calls at run time (DynamoDB tables), created as Terraform would."""
@@ -87,73 +232,16 @@ class Runtime:
         if not self.quiet:
             print(msg, flush=True)
 
-    def step_progress(self, rec: dict, st: dict) -> None:
-        status = st["StepStatus"]
-        mark = {"Succeeded": "ok ", "Failed": "ERR"}.get(status, "...")
-        line = f"  [{mark}] {rec['PipelineName']:<24} {st['StepName']:<30} {status:<9} {st.get('DurationSeconds', 0):6.1f}s"
-        if st.get("FailureReason"):
-            line += f"  {st['FailureReason'][:160]}"
-        if st["StepType"] == "Condition":
-            line += f"  outcome={st['Properties'].get('Outcome')}"
-        self.say(line)
-
-    # ------------------------------------------------------------------ jobs (records in moto for describe_*)
-    def record_job(self, kind: str, request: dict) -> None:
-        sm = self.aws.sm
-        req = {k: v for k, v in request.items() if k not in ("LocalJobDir", "LogFile")}
-        if kind == "processing":
-            sm.create_processing_job(**req)
-        elif kind == "training":
-            req.pop("TuningJobArn", None)
-            sm.create_training_job(**req)
-        elif kind == "transform":
-            sm.create_transform_job(**req)
-
-    def finish_job(self, kind: str, name: str, record: dict) -> None:
-        atomic_write_json(self.workspace.job_dir(name) / "job.json", dict(record, JobKind=kind))
-
     # ------------------------------------------------------------------ events
     def emit(self, event: dict) -> None:
         self.bus.put(event)
 
     def pipeline_arn(self, name: str) -> str:
-        return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:pipeline/{name.lower()}"
-
-    def emit_execution_event(self, rec: dict, previous: str | None) -> None:
-        detail = {"pipelineExecutionDisplayName": rec["PipelineExecutionDisplayName"],
-                  "currentPipelineExecutionStatus": rec["PipelineExecutionStatus"],
-                  "previousPipelineExecutionStatus": previous or "",
-                  "executionStartTime": rec["StartTime"], "executionEndTime": rec.get("EndTime") or "",
-                  "pipelineExecutionDescription": rec.get("PipelineExecutionDescription", ""),
-                  "pipelineArn": rec["PipelineArn"], "pipelineExecutionArn": rec["PipelineExecutionArn"]}
-        self.emit(envelope("SageMaker Model Building Pipeline Execution Status Change", "aws.sagemaker", detail,
-                           [rec["PipelineArn"], rec["PipelineExecutionArn"]]))
-
-    def emit_step_event(self, rec: dict, st: dict, previous: str) -> None:
-        meta = {}
-        for k, v in (st.get("Metadata") or {}).items():
-            key = k[0].lower() + k[1:]
-            meta[key] = {kk[0].lower() + kk[1:]: vv for kk, vv in v.items()} if isinstance(v, dict) else v
-        detail = {"metadata": meta, "stepStartTime": st.get("StartTime"), "stepEndTime": st.get("EndTime") or "",
-                  "stepName": st["StepName"], "stepType": st["StepType"], "previousStepStatus": previous,
-                  "currentStepStatus": st["StepStatus"], "pipelineArn": rec["PipelineArn"],
-                  "pipelineExecutionArn": rec["PipelineExecutionArn"]}
-        if st.get("StepStatus") == "Failed":
-            detail["failureReason"] = st.get("FailureReason", "")
-        self.emit(envelope("SageMaker Model Building Pipeline Execution Step Status Change", "aws.sagemaker", detail,
-                           [rec["PipelineArn"], rec["PipelineExecutionArn"]]))
-
-    def emit_model_package_event(self, desc: dict) -> None:
-        detail = {k: v for k, v in desc.items() if k != "ResponseMetadata"}
-        for k, v in list(detail.items()):
-            if hasattr(v, "isoformat"):
-                detail[k] = v.astimezone().strftime("%Y-%m-%dT%H:%M:%SZ") if v.tzinfo else v.isoformat() + "Z"
-        detail = json.loads(json.dumps(detail, default=str))
-        self.emit(envelope("SageMaker Model Package State Change", "aws.sagemaker", detail, [desc["ModelPackageArn"]]))
+        return sagemaker_arn("pipeline", name.lower())
 
     def upload(self, path: str | Path, key: str, bucket: str | None = None) -> str:
         """User upload (like `aws s3 cp`): put the object, then emit the S3 'Object Created' EventBridge event."""
-        bucket = bucket or self.tf.vars["bucket_name"]
+        bucket = bucket or self.bucket
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"upload: {path} is not a file")
@@ -163,7 +251,9 @@ class Runtime:
         except ClientError as exc:  # as in the cloud, uploading to a missing bucket is an error
             raise FileNotFoundError(f"upload: bucket {bucket} does not exist; `sm-local upsert` creates the "
                                     "tfvars bucket, as Terraform would in the cloud") from exc
-        s3.upload_file(str(path), bucket, key)
+        # as `aws s3 cp --sse aws:kms --sse-kms-key-id <project key>`: the bucket policy denies anything else
+        extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key} if self.kms_key else None
+        s3.upload_file(str(path), bucket, key, ExtraArgs=extra)
         head = s3.head_object(Bucket=bucket, Key=key)
         detail = {"version": "0", "bucket": {"name": bucket},
                   "object": {"key": key, "size": head["ContentLength"], "etag": head["ETag"].strip('"'),
@@ -171,6 +261,7 @@ class Runtime:
                   "request-id": secrets.token_hex(8).upper(), "requester": ACCOUNT, "source-ip-address": "127.0.0.1",
                   "reason": "PutObject"}
         self.emit(envelope("Object Created", "aws.s3", detail, [f"arn:aws:s3:::{bucket}"]))
+        self.checkpoint()
         self.say(f"  uploaded {path} -> s3://{bucket}/{key}")
         return f"s3://{bucket}/{key}"
 
@@ -179,21 +270,7 @@ class Runtime:
 
     # ------------------------------------------------------------------ executions
     def save(self, rec: dict) -> None:
-        self.workspace.save_execution({k: v for k, v in rec.items() if not k.startswith("_")})
-        self._sync_moto_execution(rec)
-
-    def _sync_moto_execution(self, rec: dict) -> None:
-        """moto has no API to set an execution's status/FailureReason (SageMaker sets them itself), so in embedded
-        mode the record in moto's backend is updated directly; describe_pipeline_execution then tells the truth."""
-        if not (self.aws and self.aws.embedded and rec.get("PipelineExecutionStatus")):
-            return
-        from moto.sagemaker.models import sagemaker_backends
-        backend = sagemaker_backends[ACCOUNT][os.environ.get("AWS_DEFAULT_REGION", REGION)]
-        pipe = backend.pipelines.get(rec["PipelineName"])
-        ex = pipe.pipeline_executions.get(rec["PipelineExecutionArn"]) if pipe else None
-        if ex is not None:
-            ex.pipeline_execution_status = rec["PipelineExecutionStatus"]
-            ex.pipeline_execution_failure_reason = rec.get("FailureReason")
+        self.services.store.save(rec)
 
     def _definition(self, pipeline: str) -> tuple[str, dict]:
         sm = self.aws.sm
@@ -211,16 +288,24 @@ class Runtime:
     def start_execution(self, pipeline: str, parameters: dict | None = None, trigger: dict | None = None) -> None:
         self.bus.enqueue(("start", pipeline, parameters or {}, trigger or {"type": "cli"}))
 
-    def execute_pipeline(self, pipeline: str, parameters: dict, trigger: dict) -> dict:
+    def _api_start(self, pipeline: str, execution_arn: str, parameters: dict) -> None:
+        """StartPipelineExecution called by code in this process (a Lambda, a script): run it, as SageMaker would."""
+        self.bus.enqueue(("start", pipeline, parameters, {"type": "StartPipelineExecution"}, execution_arn))
+
+    def execute_pipeline(self, pipeline: str, parameters: dict, trigger: dict, execution_arn: str | None = None) -> dict:
+        from .emulation import internal
         from .executor import Executor, iso, parse_parameters
         name, definition = self._definition(pipeline)
         t0 = time.time()
         display = f"execution-{int(t0 * 1000)}"
         # StartPipelineExecution in moto gives the execution its id/ARN, so describe_pipeline_execution works
         # for the Lambda; the steps run here.
-        exec_arn = self.aws.sm.start_pipeline_execution(
-            PipelineName=name, PipelineExecutionDisplayName=display,
-            PipelineParameters=[{"Name": k, "Value": str(v)} for k, v in parameters.items()])["PipelineExecutionArn"]
+        exec_arn = execution_arn
+        if exec_arn is None:
+            with internal():
+                exec_arn = self.aws.sm.start_pipeline_execution(
+                    PipelineName=name, PipelineExecutionDisplayName=display,
+                    PipelineParameters=[{"Name": k, "Value": str(v)} for k, v in parameters.items()])["PipelineExecutionArn"]
         exec_id = exec_arn.rsplit("/", 1)[-1]
         rec = {"PipelineName": name, "PipelineArn": exec_arn.split("/execution/")[0], "PipelineExecutionId": exec_id,
                "PipelineExecutionArn": exec_arn,
@@ -229,14 +314,15 @@ class Runtime:
                "ParameterOverrides": parameters, "Steps": {}, "StepOrder": [], "Definition": definition, "_t0": t0}
         try:
             rec["Parameters"] = parse_parameters(definition, parameters)
-            executor = Executor(self, rec, definition)
+            executor = Executor(self.services, rec, definition)
         except DefinitionError as exc:
             # SageMaker rejects StartPipelineExecution / fails the execution at validation: record and report it.
             rec.update(PipelineExecutionStatus="Failed", FailureReason=f"DefinitionError: {exc}", EndTime=iso(time.time()),
                        Parameters=parameters)
             self.save(rec)
             self.say(f"  [ERR] {name}: {exc}")
-            self.emit_execution_event(rec, "Executing")
+            from .sagemaker_events import execution_status_change
+            self.emit(execution_status_change(rec, "Executing"))
             self.executions_run.append(exec_id)
             return rec
         self.say(f"▶ {name} execution {exec_id} started (trigger: {_trigger_text(trigger)})")
@@ -250,14 +336,17 @@ class Runtime:
     def retry_execution(self, exec_id: str) -> dict:
         """RetryPipelineExecution: same definition and parameters; succeeded steps keep their outputs."""
         from .executor import Executor
+        from .errors import StateError
+
         rec = self.workspace.load_execution(exec_id)
         if rec.get("PipelineExecutionStatus") != "Failed":
-            raise ValueError(f"execution {exec_id} is {rec.get('PipelineExecutionStatus')}; only Failed executions can be retried")
+            raise StateError(f"execution {exec_id} is {rec.get('PipelineExecutionStatus')}: only a Failed execution "
+                             "can be retried (SageMaker's RetryPipelineExecution rule)")
         rec["_t0"] = time.time()
         rec["RetryCount"] = rec.get("RetryCount", 0) + 1
         rec.pop("FailedStep", None)
         self.say(f"▶ {rec['PipelineName']} execution {exec_id} retried (attempt {rec['RetryCount'] + 1})")
-        rec = Executor(self, rec, rec["Definition"]).run()
+        rec = Executor(self.services, rec, rec["Definition"]).run()
         self.say(f"■ {rec['PipelineName']} execution {exec_id} {rec['PipelineExecutionStatus']}"
                  + (f": {rec['FailureReason']}" if rec["PipelineExecutionStatus"] == "Failed" else ""))
         return rec
@@ -273,7 +362,8 @@ class Runtime:
             kwargs["ApprovalDescription"] = comment
         sm.update_model_package(**kwargs)
         desc = sm.describe_model_package(ModelPackageName=arn)
-        self.emit_model_package_event(desc)
+        self.emit(model_package_state_change(desc))
+        self.checkpoint()
         return desc
 
     def package_arn(self, ref: str) -> str:
@@ -281,7 +371,7 @@ class Runtime:
             return ref
         if "/" in ref:
             group, version = ref.rsplit("/", 1)
-            return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{group.lower()}/{int(version)}"
+            return sagemaker_arn("model-package", f"{group.lower()}/{int(version)}")
         raise ValueError(f"model package {ref!r}: give an ARN or <group>/<version>")
 
     def list_packages(self, group: str | None = None) -> list[dict]:

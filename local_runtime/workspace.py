@@ -5,11 +5,16 @@ Every write goes to a temp file first and is renamed into place, so a crash neve
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import sys
 import tempfile
 import threading
 from pathlib import Path
+
+from .errors import StateError
 
 DEFAULT_WORKSPACE = ".local-sagemaker"
 
@@ -38,8 +43,9 @@ def read_json(path: Path, default=None):
         return default
     try:
         return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StateError(f"{path}: corrupt state file, not valid JSON ({exc}); restore it or remove the "
+                         "workspace to start afresh") from exc
 
 
 class Workspace:
@@ -57,6 +63,30 @@ class Workspace:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
 
+    @contextlib.contextmanager
+    def exclusive(self, announce=None):
+        """One command at a time per workspace: an advisory lock on <workspace>/.lock held for the command.
+        The kernel drops it when the holder dies (kill -9 included), so a crash never leaves it stuck."""
+        path = self.root / ".lock"
+        fh = open(path, "a+")
+        try:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                holder = fh.read().strip() or "?"
+                (announce or (lambda m: print(m, file=sys.stderr, flush=True)))(
+                    f"waiting for another sm-local command on {self.root} (pid {holder}) to finish")
+                fcntl.flock(fh, fcntl.LOCK_EX)
+            fh.seek(0)
+            fh.truncate()
+            fh.write(str(os.getpid()))
+            fh.flush()
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
+
     # executions
     def execution_path(self, execution_id: str) -> Path:
         return self.root / "executions" / f"{execution_id}.json"
@@ -73,7 +103,7 @@ class Workspace:
         return rec
 
     def list_executions(self) -> list[dict]:
-        recs = [read_json(p) for p in (self.root / "executions").glob("*.json")]
+        recs = [read_json(p) for p in sorted((self.root / "executions").glob("*.json"))]
         return sorted((r for r in recs if r), key=lambda r: (r.get("StartTime") or "", r.get("Sequence", 0)))
 
     def next_sequence(self) -> int:
@@ -102,7 +132,7 @@ class Workspace:
                 try:
                     out.append(json.loads(line))
                 except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{n}: not valid JSON ({exc})") from exc
+                    raise StateError(f"{path}:{n}: corrupt line, not valid JSON ({exc})") from exc
         return out
 
     def append_text(self, rel: str, text: str) -> None:

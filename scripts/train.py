@@ -140,7 +140,8 @@ def output_fn(prediction, accept):
     accept_type = (accept or "text/csv").split(";")[0].strip().lower()
     if accept_type not in ("text/csv", "*/*"):
         raise ValueError(f"unsupported accept type {accept!r}: only text/csv is produced")
-    return "".join(f"{float(v)!r}\n" for v in np.ravel(prediction))
+    # records separated, not terminated: batch transform's AssembleWith=Line ends each response with a newline
+    return "\n".join(f"{float(v)!r}" for v in np.ravel(prediction))
 
 
 if __name__ == "__main__":

@@ -3,34 +3,12 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import container
 from ..errors import StepFailure
-
-
-@dataclass
-class StepContext:
-    rt: object             # runtime.Runtime
-    execution: dict        # execution record
-    step: dict             # step definition
-    args: dict             # resolved Arguments
-    metadata: dict = field(default_factory=dict)  # filled early so failure events carry the job ARN
-
-    @property
-    def name(self) -> str:
-        return self.step["Name"]
-
-    def job_name(self, max_len: int = 63) -> str:
-        """pipelines-<execution id>-<step>-<random> like SageMaker, cut to the API's name limit."""
-        step = re.sub(r"[^a-zA-Z0-9-]", "-", self.name)
-        suffix = secrets.token_hex(3)
-        base = f"pipelines-{self.execution['PipelineExecutionId']}-{step}"
-        return f"{base[: max_len - len(suffix) - 1]}-{suffix}".lower()
 
 
 def relocate(path: str, root: Path) -> str:
@@ -70,23 +48,60 @@ def run_process(cmd: list[str], env: dict, cwd: Path, log_path: Path, timeout: f
     return proc.returncode
 
 
-def failure_reason(root: Path, log_path: Path, returncode: int) -> str:
-    """SageMaker surfaces /opt/ml/output/message (or /opt/ml/output/failure) as FailureReason."""
-    for name in ("message", "failure"):
-        msg = root / "output" / name
-        if msg.exists() and msg.read_text().strip():
-            return msg.read_text().strip()[:1024]
-    lines = [l for l in log_path.read_text(errors="replace").splitlines() if l.strip()] if log_path.exists() else []
-    last = lines[-1].strip() if lines else "no output"
+# AWS keeps a processing job's FailureReason generic and puts /opt/ml/output/message into ExitMessage. Until the
+# template signals a model-quality breach through a FailStep (not through the processing job's failure), the
+# message also becomes the FailureReason here; set to False when that lands.
+MESSAGE_AS_PROCESSING_FAILURE_REASON = True
+
+GENERIC_ALGORITHM_ERROR = "AlgorithmError: See job logs for more information"
+
+
+def _read_utf8(path: Path, limit: int) -> str | None:
+    """The first `limit` characters of a container's message file; None when absent or empty.
+    Raises UnicodeDecodeError when it is not UTF-8 (AWS then fails the job with a ClientError)."""
+    if not path.exists():
+        return None
+    text = path.read_bytes().decode("utf-8")
+    return text[:limit] if text.strip() else None
+
+
+def exit_message(kind: str, root: Path) -> dict:
+    """Processing jobs, on any terminal status: "the ExitMessage field in DescribeProcessingJob contains the first
+    1 KB of" /opt/ml/output/message (https://docs.aws.amazon.com/sagemaker/latest/dg/byoc-metadata.html)."""
+    if kind != "processing":
+        return {}
+    try:
+        text = _read_utf8(root / "output" / "message", 1024)
+    except UnicodeDecodeError:
+        return {}
+    return {"ExitMessage": text} if text is not None else {}
+
+
+def failure_fields(kind: str, root: Path, log_path: Path, returncode: int) -> dict:
+    """FailureReason (and ExitMessage) of a failed job, as SageMaker reports them:
+    - training: the first 1024 characters of /opt/ml/output/failure
+      (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-training-algo-output.html), else generic;
+    - processing: generic "AlgorithmError: See job logs for more information" (the wording AWS's own
+      sagemaker-spark-container integration tests assert), the container's message in ExitMessage;
+    - a message file that is not UTF-8 fails the job with a ClientError (byoc-metadata page);
+    - transform: the serving stack's error (local: the worker's message), else generic.
+    Where AWS documents no wording (timeouts, no failure file) the generic text is used: nothing from the logs
+    leaks into the reason, as on AWS."""
     if returncode == -9:
-        return f"ClientError: job exceeded its MaxRuntimeInSeconds; last log line: {last}"[:1024]
-    return f"AlgorithmError: exit code {returncode}: {last}"[:1024]
-
-
-def arn(kind: str, name: str) -> str:
-    from ..aws import ACCOUNT
-    region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-    return f"arn:aws:sagemaker:{region}:{ACCOUNT}:{kind}/{name}"
+        return {"FailureReason": "ClientError: the job exceeded its StoppingCondition.MaxRuntimeInSeconds"}
+    source = {"training": "failure", "processing": "message", "transform": "message"}[kind]
+    try:
+        text = _read_utf8(root / "output" / source, 1024)
+    except UnicodeDecodeError:
+        return {"FailureReason": f"ClientError: /opt/ml/output/{source} is not UTF-8 encoded"}
+    if kind == "processing":
+        fields = dict(exit_message(kind, root), FailureReason=GENERIC_ALGORITHM_ERROR)
+        if MESSAGE_AS_PROCESSING_FAILURE_REASON and text:
+            fields["FailureReason"] = text.strip()
+        return fields
+    if kind == "training" and text is None:  # the template's scripts also write .../message; AWS ignores it there
+        return {"FailureReason": GENERIC_ALGORITHM_ERROR}
+    return {"FailureReason": (text or GENERIC_ALGORITHM_ERROR).strip()}
 
 
 def max_runtime(args: dict) -> float | None:

@@ -1,41 +1,32 @@
 """Processing step: stage ProcessingInputs, run the script container with sys.executable, upload outputs."""
 from __future__ import annotations
 
-import shutil
-import time
+from pathlib import Path
 
 from ..aws import download_prefix, upload_dir
 from ..errors import StepFailure
-from .common import StepContext, arn, failure_reason, max_runtime, python_command, relocate, run_process
+from .base import StepContext, StepResult
+from .common import max_runtime, python_command, relocate
+from .job import Job
 
 
 def run_processing_job(ctx: StepContext, args: dict, job_name: str, extra_env: dict | None = None,
                        entrypoint_override: list[str] | None = None) -> dict:
     """Runs one processing job; returns its describe-shaped record. Raises StepFailure (outputs not uploaded)."""
-    rt = ctx.rt
-    job_arn = arn("processing-job", job_name)
-    ctx.metadata.update({"ProcessingJob": {"Arn": job_arn}})
-    request = dict(args, ProcessingJobName=job_name)
-    rt.record_job("processing", request)
-    job_dir = rt.workspace.job_dir(job_name)
-    root = job_dir / "opt" / "ml"
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
+    job = Job(ctx, "processing", job_name, dict(args, ProcessingJobName=job_name))
+    root, s3 = job.root, ctx.aws.s3
     (root / "output").mkdir()
-    started = time.time()
     for inp in args.get("ProcessingInputs", []):
         s3in = inp.get("S3Input")
         if not s3in:
             raise StepFailure(f"ProcessingInput {inp.get('InputName')!r}: only S3Input is supported locally")
         try:
-            download_prefix(rt.aws.s3, s3in["S3Uri"], relocate(s3in["LocalPath"], root), s3in.get("S3DataType"))
+            download_prefix(s3, s3in["S3Uri"], relocate(s3in["LocalPath"], root), s3in.get("S3DataType"))
         except (FileNotFoundError, ValueError) as exc:
             raise StepFailure(f"ClientError: ProcessingInput {inp.get('InputName')!r}: {exc}") from exc
     outputs = args.get("ProcessingOutputConfig", {}).get("Outputs", [])
     for out in outputs:
         if "S3Output" in out:
-            from pathlib import Path
             Path(relocate(out["S3Output"]["LocalPath"], root)).mkdir(parents=True, exist_ok=True)
     app = args.get("AppSpecification", {})
     cmd = entrypoint_override or python_command(app.get("ContainerEntrypoint") or [], app.get("ContainerArguments") or [], root)
@@ -44,30 +35,26 @@ def run_processing_job(ctx: StepContext, args: dict, job_name: str, extra_env: d
     env["SM_CONTAINER_ROOT"] = str(root)
     if env.get("PYTHONPATH"):  # read by the interpreter itself: its /opt/ml entries point into this job's root
         env["PYTHONPATH"] = ":".join(relocate(p, root) for p in env["PYTHONPATH"].split(":"))
-    log_path = job_dir / "logs.txt"
-    rc = run_process(cmd, env, job_dir, log_path, timeout=max_runtime(args))
-    record = {
-        "ProcessingJobName": job_name, "ProcessingJobArn": job_arn, "ProcessingInputs": args.get("ProcessingInputs", []),
-        "ProcessingOutputConfig": args.get("ProcessingOutputConfig", {"Outputs": []}),
-        "AppSpecification": app, "Environment": args.get("Environment", {}), "RoleArn": args.get("RoleArn"),
-        "ProcessingResources": args.get("ProcessingResources"), "ProcessingStartTime": started,
-        "ProcessingEndTime": time.time(), "LocalJobDir": str(job_dir), "LogFile": str(log_path),
-    }
+    rc = job.run(cmd, env, job.dir, timeout=max_runtime(args))
+    record = dict(job.base_record(),
+                  ProcessingJobName=job_name, ProcessingJobArn=job.arn, ProcessingInputs=args.get("ProcessingInputs", []),
+                  ProcessingOutputConfig=args.get("ProcessingOutputConfig", {"Outputs": []}),
+                  AppSpecification=app, Environment=args.get("Environment", {}), RoleArn=args.get("RoleArn"),
+                  ProcessingResources=args.get("ProcessingResources"), ProcessingStartTime=job.started)
     if rc != 0:
-        reason = failure_reason(root, log_path, rc)
-        record.update(ProcessingJobStatus="Failed", FailureReason=reason, ExitMessage=reason)
-        rt.finish_job("processing", job_name, record)
-        raise StepFailure(reason, properties=record)
+        job.fail(record, rc)
     # Upload only after success, so a failed job never replaces good outputs.
     for out in outputs:
         s3out = out.get("S3Output")
         if s3out:
-            upload_dir(rt.aws.s3, relocate(s3out["LocalPath"], root), s3out["S3Uri"])
-    record["ProcessingJobStatus"] = "Completed"
-    rt.finish_job("processing", job_name, record)
-    return record
+            upload_dir(s3, relocate(s3out["LocalPath"], root), s3out["S3Uri"],
+                       (args.get("ProcessingOutputConfig") or {}).get("KmsKeyId"))
+    return job.complete(record)
 
 
-def run(ctx: StepContext):
-    record = run_processing_job(ctx, ctx.args, ctx.job_name())
-    return record, {"ProcessingJob": {"Arn": record["ProcessingJobArn"]}}
+class ProcessingHandler:
+    step_types = ("Processing",)
+
+    def run(self, ctx: StepContext) -> StepResult:
+        record = run_processing_job(ctx, ctx.args, ctx.job_name())
+        return StepResult(record, {"ProcessingJob": {"Arn": record["ProcessingJobArn"]}})

@@ -1,5 +1,7 @@
-"""QualityCheck step (Model Monitor data quality): runs the template's scripts/data_quality.py engine in place
-of the Model Monitor analyzer container, with the same inputs/outputs and the step's documented properties."""
+"""QualityCheck step (Model Monitor data quality): runs the configured engine ([tool.sm-local]
+quality_check_engine) in place of the Model Monitor analyzer container, with the same inputs/outputs and the
+step's documented properties. The engine is called as ``<engine> baseline --input D --output O`` or
+``<engine> check --input D --baseline-constraints C [--baseline-statistics S] --output O``."""
 from __future__ import annotations
 
 import json
@@ -8,21 +10,32 @@ from pathlib import Path
 
 from ..aws import read_s3_text, split_s3
 from ..errors import StepFailure
-from .common import StepContext, relocate
+from .base import StepContext, StepResult
+from .common import relocate
 from .processing import run_processing_job
 
 _CONTROL = ("CheckType", "ModelPackageGroupName", "SkipCheck", "RegisterNewBaseline", "FailOnViolation",
             "SuppliedBaselineStatistics", "SuppliedBaselineConstraints", "CheckJobConfig")
 
 
-def run(ctx: StepContext):
+class QualityCheckHandler:
+    step_types = ("QualityCheck",)
+
+    def run(self, ctx: StepContext) -> StepResult:
+        return StepResult(*run_quality_check(ctx))
+
+
+def run_quality_check(ctx: StepContext):
     a = ctx.args
     check_type = a.get("CheckType", "DATA_QUALITY")
     if check_type != "DATA_QUALITY":
         raise StepFailure(f"QualityCheck CheckType {check_type!r} is not supported locally (DATA_QUALITY only)")
-    engine = Path(ctx.rt.repo_root) / "scripts" / "data_quality.py"
-    if not engine.exists():
-        raise StepFailure(f"data-quality engine {engine} not found")
+    engine = ctx.services.quality_check_engine
+    if engine is None:
+        raise StepFailure("QualityCheck steps need an engine in place of Model Monitor's analyzer: set "
+                          "quality_check_engine in the template's [tool.sm-local] table")
+    if not Path(engine).exists():
+        raise StepFailure(f"data-quality engine {engine} (quality_check_engine in [tool.sm-local]) not found")
     env = a.get("Environment") or {}
     outputs = (a.get("ProcessingOutputConfig") or {}).get("Outputs", [])
     if not outputs:
@@ -35,7 +48,7 @@ def run(ctx: StepContext):
     stats_uri, cons_uri = a.get("SuppliedBaselineStatistics"), a.get("SuppliedBaselineConstraints")
     proc_args = {k: v for k, v in a.items() if k not in _CONTROL}
     job_name = ctx.job_name()
-    root = ctx.rt.workspace.root / "jobs" / job_name / "opt" / "ml"
+    root = ctx.workspace.root / "jobs" / job_name / "opt" / "ml"
     mode = "baseline" if skip or not cons_uri else "check"
     if mode == "check":
         # Supplied baselines become extra processing inputs, as the Model Monitor container receives them.
@@ -64,7 +77,7 @@ def run(ctx: StepContext):
         meta["QualityCheck"]["ViolationReport"] = f"{out_uri}/constraint_violations.json"
         if a.get("FailOnViolation", True):
             b, k = split_s3(f"{out_uri}/constraint_violations.json")
-            viol = json.loads(read_s3_text(ctx.rt.aws.s3, f"s3://{b}/{k}")).get("violations", [])
+            viol = json.loads(read_s3_text(ctx.aws.s3, f"s3://{b}/{k}")).get("violations", [])
             if viol:
                 raise StepFailure(f"ClientError: Quality check failed: {len(viol)} constraint violation(s); see the "
                                   f"violation report {out_uri}/constraint_violations.json", metadata=meta, properties=props)

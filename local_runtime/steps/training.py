@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
+import sys
 import tarfile
 import time
 from pathlib import Path
 
-from ..aws import download_prefix, split_s3
+from ..aws import download_prefix, split_s3, upload_file
+from ..constants import sagemaker_arn
 from ..errors import StepFailure
-from .common import StepContext, arn, failure_reason, max_runtime, run_process
+from .base import StepContext, StepResult
+from .common import max_runtime
+from .job import Job
 
 _DRIVER_CHANNELS = ("code", "sm_drivers")
 
@@ -31,7 +34,7 @@ def _hp_value(v) -> str:
     return json.dumps(v)
 
 
-def _stage_code(rt, root: Path, channels: dict, hps: dict) -> tuple[Path, str]:
+def _stage_code(s3, root: Path, channels: dict, hps: dict) -> tuple[Path, str]:
     code_dir = root / "input" / "data" / "code"
     entry = None
     sc = root / "input" / "data" / "sm_drivers" / "sourcecode.json"
@@ -45,7 +48,7 @@ def _stage_code(rt, root: Path, channels: dict, hps: dict) -> tuple[Path, str]:
         submit = _hp_value(hps.get("sagemaker_submit_directory", "")) if hps.get("sagemaker_submit_directory") else None
         if not submit:
             raise StepFailure("training job has neither a 'code' channel nor sagemaker_submit_directory")
-        _fetch_code(rt, submit, code_dir)
+        _fetch_code(s3, submit, code_dir)
     if not entry:
         raise StepFailure("training job names no entry script (sm_drivers/sourcecode.json entry_script or sagemaker_program)")
     if not (code_dir / entry).exists():
@@ -53,18 +56,18 @@ def _stage_code(rt, root: Path, channels: dict, hps: dict) -> tuple[Path, str]:
     return code_dir, entry
 
 
-def _fetch_code(rt, uri: str, dest: Path) -> None:
+def _fetch_code(s3, uri: str, dest: Path) -> None:
     """S3 code location: a prefix, a single file, or sourcedir.tar.gz (extracted)."""
     dest.mkdir(parents=True, exist_ok=True)
     if uri.endswith(".tar.gz"):
         bucket, key = split_s3(uri)
         tmp = dest.parent / "sourcedir.tar.gz"
-        rt.aws.s3.download_file(bucket, key, str(tmp))
+        s3.download_file(bucket, key, str(tmp))
         with tarfile.open(tmp) as tar:
             tar.extractall(dest, filter="data")
         tmp.unlink()
     else:
-        download_prefix(rt.aws.s3, uri, dest)
+        download_prefix(s3, uri, dest)
 
 
 def parse_metrics(log_text: str, definitions: list) -> dict:
@@ -87,18 +90,10 @@ def parse_metrics(log_text: str, definitions: list) -> dict:
 
 
 def run_training_job(ctx: StepContext, args: dict, job_name: str, tuning_job: str | None = None) -> dict:
-    rt = ctx.rt
-    job_arn = arn("training-job", job_name)
-    if tuning_job is None:
-        ctx.metadata.update({"TrainingJob": {"Arn": job_arn}})
-    rt.record_job("training", dict(args, TrainingJobName=job_name))
-    job_dir = rt.workspace.job_dir(job_name)
-    root = job_dir / "opt" / "ml"
-    if root.exists():
-        shutil.rmtree(root)
+    job = Job(ctx, "training", job_name, dict(args, TrainingJobName=job_name), step_metadata=tuning_job is None)
+    root, s3 = job.root, ctx.aws.s3
     for sub in ("model", "output/data", "input/config", "code"):
         (root / sub).mkdir(parents=True)
-    started = time.time()
     hps = dict(args.get("HyperParameters") or {})
     channels = {}
     for ch in args.get("InputDataConfig", []):
@@ -108,11 +103,11 @@ def run_training_job(ctx: StepContext, args: dict, job_name: str, tuning_job: st
             raise StepFailure(f"channel {name!r}: only S3DataSource is supported locally")
         dest = root / "input" / "data" / name
         try:
-            download_prefix(rt.aws.s3, src["S3Uri"], dest, src.get("S3DataType"))
+            download_prefix(s3, src["S3Uri"], dest, src.get("S3DataType"))
         except (FileNotFoundError, ValueError) as exc:
             raise StepFailure(f"ClientError: channel {name!r}: {exc}") from exc
         channels[name] = dest
-    code_dir, entry = _stage_code(rt, root, channels, hps)
+    code_dir, entry = _stage_code(s3, root, channels, hps)
     user_hps = {k: v for k, v in hps.items() if not k.startswith("sagemaker_")}
     cli = []
     for k, v in user_hps.items():
@@ -131,53 +126,46 @@ def run_training_job(ctx: StepContext, args: dict, job_name: str, tuning_job: st
     for k, v in user_hps.items():
         env[f"SM_HP_{k.upper()}"] = _hp_value(v)
     env["PYTHONPATH"] = str(code_dir)
-    log_path = job_dir / "logs.txt"
-    import sys
-    rc = run_process([sys.executable, entry] + cli, env, code_dir, log_path, timeout=max_runtime(args))
-    log_text = log_path.read_text(errors="replace")
+    rc = job.run([sys.executable, entry] + cli, env, code_dir, timeout=max_runtime(args))
+    log_text = job.log_path.read_text(errors="replace")
     metrics = parse_metrics(log_text, args.get("AlgorithmSpecification", {}).get("MetricDefinitions"))
     out_path = args.get("OutputDataConfig", {}).get("S3OutputPath", "").rstrip("/")
-    record = {
-        "TrainingJobName": job_name, "TrainingJobArn": job_arn, "HyperParameters": hps,
-        "AlgorithmSpecification": args.get("AlgorithmSpecification"), "InputDataConfig": args.get("InputDataConfig"),
-        "OutputDataConfig": args.get("OutputDataConfig"), "ResourceConfig": args.get("ResourceConfig"),
-        "StoppingCondition": args.get("StoppingCondition"), "RoleArn": args.get("RoleArn"),
-        "TrainingStartTime": started, "TrainingEndTime": time.time(),
-        "FinalMetricDataList": [{"MetricName": k, "Value": v, "Timestamp": time.time()} for k, v in metrics.items()],
-        "LocalJobDir": str(job_dir), "LogFile": str(log_path),
-    }
+    record = dict(job.base_record(),
+                  TrainingJobName=job_name, TrainingJobArn=job.arn, HyperParameters=hps,
+                  AlgorithmSpecification=args.get("AlgorithmSpecification"), InputDataConfig=args.get("InputDataConfig"),
+                  OutputDataConfig=args.get("OutputDataConfig"), ResourceConfig=args.get("ResourceConfig"),
+                  StoppingCondition=args.get("StoppingCondition"), RoleArn=args.get("RoleArn"),
+                  TrainingStartTime=job.started, TrainingEndTime=time.time(),
+                  FinalMetricDataList=[{"MetricName": k, "Value": v, "Timestamp": time.time()} for k, v in metrics.items()])
     if tuning_job:
-        record["TuningJobArn"] = arn("hyper-parameter-tuning-job", tuning_job)
+        record["TuningJobArn"] = sagemaker_arn("hyper-parameter-tuning-job", tuning_job)
     if rc != 0:
-        reason = failure_reason(root, log_path, rc)
-        record.update(TrainingJobStatus="Failed", SecondaryStatus="Failed", FailureReason=reason)
-        rt.finish_job("training", job_name, record)
-        raise StepFailure(reason, properties=record)
+        job.fail(record, rc)
     if not out_path.startswith("s3://"):
         raise StepFailure(f"OutputDataConfig.S3OutputPath must be an S3 URI, got {out_path!r}")
     model_uri = f"{out_path}/{job_name}/output/model.tar.gz"
-    tar_path = job_dir / "model.tar.gz"
-    tmp = job_dir / ".model.tar.gz.tmp"
+    tar_path = job.dir / "model.tar.gz"
+    tmp = job.dir / ".model.tar.gz.tmp"
     with tarfile.open(tmp, "w:gz", compresslevel=1) as tar:
         for p in sorted((root / "model").iterdir()):
             tar.add(p, arcname=p.name)
     tmp.replace(tar_path)
-    bucket, key = split_s3(model_uri)
-    rt.aws.s3.upload_file(str(tar_path), bucket, key)
+    kms = (args.get("OutputDataConfig") or {}).get("KmsKeyId")
+    upload_file(s3, tar_path, model_uri, kms)
     out_data = root / "output" / "data"
     if any(out_data.iterdir()):
-        otmp = job_dir / "output.tar.gz"
+        otmp = job.dir / "output.tar.gz"
         with tarfile.open(otmp, "w:gz", compresslevel=1) as tar:
             for p in sorted(out_data.iterdir()):
                 tar.add(p, arcname=p.name)
-        b, k = split_s3(f"{out_path}/{job_name}/output/output.tar.gz")
-        rt.aws.s3.upload_file(str(otmp), b, k)
-    record.update(TrainingJobStatus="Completed", SecondaryStatus="Completed",
-                  ModelArtifacts={"S3ModelArtifacts": model_uri})
-    rt.finish_job("training", job_name, record)
-    return record
+        upload_file(s3, otmp, f"{out_path}/{job_name}/output/output.tar.gz", kms)
+    record["ModelArtifacts"] = {"S3ModelArtifacts": model_uri}
+    return job.complete(record)
 
 
-def run(ctx: StepContext):
-    record = run_training_job(ctx, ctx.args, ctx.job_name())
-    return record, {"TrainingJob": {"Arn": record["TrainingJobArn"]}}
+class TrainingHandler:
+    step_types = ("Training",)
+
+    def run(self, ctx: StepContext) -> StepResult:
+        record = run_training_job(ctx, ctx.args, ctx.job_name())
+        return StepResult(record, {"TrainingJob": {"Arn": record["TrainingJobArn"]}})

@@ -3,31 +3,29 @@ run transform_worker.py in its own interpreter, upload <input file>.out after su
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import tarfile
-import time
 from pathlib import Path
 
-from ..aws import download_prefix, split_s3
+from ..aws import download_prefix, split_s3, upload_file
 from ..errors import StepFailure
-from .common import StepContext, arn, failure_reason, relocate, run_process
+from .base import StepContext, StepResult
+from .common import relocate
+from .job import Job
 from .registry import resolve_container
 from .training import _fetch_code
 
 
-def run_transform_job(rt, args: dict, job_name: str, metadata: dict | None = None) -> dict:
-    job_arn = arn("transform-job", job_name)
-    if metadata is not None:
-        metadata.update({"TransformJob": {"Arn": job_arn}})
+def run_transform_job(ctx: StepContext, args: dict, job_name: str) -> dict:
     model_name = args.get("ModelName")
-    rt.record_job("transform", dict(args, TransformJobName=job_name))
+    job = Job(ctx, "transform", job_name, dict(args, TransformJobName=job_name))
+    s3 = ctx.aws.s3
     try:
-        model = rt.aws.sm.describe_model(ModelName=model_name)
+        model = ctx.aws.sm.describe_model(ModelName=model_name)
     except Exception as exc:
         raise StepFailure(f"ClientError: model {model_name!r} not found: {exc}") from exc
     containers = model.get("Containers") or [model.get("PrimaryContainer")]
-    container = resolve_container(rt, containers[0])
+    container = resolve_container(ctx.aws.sm, containers[0])
     env = dict(container.get("Environment") or {})
     env.update(args.get("Environment") or {})
     program = env.get("SAGEMAKER_PROGRAM")
@@ -38,17 +36,13 @@ def run_transform_job(rt, args: dict, job_name: str, metadata: dict | None = Non
     dp = args.get("DataProcessing") or {}
     if dp.get("InputFilter", "$") != "$" or dp.get("OutputFilter", "$") != "$" or dp.get("JoinSource", "None") != "None":
         raise StepFailure(f"DataProcessing {dp} is not supported locally")
-    job_dir = rt.workspace.job_dir(job_name)
-    root = job_dir / "opt" / "ml"
-    if root.exists():
-        shutil.rmtree(root)
+    job_dir, root = job.dir, job.root
     (root / "model").mkdir(parents=True)
     (root / "output").mkdir()
-    started = time.time()
     bucket, key = split_s3(container["ModelDataUrl"])
     tar_path = job_dir / "model.tar.gz"
     try:
-        rt.aws.s3.download_file(bucket, key, str(tar_path))
+        s3.download_file(bucket, key, str(tar_path))
     except Exception as exc:
         raise StepFailure(f"ClientError: cannot read ModelDataUrl {container['ModelDataUrl']}: {exc}") from exc
     with tarfile.open(tar_path) as tar:
@@ -63,14 +57,14 @@ def run_transform_job(rt, args: dict, job_name: str, metadata: dict | None = Non
                               "archive or point SAGEMAKER_SUBMIT_DIRECTORY at an S3 prefix/sourcedir.tar.gz")
     else:
         code_dir = root / "code"
-        _fetch_code(rt, submit, code_dir)
+        _fetch_code(s3, submit, code_dir)
     tin = args.get("TransformInput") or {}
     src = (tin.get("DataSource") or {}).get("S3DataSource") or {}
     if tin.get("CompressionType", "None") not in ("None", None):
         raise StepFailure(f"TransformInput.CompressionType {tin['CompressionType']!r} is not supported locally")
     in_dir = job_dir / "input"
     try:
-        files = download_prefix(rt.aws.s3, src["S3Uri"], in_dir, src.get("S3DataType"))
+        files = download_prefix(s3, src["S3Uri"], in_dir, src.get("S3DataType"))
     except (FileNotFoundError, ValueError, KeyError) as exc:
         raise StepFailure(f"ClientError: TransformInput: {exc}") from exc
     out_dir = job_dir / "output"
@@ -90,30 +84,26 @@ def run_transform_job(rt, args: dict, job_name: str, metadata: dict | None = Non
     }
     spec_path = job_dir / "spec.json"
     spec_path.write_text(json.dumps(spec, indent=1))
-    log_path = job_dir / "logs.txt"
     worker = Path(__file__).with_name("transform_worker.py")
     run_env = dict(env, SM_CONTAINER_ROOT=str(root), SM_MODEL_DIR=str(root / "model"), PYTHONPATH=str(code_dir))
-    rc = run_process([sys.executable, str(worker), str(spec_path)], run_env, code_dir, log_path)
-    record = {"TransformJobName": job_name, "TransformJobArn": job_arn, "ModelName": model_name,
-              "TransformInput": tin, "TransformOutput": tout, "TransformResources": args.get("TransformResources"),
-              "BatchStrategy": spec["strategy"], "MaxPayloadInMB": spec["max_payload_mb"],
-              "TransformStartTime": started, "LocalJobDir": str(job_dir), "LogFile": str(log_path)}
+    rc = job.run([sys.executable, str(worker), str(spec_path)], run_env, code_dir)
+    record = dict(job.base_record(),
+                  TransformJobName=job_name, TransformJobArn=job.arn, ModelName=model_name,
+                  TransformInput=tin, TransformOutput=tout, TransformResources=args.get("TransformResources"),
+                  BatchStrategy=spec["strategy"], MaxPayloadInMB=spec["max_payload_mb"], TransformStartTime=job.started)
     if rc != 0:
-        reason = failure_reason(root, log_path, rc)
-        record.update(TransformJobStatus="Failed", FailureReason=reason, TransformEndTime=time.time())
-        rt.finish_job("transform", job_name, record)
-        raise StepFailure(reason, properties=record)
+        job.fail(record, rc)
     out_uri = tout.get("S3OutputPath", "").rstrip("/")
-    ob, oprefix = split_s3(out_uri)
     for _, dst in pairs:
         rel = Path(dst).relative_to(out_dir).as_posix()
-        rt.aws.s3.upload_file(dst, ob, f"{oprefix}/{rel}" if oprefix else rel)
-    record.update(TransformJobStatus="Completed", TransformEndTime=time.time(),
-                  RecordCounts=json.loads((job_dir / "records.json").read_text()))
-    rt.finish_job("transform", job_name, record)
-    return record
+        upload_file(s3, dst, f"{out_uri}/{rel}", tout.get("KmsKeyId"))
+    record["RecordCounts"] = json.loads((job_dir / "records.json").read_text())
+    return job.complete(record)
 
 
-def run(ctx: StepContext):
-    record = run_transform_job(ctx.rt, ctx.args, ctx.job_name(), ctx.metadata)
-    return record, {"TransformJob": {"Arn": record["TransformJobArn"]}}
+class TransformHandler:
+    step_types = ("Transform",)
+
+    def run(self, ctx: StepContext) -> StepResult:
+        record = run_transform_job(ctx, ctx.args, ctx.job_name())
+        return StepResult(record, {"TransformJob": {"Arn": record["TransformJobArn"]}})

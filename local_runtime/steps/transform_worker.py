@@ -2,8 +2,9 @@
 
 Loads the entry script with the SageMaker scikit-learn serving convention (model_fn, input_fn, predict_fn,
 output_fn; defaults for the last three), splits each input file by line, packs records into mini-batches up
-to MaxPayloadInMB (MultiRecord) or one per request (SingleRecord), and writes <file>.out with one output record
-per input record in the same order. Standalone on purpose: no imports from local_runtime.
+to MaxPayloadInMB (MultiRecord) or one per request (SingleRecord), and assembles <file>.out from the responses
+as AssembleWith says (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TransformOutput.html).
+Standalone on purpose: no imports from local_runtime.
 Usage: python transform_worker.py spec.json
 """
 import importlib.util
@@ -79,19 +80,30 @@ def batches(data: bytes, max_bytes: int, single: bool):
 
 
 def main(spec_path):
+    """Record assembly as TransformOutput documents it: every response (one per request: a mini-batch under
+    MultiRecord, one record under SingleRecord, the whole object under SplitType None) is written as returned,
+    followed by a newline when AssembleWith is Line, by nothing when it is None. Nothing is stripped: what
+    the model's output_fn returns reaches the next step as it would on AWS."""
     spec = json.load(open(spec_path))
     model_fn, input_fn, predict_fn, output_fn = load_handlers(spec["code_dir"], spec["program"])
     model = model_fn(spec["model_dir"])
-    max_bytes = int(float(spec.get("max_payload_mb") or 6) * 1024 * 1024)
+    payload_mb = float(spec["max_payload_mb"]) if spec.get("max_payload_mb") is not None else 6.0
+    max_bytes = int(payload_mb * 1024 * 1024)
     single = spec.get("strategy") == "SingleRecord"
     split = spec.get("split_type") or "None"
     content_type, accept = spec.get("content_type"), spec.get("accept")
-    joiner = "\n" if spec.get("assemble_with") == "Line" else ""
+    line_end = b"\n" if spec.get("assemble_with") == "Line" else b""
+    if max_bytes == 0 and split != "None":
+        # 0 means "unbounded, HTTP chunked" and only makes sense for a whole object per request
+        raise ValueError("MaxPayloadInMB 0 (chunked encoding) needs SplitType None")
     counts = {}
     for src, dst in spec["files"]:
         with open(src, "rb") as fh:
             data = fh.read()
         if split == "None":
+            if max_bytes and len(data) > max_bytes:
+                raise ValueError(f"{os.path.basename(src)}: {len(data)} bytes exceed MaxPayloadInMB ({payload_mb:g} MB); "
+                                 "with SplitType None the whole object is one request")
             groups = [(data, None)]
         elif split == "Line":
             groups = batches(data, max_bytes, single)
@@ -99,28 +111,23 @@ def main(spec_path):
             raise ValueError(f"SplitType {split!r} is not supported locally (Line or None)")
         tmp = dst + ".tmp"
         n_in = n_out = 0
-        with open(tmp, "w") as out:
-            first = True
+        with open(tmp, "wb") as out:
             for payload, n_rec in groups:
-                body = payload.decode()
-                result = output_fn(predict_fn(input_fn(body, content_type), model), accept)
+                result = output_fn(predict_fn(input_fn(payload.decode(), content_type), model), accept)
                 if isinstance(result, tuple):
                     result = result[0]
-                if isinstance(result, bytes):
-                    result = result.decode()
+                if isinstance(result, str):
+                    result = result.encode()
                 if n_rec is not None:
-                    lines = result.rstrip("\n").split("\n") if result.strip() else []
-                    if len(lines) != n_rec:
-                        raise ValueError(f"{os.path.basename(src)}: mini-batch of {n_rec} records produced {len(lines)} output records")
+                    # Stricter than AWS, which assembles whatever comes back: one output line per input record.
+                    produced = sum(1 for line in result.split(b"\n") if line.strip())
+                    if produced != n_rec:
+                        raise ValueError(f"{os.path.basename(src)}: a request of {n_rec} record(s) produced "
+                                         f"{produced} output record(s)")
                     n_in += n_rec
-                    n_out += len(lines)
-                    result = "\n".join(lines)
-                if not first:
-                    out.write(joiner)
+                    n_out += produced
                 out.write(result)
-                first = False
-            if joiner and not first:
-                out.write("\n")
+                out.write(line_end)
         os.replace(tmp, dst)
         counts[os.path.basename(src)] = {"records_in": n_in, "records_out": n_out}
     json.dump(counts, open(spec["report"], "w"))

@@ -13,13 +13,14 @@ import json
 import math
 import os
 import secrets
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
-
+from ..constants import sagemaker_arn as arn
 from ..errors import StepFailure
-from .common import StepContext, arn
+from ..services import TuningTrial
+from .base import StepContext, StepResult
 from .training import run_training_job
 
 
@@ -45,6 +46,7 @@ def sample_candidates(ranges: dict, n: int, seed: int, strategy: str = "Random")
         names = [c["Name"] for c in cats]
         combos = list(itertools.product(*[c["Values"] for c in cats]))
         return [dict(zip(names, combo)) for combo in combos][:n]
+    import numpy as np  # only tuning needs it: keeps the runtime's import light
     rng = np.random.default_rng(seed)
     out, seen = [], set()
     for _ in range(n * 20):
@@ -68,7 +70,14 @@ def sample_candidates(ranges: dict, n: int, seed: int, strategy: str = "Random")
     return out
 
 
-def run(ctx: StepContext):
+class TuningHandler:
+    step_types = ("Tuning",)
+
+    def run(self, ctx: StepContext) -> StepResult:
+        return StepResult(*run_tuning(ctx))
+
+
+def run_tuning(ctx: StepContext):
     cfg = ctx.args.get("HyperParameterTuningJobConfig") or {}
     tdef = ctx.args.get("TrainingJobDefinition")
     if not tdef:
@@ -92,6 +101,20 @@ def run(ctx: StepContext):
     ctx.metadata.update({"TuningJob": {"Arn": tuning_arn}})
     static = dict(tdef.get("StaticHyperParameters") or {})
     started = time.time()
+    sign = 1 if direction == "Minimize" else -1
+    progress = {"done": 0, "best": None}
+    progress_lock = threading.Lock()
+
+    def report(summary: dict) -> None:
+        value = (summary.get("FinalHyperParameterTuningJobObjectiveMetric") or {}).get("Value")
+        with progress_lock:  # trials finish on pool threads; the observer hears them one at a time, in order
+            progress["done"] += 1
+            if value is not None and (progress["best"] is None or sign * value < sign * progress["best"]):
+                progress["best"] = value
+            ctx.services.observer.tuning_trial(ctx.execution, ctx.name, TuningTrial(
+                number=progress["done"], total=len(candidates), job_name=summary["TrainingJobName"],
+                status=summary["TrainingJobStatus"], objective_metric=metric, objective=value,
+                best_so_far=progress["best"], hyperparameters=summary["TunedHyperParameters"]))
 
     def one(i_cand):
         i, cand = i_cand
@@ -115,13 +138,13 @@ def run(ctx: StepContext):
             summary["FinalHyperParameterTuningJobObjectiveMetric"] = {"Type": direction, "MetricName": metric, "Value": value}
         if rec.get("FailureReason"):
             summary["FailureReason"] = rec["FailureReason"]
+        report(summary)
         return summary
 
     with ThreadPoolExecutor(max_workers=n_par) as pool:
         summaries = list(pool.map(one, enumerate(candidates)))
     ok = [s for s in summaries if s["ObjectiveStatus"] == "Succeeded"]
     failed = [s for s in summaries if s["TrainingJobStatus"] != "Completed"]
-    sign = 1 if direction == "Minimize" else -1
     ok.sort(key=lambda s: sign * s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"])
     ranked = ok + [s for s in summaries if s not in ok]
     props = {
