@@ -55,22 +55,12 @@ def _upsert(module: str, env_file: Path) -> int:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
 
 
-def _data_sets(repo: Path, out: Path, rows, inference_rows, drift_rows):
-    sys.path.insert(0, str(repo))
-    from tools import make_data
-    data = repo / "data"
-    names = ("training-data.csv", "inference-data.csv", "ground-truth.csv")
-    if rows is None and all((data / n).exists() for n in names):
-        normal = data
-    else:
-        normal = out / "data"
-        make_data.generate(normal, rows or 4177, inference_rows, make_data.DEFAULT_SEED, drift=False)
-    drift = out / "data-drift"
-    make_data.generate(drift, rows or 4177, drift_rows or inference_rows, make_data.DEFAULT_SEED, drift=True)
-    # a later batch from the same drifted population, scored after retraining (not seen by it)
-    drift_later = out / "data-drift-later"
-    make_data.generate(drift_later, rows or 4177, drift_rows or inference_rows, make_data.DEFAULT_SEED + 1, drift=True)
-    return normal, drift, drift_later
+def _data_sets(repo: Path, out: Path, rows, inference_rows, drift_rows, env_file: Path):
+    """Normal, drifted and later drifted batches derived from the current schema (tools/demo_data.py)."""
+    if str(repo) not in sys.path:
+        sys.path.insert(0, str(repo))
+    from tools import demo_data
+    return demo_data.demo_batches(repo, out, env_file, rows, inference_rows, drift_rows)
 
 
 def run_demo(output="demo-output", env_file=None, rows=None, inference_rows=1000,
@@ -92,7 +82,7 @@ def run_demo(output="demo-output", env_file=None, rows=None, inference_rows=1000
         env_file = RuntimeConfig.load(repo).env_file
     env_path = (repo / env_file) if not Path(env_file).is_absolute() else Path(env_file)
     story = Story()
-    normal, drift, drift_later = _data_sets(repo, out, rows, inference_rows, drift_rows)
+    normal, drift, drift_later = _data_sets(repo, out, rows, inference_rows, drift_rows, env_path)
     reports = []
     if str(repo) not in sys.path:
         sys.path.insert(0, str(repo))

@@ -1,45 +1,48 @@
 """Shared building blocks of the three pipeline scripts.
 
-One place for: SDK settings, sessions, container images, processors with the
-account's network and encryption settings, S3 locations, upsert and data upload,
-and the command line every pipeline script exposes.
+One place for: loading the SageMaker SDK, the AWS sessions of one command, container images,
+processors with the account's network and encryption settings, retry policies, S3 locations and
+uploads, upsert and data upload, and the command line every pipeline script exposes.
+
+Nothing here imports the SageMaker SDK at module level: it creates boto3 clients when it is
+imported, so the command line is parsed (``--help`` works with no AWS configuration at all) and
+the region is known before :func:`load_sdk` imports it.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
+import io
 import json
 import logging
 import os
 import sys
+import tarfile
 import uuid
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-# The SDK reads its defaults file when it is imported: point it at ours first
-# (telemetry off, so builds never phone home from CI runners or offline).
-os.environ.setdefault("SAGEMAKER_USER_CONFIG_OVERRIDE", str(Path(__file__).with_name("sagemaker_config.yaml")))
+import boto3
+import botocore.session
 
-import boto3  # noqa: E402
-from sagemaker.core import image_uris  # noqa: E402
-from sagemaker.core.network import NetworkConfig  # noqa: E402
-from sagemaker.core.processing import ScriptProcessor  # noqa: E402
-from sagemaker.core.shapes import (  # noqa: E402
-    ProcessingInput,
-    ProcessingOutput,
-    ProcessingS3Input,
-    ProcessingS3Output,
-)
-from sagemaker.core.workflow.execution_variables import ExecutionVariables  # noqa: E402
-from sagemaker.core.workflow.functions import Join  # noqa: E402
-from sagemaker.core.workflow.pipeline_context import PipelineSession  # noqa: E402
-from sagemaker.mlops.workflow import Pipeline  # noqa: E402
-from steplib.schema import SchemaError  # noqa: E402
-from steplib.schema import load_schema as load_dataset_schema  # noqa: E402
+from steplib.schema import SchemaError
+from steplib.schema import load_schema as load_dataset_schema
 
-from pipeline_scripts import console  # noqa: E402
-from pipeline_scripts.config import PROJECT_ROOT, ConfigError, PipelineConfig, load_pipeline_config  # noqa: E402
+from pipeline_scripts import console
+from pipeline_scripts.config import PROJECT_ROOT, ConfigError, PipelineConfig, load_pipeline_config
+from pipeline_scripts.contracts import PIPELINES
+
+if TYPE_CHECKING:
+    from sagemaker.core.network import NetworkConfig
+    from sagemaker.core.processing import ScriptProcessor
+    from sagemaker.core.shapes import ProcessingInput, ProcessingOutput
+    from sagemaker.core.workflow.functions import Join
+    from sagemaker.core.workflow.pipeline_context import PipelineSession
+    from sagemaker.mlops.workflow import Pipeline
+    from sagemaker.mlops.workflow.retry import RetryPolicy
 
 log = logging.getLogger("pipeline_scripts")
 
@@ -48,6 +51,8 @@ DATA_DIR = PROJECT_ROOT / "data"
 SCHEMA_FILE = SCRIPTS_DIR / "dataset_schema.json"
 TAGS_FILE = PROJECT_ROOT / "tags.json"
 PROCESSING = "/opt/ml/processing"
+SDK_CONFIG_FILE = Path(__file__).with_name("sagemaker_config.yaml")
+SDK_CONFIG_ENV = "SAGEMAKER_USER_CONFIG_OVERRIDE"
 
 
 class PipelineBuildError(RuntimeError):
@@ -58,47 +63,185 @@ class NoApprovedModelError(PipelineBuildError):
     """The inference pipeline needs an Approved model version and the group has none yet."""
 
 
+class AwsCallBlocked(PipelineBuildError):
+    """A call to AWS while only writing the definition (``--definition-out``)."""
+
+
 EXIT_CONFIG_ERROR = 2
 EXIT_NO_APPROVED_MODEL = 3  # CI tolerates it on a first deploy: approving a version triggers a redeploy
 
 
-# --- sessions, images, network ----------------------------------------------------------
+# --- the SDK and the sessions of one command ------------------------------------------------
 
-def _memoized(validate: Callable[..., None]) -> Callable[..., None]:
-    if getattr(validate, "validates_once", False):
-        return validate
-    validated: set[str] = set()
+def load_sdk(region: str) -> None:
+    """Prepare this process for the SageMaker SDK, then import it. Idempotent; explicit, so that
+    importing a pipeline script changes nothing.
 
-    def validate_once(sagemaker_config: dict | None = None) -> None:
-        key = json.dumps(sagemaker_config, sort_keys=True, default=str)
-        if key not in validated:
-            validate(sagemaker_config)
-            validated.add(key)
+    * The SDK reads its defaults file from SAGEMAKER_USER_CONFIG_OVERRIDE whenever it builds a
+      Session of its own; ours opts out of telemetry (builds never phone home from CI or offline).
+      A file the caller already points at is kept.
+    * The SDK needs a region in the environment, not only in the session it is given: importing it
+      creates boto3 clients (``sagemaker/ai_registry/air_hub.py``) and every ProcessingStep builds
+      a throwaway ``LocalSession`` from ``boto3.Session()``; without a region both raise. The
+      command's region (the tfvars' aws_region) fills in when the environment names none.
+    * The SDK checks its whole config JSON Schema (check_schema, ~0.4 s) at every config lookup,
+      dozens per build; :func:`_check_sdk_config_once` keeps the check, once per distinct config.
+    """
+    os.environ.setdefault(SDK_CONFIG_ENV, str(SDK_CONFIG_FILE))
+    if botocore.session.get_session().get_config_variable("region") is None:
+        os.environ["AWS_DEFAULT_REGION"] = region
+    if SDK_CHECKS_CONFIG_ONCE is None:
+        _check_sdk_config_once()
+    import sagemaker.core.workflow.pipeline_context  # noqa: F401  (the import that needs a region)
 
-    validate_once.validates_once = True  # type: ignore[attr-defined]
-    return validate_once
+
+SDK_CHECKS_CONFIG_ONCE: Callable[..., None] | None = None
 
 
-def _validate_sdk_defaults_once() -> None:
-    """The SDK re-validates its whole defaults file (ours only opts out of telemetry) against a
-    large JSON Schema on every config lookup: ~0.2 s each, ~80 per pipeline build, most of the
-    build time. Validate each distinct config once; the check itself is unchanged."""
+def _check_sdk_config_once() -> None:
+    """Point the SDK's two config validators at one that checks each distinct config once.
+
+    The SDK (3.27) calls ``jsonschema.validate(config, SCHEMA)`` at every lookup; nearly all of its
+    cost is re-checking the 16 kB schema itself against the JSON Schema meta-schema. Validating each
+    config once per process gives the same verdicts (a config that fails keeps failing: failures are
+    never remembered), 76 schema checks per training build become 1 (tests/test_sdk_sessions.py)."""
+    global SDK_CHECKS_CONFIG_ONCE
+    import jsonschema
     from sagemaker.core.config import config as sdk_config
     from sagemaker.core.config.config_manager import SageMakerConfig
+    from sagemaker.core.config.config_schema import SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA
 
-    sdk_config.validate_sagemaker_config = _memoized(sdk_config.validate_sagemaker_config)
-    SageMakerConfig.validate_sagemaker_config = staticmethod(_memoized(SageMakerConfig.validate_sagemaker_config))
+    validator = jsonschema.validators.validator_for(SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA)
+    validator.check_schema(SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA)
+    checker = validator(SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA)
+    valid: set[str] = set()
+
+    def validate_sagemaker_config(sagemaker_config: dict | None = None) -> None:
+        key = json.dumps(sagemaker_config, sort_keys=True, default=str)
+        if key not in valid:
+            error = jsonschema.exceptions.best_match(checker.iter_errors(sagemaker_config))
+            if error is not None:
+                raise error
+            valid.add(key)
+
+    sdk_config.validate_sagemaker_config = validate_sagemaker_config
+    SageMakerConfig.validate_sagemaker_config = staticmethod(validate_sagemaker_config)
+    SDK_CHECKS_CONFIG_ONCE = validate_sagemaker_config
+
+
+@lru_cache(maxsize=None)
+def sdk_defaults(path: str) -> dict:
+    """The SDK defaults (the file at ``path`` merged over the admin file), read and validated once
+    per process and handed to every session, instead of each SDK Session reading the files again."""
+    from sagemaker.core.config.config import load_sagemaker_config
+
+    return load_sagemaker_config()
+
+
+class Sessions:
+    """The AWS sessions of one command: one boto3 Session, whose clients are created once and
+    shared, and one PipelineSession built on it. With ``definition_only`` (``--definition-out``)
+    nothing reaches AWS: every API call raises :class:`AwsCallBlocked` before it is signed,
+    uploads return the URI they would write to, and the bucket is not looked up."""
+
+    def __init__(self, region: str, definition_only: bool = False, boto: boto3.Session | None = None):
+        self.region = region
+        self.definition_only = definition_only
+        self.boto = boto or boto3.Session(region_name=region)
+        self.pipeline: PipelineSession | None = None
+        self.blocked_calls: list[str] = []
+        self._clients: dict[str, Any] = {}
+        if definition_only:
+            # before-call runs ahead of credential lookup and signing: no credentials, no IMDS probe
+            self.boto.events.register("before-call", self._block)
+            # the SDK checks a role with iam:SimulatePrincipalPolicy; that is for a deploy, not here
+            os.environ["SAGEMAKER_VALIDATE_ROLE"] = "false"
+
+    def _block(self, model: Any, **_: Any) -> None:
+        call = f"{model.service_model.service_name}.{model.name}"
+        self.blocked_calls.append(call)
+        raise AwsCallBlocked(f"{call}: --definition-out builds the definition without calling AWS")
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self.boto.client(service)
+        return self._clients[service]
+
+    def open_pipeline_session(self, bucket: str, prefix: str) -> PipelineSession:
+        load_sdk(self.region)
+        cls = _definition_only_session_class() if self.definition_only else _pipeline_session_class()
+        self.pipeline = cls(boto_session=self.boto, sagemaker_client=self.client("sagemaker"),
+                            default_bucket=bucket, default_bucket_prefix=prefix,
+                            sagemaker_config=sdk_defaults(os.environ[SDK_CONFIG_ENV]))
+        self.pipeline.template_sessions = self  # the builders get the PipelineSession only
+        return self.pipeline
+
+    def put_object(self, uri: str, body: bytes, encryption: dict[str, str]) -> str:
+        if not self.definition_only:
+            bucket, key = uri[len("s3://"):].split("/", 1)
+            self.client("s3").put_object(Bucket=bucket, Key=key, Body=body, **encryption)
+        return uri
+
+
+def _pipeline_session_class() -> type:
+    from sagemaker.core.workflow.pipeline_context import PipelineSession
+
+    return PipelineSession
+
+
+@lru_cache(maxsize=None)
+def _definition_only_session_class() -> type:
+    from sagemaker.core.workflow.pipeline_context import PipelineSession
+
+    class DefinitionOnlySession(PipelineSession):
+        """Records step arguments like a PipelineSession, with the S3 side planned, not performed:
+        the same URIs as an upsert, no bucket lookup, no upload."""
+
+        def default_bucket(self) -> str:
+            return self._default_bucket_name_override
+
+        def upload_data(self, path: str, bucket: str | None = None, key_prefix: str = "data",
+                        callback: Any = None, extra_args: Any = None) -> str:
+            bucket, key_prefix = self.determine_bucket_and_prefix(
+                bucket=bucket, key_prefix=key_prefix, sagemaker_session=self)
+            uri = f"s3://{bucket}/{key_prefix}"
+            return uri if os.path.isdir(path) else f"{uri}/{os.path.basename(path)}"
+
+        def upload_string_as_file_body(self, body: str, bucket: str, key: str, kms_key: str | None = None) -> str:
+            return f"s3://{bucket}/{key}"
+
+    return DefinitionOnlySession
+
+
+def open_sessions(cfg: PipelineConfig, definition_only: bool = False) -> Sessions:
+    sessions = Sessions(region=cfg.env.region, definition_only=definition_only)
+    sessions.open_pipeline_session(cfg.env.bucket_name, cfg.env.bucket_prefix)
+    return sessions
 
 
 def make_session(cfg: PipelineConfig) -> PipelineSession:
-    """A PipelineSession: SDK calls record step arguments instead of starting jobs."""
-    _validate_sdk_defaults_once()
-    boto_session = boto3.Session(region_name=cfg.env.region)
-    return PipelineSession(boto_session=boto_session, default_bucket=cfg.env.bucket_name,
-                           default_bucket_prefix=cfg.env.bucket_prefix)
+    """A PipelineSession for one build (SDK calls record step arguments instead of starting jobs)."""
+    return open_sessions(cfg).pipeline
 
+
+def sessions_of(session: PipelineSession | None, region: str | None = None) -> Sessions:
+    """The Sessions a PipelineSession was opened from; a PipelineSession made elsewhere lends its
+    boto3 session; no session at all gives a new one in ``region``."""
+    if session is None:
+        return Sessions(region=region or boto3.Session().region_name)
+    found = getattr(session, "template_sessions", None)
+    if found is None:
+        found = Sessions(region=session.boto_region_name, boto=session.boto_session)
+        found.pipeline = session
+        session.template_sessions = found
+    return found
+
+
+# --- images, network, encryption, retries --------------------------------------------------
 
 def image_uri(cfg: PipelineConfig, instance_type: str) -> str:
+    from sagemaker.core import image_uris
+
     framework = cfg.settings["framework"]
     try:
         return image_uris.retrieve(framework["name"], region=cfg.env.region, version=framework["version"],
@@ -112,19 +255,75 @@ def kms_key(cfg: PipelineConfig) -> str | None:
     return cfg.env.kms_key or None
 
 
-def network_config(cfg: PipelineConfig) -> NetworkConfig | None:
+def vpc_config(cfg: PipelineConfig) -> dict[str, list[str]] | None:
+    """The account's private subnet and security group (API shape VpcConfig), or None without one."""
+    if not cfg.env.subnet_id:
+        return None
+    return {"Subnets": [cfg.env.subnet_id], "SecurityGroupIds": [cfg.env.sg_id] if cfg.env.sg_id else []}
+
+
+def model_network(cfg: PipelineConfig) -> Any:
+    """The VpcConfig of CreateModel (the batch transform containers run in the private subnet)."""
+    from sagemaker.serve.configs import Network
+
+    vpc = vpc_config(cfg)
+    return Network(vpc_config=vpc) if vpc else None
+
+
+def network_config(cfg: PipelineConfig) -> NetworkConfig:
     """Jobs run in the account's private subnet when one is configured; traffic between
     containers is encrypted either way."""
-    if not cfg.env.subnet_id:
+    from sagemaker.core.network import NetworkConfig
+
+    vpc = vpc_config(cfg)
+    if vpc is None:
         return NetworkConfig(encrypt_inter_container_traffic=True)
-    return NetworkConfig(subnets=[cfg.env.subnet_id],
-                         security_group_ids=[cfg.env.sg_id] if cfg.env.sg_id else None,
+    return NetworkConfig(subnets=vpc["Subnets"], security_group_ids=vpc["SecurityGroupIds"] or None,
                          encrypt_inter_container_traffic=True)
 
 
+# Retried by SageMaker Pipelines: throttling and faults of the services a step calls, and job
+# failures a new job can fix (internal error, no capacity, a resource quota momentarily full).
+# https://docs.aws.amazon.com/sagemaker/latest/dg/pipelines-retry-policy.html. Not supported on
+# QualityCheck, Condition and Fail steps; tuning jobs retry internal errors themselves.
+SERVICE_RETRY = {"interval_seconds": 5, "backoff_rate": 2.0, "max_attempts": 5}
+JOB_RETRY = {"interval_seconds": 60, "backoff_rate": 2.0, "max_attempts": 4}
+
+
+def retry_policies(job: bool = True) -> list[RetryPolicy]:
+    """The RetryPolicies of a step: throttling and service faults everywhere; for steps that run a
+    job (processing, training, tuning, transform) also internal, capacity and quota errors. Model
+    steps (CreateModel, RegisterModel) start no job and take step-level policies only."""
+    from sagemaker.mlops.workflow.retry import (
+        SageMakerJobExceptionTypeEnum,
+        SageMakerJobStepRetryPolicy,
+        StepExceptionTypeEnum,
+        StepRetryPolicy,
+    )
+
+    service = StepRetryPolicy(exception_types=[StepExceptionTypeEnum.SERVICE_FAULT, StepExceptionTypeEnum.THROTTLING],
+                              **SERVICE_RETRY)
+    if not job:
+        return [service]
+    return [
+        service,
+        SageMakerJobStepRetryPolicy(exception_types=[SageMakerJobExceptionTypeEnum.INTERNAL_ERROR,
+                                                     SageMakerJobExceptionTypeEnum.CAPACITY_ERROR,
+                                                     SageMakerJobExceptionTypeEnum.RESOURCE_LIMIT],
+                                    **JOB_RETRY),
+    ]
+
+
+def instance_count(cfg: PipelineConfig, step_role: str) -> int:
+    """Instances of one processing step: ``processing.instance_counts.<role>`` (the step roles
+    of contracts.json), else ``processing.instance_count``."""
+    settings = cfg.settings["processing"]
+    return int(settings.get("instance_counts", {}).get(step_role, settings["instance_count"]))
+
+
 # --- how the step library reaches the jobs ---------------------------------------------------------
-# Every step script imports ``steplib`` (scripts/steplib). Training jobs get it with their source_dir
-# (scripts/, ModelTrainer's SourceCode), the model gets it in model.tar.gz (train.py copies it to code/).
+# Every step script imports ``steplib`` (scripts/steplib). Training jobs get it with their code
+# (upload_training_code packs scripts/), the model gets it in model.tar.gz (train.py copies it to code/).
 # Processing jobs get it as one more ProcessingInput, mounted at STEPLIB_MOUNT and put on PYTHONPATH:
 # the stock scikit-learn image runs the script with plain python3, nothing is pip-installed at job start,
 # and the upload is content-addressed, so the pipeline definition stays the same from build to build.
@@ -148,37 +347,44 @@ def upload_steplib(cfg: PipelineConfig, session: PipelineSession) -> str:
     files = steplib_files()
     digest = hashlib.sha256(b"".join(p.relative_to(STEPLIB_DIR).as_posix().encode() + b"\0" + p.read_bytes()
                                      for p in files)).hexdigest()[:16]
-    prefix = f"{cfg.env.bucket_prefix}/code/steplib/{digest}"
-    s3 = boto3.Session(region_name=cfg.env.region).client("s3")
+    folder = cfg.env.s3_uri("code", "steplib", digest)
+    sessions = sessions_of(session, cfg.env.region)
     for path in files:
-        s3.put_object(Bucket=cfg.env.bucket_name, Key=f"{prefix}/steplib/{path.relative_to(STEPLIB_DIR).as_posix()}",
-                      Body=path.read_bytes(), **encryption_args(cfg))
-    session._steplib_uri = f"s3://{cfg.env.bucket_name}/{prefix}"  # type: ignore[attr-defined]
-    return session._steplib_uri
+        sessions.put_object(f"{folder}/steplib/{path.relative_to(STEPLIB_DIR).as_posix()}", path.read_bytes(),
+                            encryption_args(cfg))
+    session._steplib_uri = folder  # type: ignore[attr-defined]
+    return folder
 
 
-class StepScriptProcessor(ScriptProcessor):
-    """A ScriptProcessor whose jobs also mount the step library (see above)."""
+@lru_cache(maxsize=None)
+def _step_script_processor_class() -> type:
+    from sagemaker.core.processing import ScriptProcessor
 
-    def __init__(self, *args: Any, steplib_uri: str, **kwargs: Any) -> None:
-        kwargs["env"] = {**(kwargs.get("env") or {}), "PYTHONPATH": STEPLIB_MOUNT}
-        super().__init__(*args, **kwargs)
-        self.steplib_uri = steplib_uri
+    class StepScriptProcessor(ScriptProcessor):
+        """A ScriptProcessor whose jobs also mount the step library (see above)."""
 
-    def run(self, *args: Any, inputs: list | None = None, **kwargs: Any) -> Any:
-        return super().run(*args, inputs=[*(inputs or []), processing_input("steplib", self.steplib_uri, STEPLIB_MOUNT)],
-                           **kwargs)
+        def __init__(self, *args: Any, steplib_uri: str, **kwargs: Any) -> None:
+            kwargs["env"] = {**(kwargs.get("env") or {}), "PYTHONPATH": STEPLIB_MOUNT}
+            super().__init__(*args, **kwargs)
+            self.steplib_uri = steplib_uri
+
+        def run(self, *args: Any, inputs: list | None = None, **kwargs: Any) -> Any:
+            lib = processing_input("steplib", self.steplib_uri, STEPLIB_MOUNT)
+            return super().run(*args, inputs=[*(inputs or []), lib], **kwargs)
+
+    return StepScriptProcessor
 
 
-def processor(cfg: PipelineConfig, session: PipelineSession, base_job_name: str) -> ScriptProcessor:
+def processor(cfg: PipelineConfig, session: PipelineSession, base_job_name: str,
+              step_role: str | None = None) -> ScriptProcessor:
     settings = cfg.settings["processing"]
-    return StepScriptProcessor(
+    return _step_script_processor_class()(
         steplib_uri=upload_steplib(cfg, session),
         role=cfg.env.role_arn,
         image_uri=image_uri(cfg, settings["instance_type"]),
         command=["python3"],
         instance_type=settings["instance_type"],
-        instance_count=settings["instance_count"],
+        instance_count=instance_count(cfg, step_role) if step_role else settings["instance_count"],
         volume_size_in_gb=settings.get("volume_size_gb", 30),
         volume_kms_key=kms_key(cfg),
         output_kms_key=kms_key(cfg),
@@ -189,21 +395,62 @@ def processor(cfg: PipelineConfig, session: PipelineSession, base_job_name: str)
     )
 
 
+def check_job_config(cfg: PipelineConfig, session: PipelineSession, step_role: str) -> Any:
+    """The job settings of a Model Monitor QualityCheckStep: the same instances, keys and network
+    as the processing steps."""
+    from sagemaker.mlops.workflow.check_job_config import CheckJobConfig
+
+    settings = cfg.settings["processing"]
+    return CheckJobConfig(
+        role=cfg.env.role_arn, instance_count=instance_count(cfg, step_role),
+        instance_type=settings["instance_type"], volume_size_in_gb=settings.get("volume_size_gb", 30),
+        volume_kms_key=kms_key(cfg), output_kms_key=kms_key(cfg),
+        max_runtime_in_seconds=settings.get("max_runtime_seconds"), sagemaker_session=session,
+        network_config=_check_job_network_config(cfg))
+
+
+def _check_job_network_config(cfg: PipelineConfig) -> Any:
+    """network_config(cfg) in the form a check job needs: the SDK copies the object itself into the
+    request (sagemaker/mlops/workflow/_check_job_request.py, SDK 3.27), where CreateProcessingJob
+    wants the NetworkConfig dict; this one is both."""
+    from sagemaker.core.network import NetworkConfig
+
+    class RequestNetworkConfig(dict, NetworkConfig):
+        def __init__(self, *args: Any, **kwargs: Any):  # dict's signature: the SDK rebuilds dicts by type
+            dict.__init__(self, *args, **kwargs)
+            vpc = self.get("VpcConfig", {})
+            NetworkConfig.__init__(self, enable_network_isolation=self.get("EnableNetworkIsolation", False),
+                                   security_group_ids=vpc.get("SecurityGroupIds"), subnets=vpc.get("Subnets"),
+                                   encrypt_inter_container_traffic=self.get("EnableInterContainerTrafficEncryption"))
+
+    return RequestNetworkConfig(network_config(cfg)._to_request_dict())
+
+
 # --- processing inputs and outputs --------------------------------------------------------
 
-def processing_input(name: str, source: Any, local_path: str) -> ProcessingInput:
+def processing_input(name: str, source: Any, local_path: str, sharded: bool = False) -> ProcessingInput:
+    """An S3 prefix copied to ``local_path``. ``sharded``: each instance of a multi-instance job
+    gets its share of the objects (ShardedByS3Key) instead of all of them; the step's script
+    then writes a partial result that a later step merges."""
+    from sagemaker.core.shapes import ProcessingInput, ProcessingS3Input
+
     return ProcessingInput(input_name=name, s3_input=ProcessingS3Input(
         s3_uri=source, local_path=local_path, s3_data_type="S3Prefix", s3_input_mode="File",
-        s3_data_distribution_type="FullyReplicated"))
+        s3_data_distribution_type="ShardedByS3Key" if sharded else "FullyReplicated"))
 
 
 def processing_output(name: str, local_path: str, destination: Any) -> ProcessingOutput:
+    from sagemaker.core.shapes import ProcessingOutput, ProcessingS3Output
+
     return ProcessingOutput(output_name=name, s3_output=ProcessingS3Output(
         s3_uri=destination, local_path=local_path, s3_upload_mode="EndOfJob"))
 
 
 def artifact_uri(cfg: PipelineConfig, pipeline_name: str, step: str, *rest: str) -> Join:
     """s3://bucket/prefix/artifacts/<pipeline>/<execution id>/<step>/...: one folder per run."""
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.functions import Join
+
     return Join(on="/", values=[cfg.env.s3_uri("artifacts", pipeline_name),
                                 ExecutionVariables.PIPELINE_EXECUTION_ID, step, *rest])
 
@@ -220,6 +467,8 @@ def script(name: str) -> str:
     return str(path)
 
 
+# --- uploads: under the project prefix, with the project key -------------------------------
+
 def encryption_args(cfg: PipelineConfig) -> dict[str, str]:
     """Server-side encryption for what the scripts upload: the project key when set, else SSE-S3."""
     if cfg.env.kms_key:
@@ -227,18 +476,41 @@ def encryption_args(cfg: PipelineConfig) -> dict[str, str]:
     return {"ServerSideEncryption": "AES256"}
 
 
-def upload_schema(cfg: PipelineConfig) -> str:
+def upload_schema(cfg: PipelineConfig, session: PipelineSession | None = None) -> str:
     """Upload the data set schema once per content (content-addressed key) and return its S3 URI."""
     try:  # validated here, at upsert, not first inside a job (steplib.schema is the one reader)
         load_dataset_schema(str(SCHEMA_FILE))
     except SchemaError as exc:
         raise ConfigError(str(exc)) from exc
     body = SCHEMA_FILE.read_bytes()
-    digest = hashlib.sha256(body).hexdigest()[:16]
-    key = f"{cfg.env.bucket_prefix}/code/schema/{digest}/{SCHEMA_FILE.name}"
-    boto3.Session(region_name=cfg.env.region).client("s3").put_object(
-        Bucket=cfg.env.bucket_name, Key=key, Body=body, **encryption_args(cfg))
-    return f"s3://{cfg.env.bucket_name}/{cfg.env.bucket_prefix}/code/schema/{digest}"
+    folder = cfg.env.s3_uri("code", "schema", hashlib.sha256(body).hexdigest()[:16])
+    sessions_of(session, cfg.env.region).put_object(f"{folder}/{SCHEMA_FILE.name}", body, encryption_args(cfg))
+    return folder
+
+
+def source_archive(directory: Path) -> bytes:
+    """``directory`` as a reproducible sourcedir.tar.gz: sorted entries, no timestamps or owners,
+    no caches, so the same code gives the same bytes (and the same content-addressed key)."""
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
+        for path in sorted(directory.rglob("*")):
+            relative = path.relative_to(directory)
+            if path.is_dir() or any(part.startswith(".") or part == "__pycache__" for part in relative.parts) \
+                    or path.suffix == ".pyc":
+                continue
+            info = tarfile.TarInfo(str(relative))
+            data = path.read_bytes()
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def upload_training_code(cfg: PipelineConfig, session: PipelineSession, directory: Path = SCRIPTS_DIR) -> str:
+    """The training code as one content-addressed sourcedir.tar.gz under the project prefix,
+    encrypted with the project key (the tuning job's sagemaker_submit_directory)."""
+    body = source_archive(directory)
+    uri = cfg.env.s3_uri("code", "training", hashlib.sha256(body).hexdigest()[:16], "sourcedir.tar.gz")
+    return sessions_of(session).put_object(uri, body, encryption_args(cfg))
 
 
 def tags() -> list[dict[str, str]]:
@@ -251,10 +523,11 @@ def tags() -> list[dict[str, str]]:
 
 # --- upsert and data upload --------------------------------------------------------------
 
-def upsert(pipeline: Pipeline, cfg: PipelineConfig, description: str) -> str:
+def upsert(pipeline: Pipeline, cfg: PipelineConfig, description: str, sessions: Sessions | None = None) -> str:
     """Create or update the pipeline; delete and recreate only when recreate_pipelines is set."""
-    client = boto3.Session(region_name=cfg.env.region).client("sagemaker")
-    ensure_model_package_group(cfg)  # where the training pipelines register their versions
+    sessions = sessions or sessions_of(pipeline.sagemaker_session)
+    client = sessions.client("sagemaker")
+    ensure_model_package_group(cfg, sessions)  # where the training pipelines register their versions
     if cfg.env.recreate_pipelines:
         try:
             client.delete_pipeline(PipelineName=pipeline.name, ClientRequestToken=str(uuid.uuid4()))
@@ -265,22 +538,22 @@ def upsert(pipeline: Pipeline, cfg: PipelineConfig, description: str) -> str:
     return response["PipelineArn"]
 
 
-def ensure_model_package_group(cfg: PipelineConfig) -> None:
-    client = boto3.Session(region_name=cfg.env.region).client("sagemaker")
+def ensure_model_package_group(cfg: PipelineConfig, sessions: Sessions | None = None) -> None:
+    client = (sessions or Sessions(region=cfg.env.region)).client("sagemaker")
     name = cfg.env.model_package_group_name
     try:
         client.describe_model_package_group(ModelPackageGroupName=name)
         return
     except client.exceptions.ClientError as exc:
-        # SageMaker answers a missing group with ValidationException; anything else (access denied,
-        # throttling) is a real problem and must not be mistaken for "create it"
+        # SageMaker answers a missing group with ValidationException; anything
+        # else (access denied, throttling) is a real problem and must not be mistaken for "create it"
         if exc.response["Error"]["Code"] != "ValidationException":
             raise
     client.create_model_package_group(ModelPackageGroupName=name, Tags=tags(),
                                       ModelPackageGroupDescription="Model versions registered by the training pipelines")
 
 
-def upload_data(cfg: PipelineConfig, data_dir: Path = DATA_DIR) -> list[str]:
+def upload_data(cfg: PipelineConfig, data_dir: Path = DATA_DIR, sessions: Sessions | None = None) -> list[str]:
     """Upload the data files the tfvars flags ask for. Ground truth goes before the inference
     data, because the inference data's arrival starts the pipeline that looks for it."""
     plan: list[tuple[Path, str]] = []
@@ -289,7 +562,7 @@ def upload_data(cfg: PipelineConfig, data_dir: Path = DATA_DIR) -> list[str]:
     if cfg.env.upload_inference_data:
         plan.append((data_dir / "ground-truth.csv", f"{cfg.env.ground_truth_uri}/ground-truth.csv"))
         plan.append((data_dir / "inference-data.csv", f"{cfg.env.inference_input_uri}/inference-data.csv"))
-    s3 = boto3.Session(region_name=cfg.env.region).client("s3")
+    s3 = (sessions or Sessions(region=cfg.env.region)).client("s3")
     uploaded = []
     for path, uri in plan:
         if not path.is_file():
@@ -303,34 +576,54 @@ def upload_data(cfg: PipelineConfig, data_dir: Path = DATA_DIR) -> list[str]:
 
 # --- command line ------------------------------------------------------------------------
 
-Builder = Callable[[PipelineConfig, PipelineSession], Pipeline]
+Builder = Callable[[PipelineConfig, "PipelineSession"], "Pipeline"]
 
 
-def run_cli(kind: str, build: Builder, description: str, argv: list[str] | None = None) -> int:
-    """The command line of every pipeline script: build, then write the definition or upsert."""
+def build_parser(kind: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=f"Build and upsert the {kind} SageMaker pipeline.")
     parser.add_argument("--env-file", default=str(PROJECT_ROOT / "env_files" / "dev_env.tfvars"),
                         help="Terraform variables file shared with Terraform (default: %(default)s)")
     parser.add_argument("--config", default=None,
                         help=f"pipeline settings YAML (default: pipeline_scripts/{kind}_pipeline.yaml)")
     parser.add_argument("--definition-out", default=None,
-                        help="write the pipeline definition JSON to this file instead of upserting")
+                        help="write the pipeline definition JSON to this file instead of upserting; "
+                             "calls no AWS API (no credentials needed)")
     parser.add_argument("--no-upload", action="store_true", help="skip the data upload the tfvars flags ask for")
-    args = parser.parse_args(argv)
+    if PIPELINES[kind].needs_approved_model:
+        add_model_package_options(parser)
+    return parser
+
+
+def add_model_package_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model-package-arn", default=None,
+                        help="inference: build around this approved model package (the ARN the approval "
+                             "deploy passes) instead of the group's latest Approved version")
+    parser.add_argument("--model-package-description", default=None, metavar="FILE",
+                        help="inference: a DescribeModelPackage response saved as JSON "
+                             "(`aws sagemaker describe-model-package`), for --definition-out without AWS")
+
+
+def run_cli(kind: str, build: Builder, description: str, argv: list[str] | None = None) -> int:
+    """The command line of every pipeline script: build, then write the definition or upsert.
+    The SDK is loaded after the arguments are parsed (``--help`` needs no region or credentials)."""
+    args = build_parser(kind).parse_args(argv)
     console.configure_logging()
     try:
         cfg = load_pipeline_config(kind, args.env_file, args.config)
-        session = make_session(cfg)
-        pipeline = build(cfg, session)
+        cfg.extra.update(model_package_arn=getattr(args, "model_package_arn", None),
+                         model_package_description=getattr(args, "model_package_description", None))
+        definition_only = bool(args.definition_out)
+        sessions = open_sessions(cfg, definition_only=definition_only)
+        pipeline = build(cfg, sessions.pipeline)
         definition = pipeline.definition()
-        if args.definition_out:
+        if definition_only:
             Path(args.definition_out).write_text(json.dumps(json.loads(definition), indent=2) + "\n")
             print(f"wrote {args.definition_out}")
             return 0
-        arn = upsert(pipeline, cfg, description)
+        arn = upsert(pipeline, cfg, description, sessions)
         print(f"upserted {arn}")
         if not args.no_upload:
-            upload_data(cfg)
+            upload_data(cfg, sessions=sessions)
         return 0
     except NoApprovedModelError as exc:
         print(f"error: {exc}", file=sys.stderr)

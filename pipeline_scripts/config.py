@@ -23,6 +23,8 @@ import jsonschema
 import yaml
 from steplib import algorithms
 
+from pipeline_scripts.contracts import STEPS
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ENV_FILE = PROJECT_ROOT / "env_files" / "dev_env.tfvars"
 VARIABLES_TF = PROJECT_ROOT / "variables.tf"
@@ -91,6 +93,9 @@ _PROCESSING = {
     "type": "object", "additionalProperties": False,
     "required": ["instance_type", "instance_count"],
     "properties": {"instance_type": _INSTANCE, "instance_count": _COUNT,
+                   # per-step instance counts, keyed by the step roles of contracts.json
+                   "instance_counts": {"type": "object", "propertyNames": {"enum": sorted(STEPS)},
+                                       "additionalProperties": _COUNT},
                    "volume_size_gb": {"type": "integer", "minimum": 1, "maximum": 16384},
                    "max_runtime_seconds": {"type": "integer", "minimum": 60}},
 }

@@ -1,8 +1,10 @@
 """Batch inference pipeline with data- and model-quality monitoring.
 
     python -m pipeline_scripts.inference_pipeline [--env-file ...] [--config ...] [--definition-out FILE]
+                                                  [--model-package-arn ARN | --model-package-description FILE]
 
-Built around the latest *Approved* version of the model package group: its model artifact
+Built around an *Approved* version of the model package group (the one named by
+--model-package-arn, else the latest): its model artifact
 (model + the preprocessing fitted at training time + serving code) and the data-quality
 baseline registered with it. Re-run this script after approving a new version (the GitLab
 deploy job does, triggered by the approval event).
@@ -10,31 +12,27 @@ deploy job does, triggered by the approval event).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-
-import boto3
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pipeline_scripts import common
 from pipeline_scripts.common import PROCESSING, artifact_uri, output_of, processing_input, processing_output
-from pipeline_scripts.config import PipelineConfig
-from sagemaker.core.transformer import Transformer
-from sagemaker.core.workflow.conditions import ConditionEquals
-from sagemaker.core.workflow.execution_variables import ExecutionVariables
-from sagemaker.core.workflow.functions import Join, JsonGet
-from sagemaker.core.workflow.parameters import ParameterFloat, ParameterString
-from sagemaker.core.workflow.pipeline_context import PipelineSession
-from sagemaker.core.workflow.properties import PropertyFile
-from sagemaker.mlops.workflow import ConditionStep, Pipeline, ProcessingStep, TransformStep
-from sagemaker.mlops.workflow.model_step import ModelStep
-from sagemaker.serve.model_builder import ModelBuilder
+from pipeline_scripts.config import ConfigError, PipelineConfig
+from pipeline_scripts.contracts import STEPS
 
-CREATE_MODEL = "CreateModelStep"
-PREPROCESS = "DataPreProcessingStep"
-TRANSFORM = "BatchInferenceStep"
-DATA_CHECK_PREP = "DataCheckPreProcessingStep"
-DATA_QUALITY = "DataQualityCheckStep"
-GROUND_TRUTH_COND = "GroundTruthAvailableCond"
-MODEL_QUALITY = "ModelQualityCalcStep"
+if TYPE_CHECKING:  # the SDK is imported where it is used: it needs a region at import (common.load_sdk)
+    from sagemaker.core.workflow.pipeline_context import PipelineSession
+    from sagemaker.mlops.workflow import Pipeline, ProcessingStep
+
+CREATE_MODEL = STEPS["create_model"]
+PREPROCESS = STEPS["inference_preprocess"]
+TRANSFORM = STEPS["batch_transform"]
+DATA_CHECK_PREP = STEPS["data_check_preprocess"]
+DATA_QUALITY = STEPS["data_quality_check"]
+GROUND_TRUTH_COND = STEPS["ground_truth_condition"]
+MODEL_QUALITY = STEPS["model_quality"]
 
 
 @dataclass(frozen=True)
@@ -49,8 +47,32 @@ class ApprovedModel:
     baseline_constraints: str
 
 
-def latest_approved_model(cfg: PipelineConfig) -> ApprovedModel:
-    client = boto3.Session(region_name=cfg.env.region).client("sagemaker")
+def approved_model(cfg: PipelineConfig, session: PipelineSession) -> ApprovedModel:
+    """The model to serve: a saved DescribeModelPackage response (--model-package-description, no
+    AWS call), the package named by --model-package-arn (the approval deploy passes it), or the
+    group's latest Approved version."""
+    description_file = cfg.extra.get("model_package_description")
+    if description_file:
+        try:
+            package = json.loads(Path(description_file).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{description_file}: cannot read the model package description: {exc}") from exc
+        return _from_description(package, description_file)
+    sessions = common.sessions_of(session)
+    if sessions.definition_only:
+        raise ConfigError("--definition-out calls no AWS API: save the approved package with `aws sagemaker "
+                          "describe-model-package --model-package-name <arn> > package.json` and pass "
+                          "--model-package-description package.json")
+    client = sessions.client("sagemaker")
+    arn = cfg.extra.get("model_package_arn") or _latest_approved_arn(cfg, client)
+    try:
+        package = client.describe_model_package(ModelPackageName=arn)
+    except client.exceptions.ClientError as exc:
+        raise common.PipelineBuildError(f"cannot describe model package {arn}: {exc}") from exc
+    return _from_description(package, arn)
+
+
+def _latest_approved_arn(cfg: PipelineConfig, client: Any) -> str:
     group = cfg.env.model_package_group_name
     try:
         listed = client.list_model_packages(ModelPackageGroupName=group, ModelApprovalStatus="Approved",
@@ -63,15 +85,26 @@ def latest_approved_model(cfg: PipelineConfig) -> ApprovedModel:
             f"no Approved model version in model package group '{group}'. Run the training pipeline, then "
             "approve a version in SageMaker Studio or with `aws sagemaker update-model-package "
             "--model-package-arn <arn> --model-approval-status Approved`, and run this script again.")
-    arn = packages[0]["ModelPackageArn"]
-    package = client.describe_model_package(ModelPackageName=arn)
-    container = package["InferenceSpecification"]["Containers"][0]
+    return packages[0]["ModelPackageArn"]
+
+
+def _from_description(package: dict[str, Any], source: str) -> ApprovedModel:
+    arn = package.get("ModelPackageArn", source)
+    if package.get("ModelApprovalStatus", "Approved") != "Approved":
+        raise common.PipelineBuildError(
+            f"model package {arn} is {package['ModelApprovalStatus']}, not Approved; approve it first")
+    try:
+        container = package["InferenceSpecification"]["Containers"][0]
+        image, model_data_url = container["Image"], container["ModelDataUrl"]
+    except (KeyError, IndexError, TypeError) as exc:
+        raise common.PipelineBuildError(f"{source}: model package has no inference container "
+                                        f"(InferenceSpecification.Containers[0] with Image and ModelDataUrl)") from exc
     baselines = package.get("DriftCheckBaselines", {}).get("ModelDataQuality", {})
     if "Statistics" not in baselines or "Constraints" not in baselines:
         raise common.PipelineBuildError(
             f"model package {arn} has no data-quality drift-check baselines (statistics and constraints); "
             "register versions with the training pipeline of this template")
-    return ApprovedModel(arn=arn, image=container["Image"], model_data_url=container["ModelDataUrl"],
+    return ApprovedModel(arn=arn, image=image, model_data_url=model_data_url,
                          environment=dict(container.get("Environment", {})),
                          baseline_statistics=baselines["Statistics"]["S3Uri"],
                          baseline_constraints=baselines["Constraints"]["S3Uri"])
@@ -79,13 +112,13 @@ def latest_approved_model(cfg: PipelineConfig) -> ApprovedModel:
 
 def _data_quality_step(cfg: PipelineConfig, session: PipelineSession, name: str, data_check: ProcessingStep,
                        model: ApprovedModel) -> ProcessingStep:
+    from sagemaker.mlops.workflow import ProcessingStep
+
     destination = artifact_uri(cfg, name, "data-quality")
     if cfg.settings["data_quality"]["engine"] == "model_monitor":
         from sagemaker.core.model_monitor.dataset_format import DatasetFormat
-        from sagemaker.mlops.workflow.check_job_config import CheckJobConfig
         from sagemaker.mlops.workflow.quality_check_step import DataQualityCheckConfig, QualityCheckStep
 
-        settings = cfg.settings["processing"]
         return QualityCheckStep(
             name=DATA_QUALITY, skip_check=False, register_new_baseline=False, fail_on_violation=False,
             supplied_baseline_statistics=model.baseline_statistics,
@@ -93,11 +126,9 @@ def _data_quality_step(cfg: PipelineConfig, session: PipelineSession, name: str,
             quality_check_config=DataQualityCheckConfig(
                 baseline_dataset=output_of(data_check, "data_check"), dataset_format=DatasetFormat.csv(header=True),
                 output_s3_uri=destination),
-            check_job_config=CheckJobConfig(
-                role=cfg.env.role_arn, instance_count=settings["instance_count"],
-                instance_type=settings["instance_type"], volume_kms_key=common.kms_key(cfg),
-                output_kms_key=common.kms_key(cfg), sagemaker_session=session))
-    return ProcessingStep(name=DATA_QUALITY, step_args=common.processor(cfg, session, f"{name}-dq-check").run(
+            check_job_config=common.check_job_config(cfg, session, "data_quality_check"))
+    return ProcessingStep(name=DATA_QUALITY, retry_policies=common.retry_policies(), step_args=common.processor(
+        cfg, session, f"{name}-dq-check", "data_quality_check").run(
         code=common.script("data_quality.py"),
         inputs=[processing_input("data_check", output_of(data_check, "data_check"), f"{PROCESSING}/input/data_check"),
                 processing_input("baseline_statistics", model.baseline_statistics,
@@ -110,19 +141,31 @@ def _data_quality_step(cfg: PipelineConfig, session: PipelineSession, name: str,
 
 
 def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
+    from sagemaker.core.transformer import Transformer
+    from sagemaker.core.workflow.conditions import ConditionEquals
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.functions import Join, JsonGet
+    from sagemaker.core.workflow.parameters import ParameterFloat, ParameterString
+    from sagemaker.core.workflow.properties import PropertyFile
+    from sagemaker.mlops.workflow import ConditionStep, Pipeline, ProcessingStep, TransformStep
+    from sagemaker.mlops.workflow.model_step import ModelStep
+    from sagemaker.serve.model_builder import ModelBuilder
+
     name = cfg.env.pipeline_inf
-    model = latest_approved_model(cfg)
+    model = approved_model(cfg, session)
+    retries = common.retry_policies()
     transform = cfg.settings["transform"]
 
     inference_root = ParameterString(name="InferenceRoot", default_value=cfg.env.inference_root_uri)
     mse_threshold = ParameterFloat(name="MseThreshold", default_value=cfg.mse_threshold)
     raw_data = Join(on="/", values=[inference_root, "input"])
 
-    create_model = ModelStep(name=CREATE_MODEL, step_args=ModelBuilder(
+    create_model = ModelStep(name=CREATE_MODEL, retry_policies=common.retry_policies(job=False), step_args=ModelBuilder(
         s3_model_data_url=model.model_data_url, image_uri=model.image, env_vars=model.environment,
-        role_arn=cfg.env.role_arn, sagemaker_session=session).build())
+        role_arn=cfg.env.role_arn, sagemaker_session=session, network=common.model_network(cfg)).build())
 
-    preprocess = ProcessingStep(name=PREPROCESS, step_args=common.processor(cfg, session, f"{name}-preprocess").run(
+    preprocess = ProcessingStep(name=PREPROCESS, retry_policies=retries, step_args=common.processor(
+        cfg, session, f"{name}-preprocess").run(
         code=common.script("preprocess_inference.py"),
         inputs=[processing_input("data", raw_data, f"{PROCESSING}/input/data"),
                 processing_input("model", model.model_data_url, f"{PROCESSING}/model")],
@@ -139,11 +182,11 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
         output_path=artifact_uri(cfg, name, "predictions"),
         output_kms_key=common.kms_key(cfg), volume_kms_key=common.kms_key(cfg),
         sagemaker_session=session)
-    batch = TransformStep(name=TRANSFORM, step_args=transformer.transform(
+    batch = TransformStep(name=TRANSFORM, retry_policies=retries, step_args=transformer.transform(
         data=output_of(preprocess, "transformed"), content_type="text/csv", split_type="Line"))
 
     ground_truth = PropertyFile(name="GroundTruthReport", output_name="ground_truth", path="ground_truth.json")
-    data_check = ProcessingStep(name=DATA_CHECK_PREP, property_files=[ground_truth],
+    data_check = ProcessingStep(name=DATA_CHECK_PREP, property_files=[ground_truth], retry_policies=retries,
                                 step_args=common.processor(cfg, session, f"{name}-data-check-prep").run(
         code=common.script("prepare_data_check.py"),
         inputs=[processing_input("inference", inference_root, f"{PROCESSING}/input/inference"),
@@ -160,7 +203,7 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
 
     data_quality = _data_quality_step(cfg, session, name, data_check, model)
 
-    model_quality = ProcessingStep(name=MODEL_QUALITY, step_args=common.processor(
+    model_quality = ProcessingStep(name=MODEL_QUALITY, retry_policies=retries, step_args=common.processor(
         cfg, session, f"{name}-model-quality").run(
         code=common.script("model_quality.py"),
         inputs=[processing_input("model_quality", output_of(data_check, "model_quality"),

@@ -10,20 +10,23 @@ carry ``approver: review-board`` and stay PendingManualApproval until the board 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline_scripts import common
 from pipeline_scripts.config import PipelineConfig
+from pipeline_scripts.contracts import STEPS
 from pipeline_scripts.training_pipeline import build_training_pipeline, model_trainer, training_channels
-from sagemaker.core.parameter import CategoricalParameter, ContinuousParameter, IntegerParameter
-from sagemaker.core.workflow.pipeline_context import PipelineSession
-from sagemaker.mlops.workflow import Pipeline, ProcessingStep, TuningStep
-from sagemaker.train.tuner import HyperparameterTuner
 
-TUNING = "HyperparameterTuningStep"
+if TYPE_CHECKING:  # the SDK is imported where it is used (see training_pipeline.py)
+    from sagemaker.core.workflow.pipeline_context import PipelineSession
+    from sagemaker.mlops.workflow import Pipeline, ProcessingStep, TuningStep
+
+TUNING = STEPS["tuning"]
 
 
 def parameter_ranges(ranges: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    from sagemaker.core.parameter import CategoricalParameter, ContinuousParameter, IntegerParameter
+
     built: dict[str, Any] = {}
     for name, spec in ranges.items():
         scaling = spec.get("scaling", "Auto")
@@ -38,8 +41,13 @@ def parameter_ranges(ranges: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 def tuning_step(cfg: PipelineConfig, session: PipelineSession, pipeline_name: str,
                 pre: ProcessingStep) -> tuple[TuningStep, Any]:
+    from sagemaker.train.tuner import HyperparameterTuner
+
     tuning = cfg.settings["tuning"]
-    trainer = model_trainer(cfg, session, pipeline_name, cfg.settings["training"]["hyperparameters"])
+    # The SDK's tuner would upload the training code to the bucket root, unencrypted, under a
+    # timestamped key; it takes ours from under the project prefix, encrypted with the project key.
+    trainer = model_trainer(cfg, session, pipeline_name, cfg.settings["training"]["hyperparameters"],
+                            source_dir=common.upload_training_code(cfg, session))
     tuner = HyperparameterTuner(
         model_trainer=trainer,
         objective_metric_name=tuning["objective"]["metric"],
@@ -52,11 +60,36 @@ def tuning_step(cfg: PipelineConfig, session: PipelineSession, pipeline_name: st
         random_seed=tuning.get("seed"),
         base_tuning_job_name=f"{pipeline_name}-hpo"[:32],
     )
-    step = TuningStep(name=TUNING, step_args=tuner.tune(inputs=training_channels(pre)))
+    step = _tuning_step_class()(name=TUNING, step_args=tuner.tune(inputs=training_channels(pre)),
+                                retry_policies=common.retry_policies(), volume_kms_key=common.kms_key(cfg))
     # The best job (index 0) writes its artifact under the trainer's output path.
     output = trainer.output_data_config.s3_output_path
     bucket, _, prefix = output[len("s3://"):].partition("/")
     return step, step.get_top_model_s3_uri(top_k=0, s3_bucket=bucket, prefix=prefix)
+
+
+def _tuning_step_class() -> type:
+    from sagemaker.mlops.workflow import TuningStep
+
+    class EncryptedTuningStep(TuningStep):
+        """A TuningStep whose training jobs keep the trainer's volume key and inter-container
+        encryption: the SDK's tuner (3.27, HyperparameterTuner._build_training_job_definition)
+        copies the trainer's instances and VPC into the tuning request but drops both."""
+
+        def __init__(self, *args: Any, volume_kms_key: str | None, **kwargs: Any):
+            super().__init__(*args, **kwargs)
+            self.volume_kms_key = volume_kms_key
+
+        @property
+        def arguments(self) -> dict[str, Any]:
+            request = super().arguments
+            definition = request["TrainingJobDefinition"]
+            definition["EnableInterContainerTrafficEncryption"] = True
+            if self.volume_kms_key:
+                definition["ResourceConfig"]["VolumeKmsKeyId"] = self.volume_kms_key
+            return request
+
+    return EncryptedTuningStep
 
 
 def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:

@@ -9,64 +9,60 @@ tuning step in place of the training step.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from pipeline_scripts import common
 from pipeline_scripts.common import PROCESSING, artifact_uri, output_of, processing_input, processing_output
 from pipeline_scripts.config import PipelineConfig
-from sagemaker.core.shapes import (
-    OutputDataConfig,
-    DriftCheckBaselines,
-    DriftCheckModelDataQuality,
-    MetricsSource,
-    ModelDataQuality,
-    ModelMetrics,
-    ModelQuality,
-)
-from sagemaker.core.workflow.conditions import ConditionLessThanOrEqualTo
-from sagemaker.core.workflow.functions import Join, JsonGet
-from sagemaker.core.workflow.parameters import ParameterFloat, ParameterString
-from sagemaker.core.workflow.pipeline_context import PipelineSession
-from sagemaker.core.workflow.properties import PropertyFile
-from sagemaker.mlops.workflow import ConditionStep, FailStep, Pipeline, ProcessingStep, TrainingStep
-from sagemaker.mlops.workflow.model_step import ModelStep
-from sagemaker.serve.model_builder import ModelBuilder
-from sagemaker.train import ModelTrainer
-from sagemaker.train.configs import Compute, InputData, Networking, SourceCode, StoppingCondition
+from pipeline_scripts.contracts import STEPS
 
-# Step names are an interface: EventBridge rules and notification settings refer to them.
-PREPROCESS = "TrainingPreProcessStep"
-BASELINE = "DataQualityBaselineStep"
-TRAIN = "TrainingStep"
-EVALUATE = "TrainingEval"
-CONDITION = "MSECond"
-REGISTER = "ModelRegisterStep"
-FAIL = "MSEThresholdFail"
+# The SageMaker SDK is imported inside the functions that use it: it needs a region when it is
+# imported, which the command line knows only after parsing (common.load_sdk).
+if TYPE_CHECKING:
+    from sagemaker.core.workflow.pipeline_context import PipelineSession
+    from sagemaker.mlops.workflow import Pipeline, ProcessingStep, TrainingStep
+    from sagemaker.train import ModelTrainer
+    from sagemaker.train.configs import InputData
+
+# Step names are an interface (EventBridge rules, notifications): contracts.json holds them.
+PREPROCESS = STEPS["training_preprocess"]
+BASELINE = STEPS["data_quality_baseline"]
+TRAIN = STEPS["training"]
+EVALUATE = STEPS["evaluation"]
+CONDITION = STEPS["mse_condition"]
+REGISTER = STEPS["register"]
+FAIL = STEPS["mse_threshold_fail"]
 
 # The serving functions (model_fn, predict_fn, ...) live in train.py, which the training job
 # copies into the model artifact's code/ folder, so a model package is self-contained.
 SERVING_ENV = {"SAGEMAKER_PROGRAM": "train.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}
 
 # (cfg, session, pipeline name, preprocessing step) -> (training-like step, model.tar.gz URI)
-ModelStepFactory = Callable[[PipelineConfig, PipelineSession, str, ProcessingStep], tuple[Any, Any]]
+ModelStepFactory = Callable[[PipelineConfig, "PipelineSession", str, "ProcessingStep"], tuple[Any, Any]]
 FEEDBACK_DIR = f"{PROCESSING}/input/feedback"
 
 
 def model_trainer(cfg: PipelineConfig, session: PipelineSession, pipeline_name: str,
-                  hyperparameters: dict[str, Any]) -> ModelTrainer:
+                  hyperparameters: dict[str, Any], source_dir: str = str(common.SCRIPTS_DIR)) -> ModelTrainer:
+    """A ModelTrainer running scripts/train.py. The SDK uploads a local ``source_dir`` under the
+    project prefix with the output key; pass an S3 sourcedir.tar.gz where it would not (tuning)."""
+    from sagemaker.core.shapes import OutputDataConfig
+    from sagemaker.train import ModelTrainer
+    from sagemaker.train.configs import Compute, Networking, SourceCode, StoppingCondition
+
     settings = cfg.settings["training"]
-    networking = Networking(subnets=[cfg.env.subnet_id], security_group_ids=[cfg.env.sg_id] if cfg.env.sg_id else None,
-                            enable_inter_container_traffic_encryption=True) if cfg.env.subnet_id else None
+    vpc = common.vpc_config(cfg) or {}
     return ModelTrainer(
         training_image=common.image_uri(cfg, settings["instance_type"]),
         role=cfg.env.role_arn,
         sagemaker_session=session,
         base_job_name=f"{pipeline_name}-train",
-        source_code=SourceCode(source_dir=str(common.SCRIPTS_DIR), entry_script="train.py"),
+        source_code=SourceCode(source_dir=source_dir, entry_script="train.py"),
         compute=Compute(instance_type=settings["instance_type"], instance_count=settings["instance_count"],
                         volume_size_in_gb=settings.get("volume_size_gb", 30),
                         volume_kms_key_id=common.kms_key(cfg)),
-        networking=networking,
+        networking=Networking(subnets=vpc.get("Subnets"), security_group_ids=vpc.get("SecurityGroupIds") or None,
+                              enable_inter_container_traffic_encryption=True),
         stopping_condition=StoppingCondition(max_runtime_in_seconds=settings.get("max_runtime_seconds", 3600)),
         hyperparameters={k: str(v) for k, v in hyperparameters.items()},
         # model artifacts under the project prefix, encrypted with the project key
@@ -76,47 +72,53 @@ def model_trainer(cfg: PipelineConfig, session: PipelineSession, pipeline_name: 
 
 
 def training_channels(pre: ProcessingStep) -> list[InputData]:
+    from sagemaker.train.configs import InputData
+
     return [InputData(channel_name=name, data_source=output_of(pre, name), content_type="text/csv")
             for name in ("train", "validation", "preprocessor")]
 
 
 def training_step(cfg: PipelineConfig, session: PipelineSession, pipeline_name: str,
                   pre: ProcessingStep) -> tuple[TrainingStep, Any]:
+    from sagemaker.mlops.workflow import TrainingStep
+
     trainer = model_trainer(cfg, session, pipeline_name, cfg.settings["training"]["hyperparameters"])
-    step = TrainingStep(name=TRAIN, step_args=trainer.train(input_data_config=training_channels(pre)))
+    step = TrainingStep(name=TRAIN, step_args=trainer.train(input_data_config=training_channels(pre)),
+                        retry_policies=common.retry_policies())
     return step, step.properties.ModelArtifacts.S3ModelArtifacts
 
 
 def _baseline_step(cfg: PipelineConfig, session: PipelineSession, pipeline_name: str,
                    pre: ProcessingStep, schema_uri: str) -> Any:
     """Data-quality baseline of the training split: our engine by default, Model Monitor on request."""
+    from sagemaker.mlops.workflow import ProcessingStep
+
     destination = artifact_uri(cfg, pipeline_name, "data-quality-baseline")
     if cfg.settings["data_quality"]["engine"] == "model_monitor":
         from sagemaker.core.model_monitor.dataset_format import DatasetFormat
         from sagemaker.mlops.workflow.check_job_config import CheckJobConfig
         from sagemaker.mlops.workflow.quality_check_step import DataQualityCheckConfig, QualityCheckStep
 
-        settings = cfg.settings["processing"]
+        # QualityCheck steps take no RetryPolicies (SageMaker supports them on job steps only)
         return QualityCheckStep(
             name=BASELINE, skip_check=True, register_new_baseline=True,
             quality_check_config=DataQualityCheckConfig(
                 baseline_dataset=output_of(pre, "baseline"), dataset_format=DatasetFormat.csv(header=True),
                 output_s3_uri=destination),
-            check_job_config=CheckJobConfig(
-                role=cfg.env.role_arn, instance_count=settings["instance_count"],
-                instance_type=settings["instance_type"], volume_kms_key=common.kms_key(cfg),
-                output_kms_key=common.kms_key(cfg), sagemaker_session=session))
-    args = common.processor(cfg, session, f"{pipeline_name}-dq-baseline").run(
+            check_job_config=common.check_job_config(cfg, session, "data_quality_baseline"))
+    args = common.processor(cfg, session, f"{pipeline_name}-dq-baseline", "data_quality_baseline").run(
         code=common.script("data_quality.py"),
         inputs=[processing_input("baseline", output_of(pre, "baseline"), f"{PROCESSING}/input/baseline"),
                 processing_input("schema", schema_uri, f"{PROCESSING}/input/schema")],
         outputs=[processing_output("baseline", f"{PROCESSING}/output", destination)],
         arguments=["baseline"],
     )
-    return ProcessingStep(name=BASELINE, step_args=args)
+    return ProcessingStep(name=BASELINE, step_args=args, retry_policies=common.retry_policies())
 
 
 def _baseline_files(cfg: PipelineConfig, baseline: Any) -> tuple[Any, Any]:
+    from sagemaker.core.workflow.functions import Join
+
     if cfg.settings["data_quality"]["engine"] == "model_monitor":
         return (baseline.properties.CalculatedBaselineStatistics,
                 baseline.properties.CalculatedBaselineConstraints)
@@ -128,7 +130,24 @@ def build_training_pipeline(cfg: PipelineConfig, session: PipelineSession, name:
                             make_model_step: ModelStepFactory, with_feedback: bool = False) -> Pipeline:
     """The training DAG. ``with_feedback`` adds the labelled inference batches to the training data
     (retraining after a quality breach must learn the new regime)."""
-    schema_uri = common.upload_schema(cfg)
+    from sagemaker.core.shapes import (
+        DriftCheckBaselines,
+        DriftCheckModelDataQuality,
+        MetricsSource,
+        ModelDataQuality,
+        ModelMetrics,
+        ModelQuality,
+    )
+    from sagemaker.core.workflow.conditions import ConditionLessThanOrEqualTo
+    from sagemaker.core.workflow.functions import Join, JsonGet
+    from sagemaker.core.workflow.parameters import ParameterFloat, ParameterString
+    from sagemaker.core.workflow.properties import PropertyFile
+    from sagemaker.mlops.workflow import ConditionStep, FailStep, Pipeline, ProcessingStep
+    from sagemaker.mlops.workflow.model_step import ModelStep
+    from sagemaker.serve.model_builder import ModelBuilder
+
+    retries = common.retry_policies()
+    schema_uri = common.upload_schema(cfg, session)
     split = cfg.settings["split"]
     registration = cfg.settings["registration"]
 
@@ -144,7 +163,8 @@ def build_training_pipeline(cfg: PipelineConfig, session: PipelineSession, name:
     if with_feedback:
         inputs.append(processing_input("feedback", feedback_data, FEEDBACK_DIR))
         arguments += ["--feedback-dir", FEEDBACK_DIR]
-    pre = ProcessingStep(name=PREPROCESS, step_args=common.processor(cfg, session, f"{name}-preprocess").run(
+    pre = ProcessingStep(name=PREPROCESS, retry_policies=retries, step_args=common.processor(
+        cfg, session, f"{name}-preprocess", "training_preprocess").run(
         code=common.script("preprocess_training.py"), inputs=inputs, arguments=arguments,
         outputs=[processing_output(out, f"{PROCESSING}/output/{out}", artifact_uri(cfg, name, "preprocess", out))
                  for out in ("train", "validation", "test", "baseline", "preprocessor")],
@@ -153,8 +173,8 @@ def build_training_pipeline(cfg: PipelineConfig, session: PipelineSession, name:
     train, model_data = make_model_step(cfg, session, name, pre)
 
     evaluation = PropertyFile(name="EvaluationReport", output_name="evaluation", path="evaluation.json")
-    evaluate = ProcessingStep(name=EVALUATE, property_files=[evaluation],
-                              step_args=common.processor(cfg, session, f"{name}-evaluate").run(
+    evaluate = ProcessingStep(name=EVALUATE, property_files=[evaluation], retry_policies=retries,
+                              step_args=common.processor(cfg, session, f"{name}-evaluate", "evaluation").run(
         code=common.script("evaluate.py"),
         inputs=[processing_input("model", model_data, f"{PROCESSING}/model"),
                 processing_input("test", output_of(pre, "test"), f"{PROCESSING}/test")],
@@ -173,7 +193,7 @@ def build_training_pipeline(cfg: PipelineConfig, session: PipelineSession, name:
         constraints=MetricsSource(s3_uri=constraints, content_type="application/json")))
     builder = ModelBuilder(s3_model_data_url=model_data, image_uri=common.image_uri(cfg, "ml.m5.xlarge"),
                            env_vars=dict(SERVING_ENV), role_arn=cfg.env.role_arn, sagemaker_session=session)
-    register = ModelStep(name=REGISTER, step_args=builder.register(
+    register = ModelStep(name=REGISTER, retry_policies=common.retry_policies(job=False), step_args=builder.register(
         model_package_group_name=cfg.env.model_package_group_name,
         content_types=["text/csv"], response_types=["text/csv"],
         inference_instances=registration.get("inference_instances"),

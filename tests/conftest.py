@@ -64,3 +64,41 @@ def aws():
 @pytest.fixture
 def project_root() -> Path:
     return PROJECT_ROOT
+
+
+# ---------------------------------------------------------------- data from the current schema
+# Tests that need data generate it from scripts/dataset_schema.json with tools/synth.py (seeded), so the suite
+# passes for any data set the schema describes. Only tests about the shipped files read data/.
+SCHEMA_PATH = PROJECT_ROOT / "scripts" / "dataset_schema.json"
+
+
+@pytest.fixture(scope="session")
+def schema():
+    """The current data set's schema (steplib.schema.DatasetSchema, validated)."""
+    from tools import synth
+
+    return synth.load_schema(SCHEMA_PATH)
+
+
+@pytest.fixture(scope="session")
+def synth():
+    """tools/synth.py: generate(schema, n, seed, drift=..., missing=...), write_split, write_csv, apply_drift."""
+    from tools import synth as module
+
+    return module
+
+
+@pytest.fixture
+def make_dataset(schema, synth, tmp_path):
+    """make_dataset(n=400, inference_rows=80, seed=3, missing=0.0, drift=False, out=None) -> the folder with
+    training-data.csv, inference-data.csv and ground-truth.csv in the project's convention, generated from
+    the current schema (the scored batch comes from another seed; drift=True drifts only the scored batch)."""
+
+    def make(n=400, inference_rows=80, seed=3, missing=0.0, drift=False, out=None, **scales):
+        out = Path(out or tmp_path / f"data-{seed}{'-drift' if drift else ''}")
+        synth.write_split(synth.generate(schema, n, seed, missing=missing, **scales), schema, out, training=True)
+        scored = synth.generate(schema, inference_rows, seed + 1, missing=missing, drift=drift, **scales)
+        synth.write_split(scored, schema, out, training=False)
+        return out
+
+    return make

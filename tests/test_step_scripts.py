@@ -1,5 +1,6 @@
 """The SageMaker step scripts, run as subprocesses the way the containers run them (SM_CONTAINER_ROOT relocates
-/opt/ml into tmp_path), on small generated data."""
+/opt/ml into tmp_path), on small data generated from the current schema (tools/synth.py), so they hold for any
+data set scripts/dataset_schema.json describes."""
 
 import importlib.util
 import json
@@ -24,8 +25,15 @@ def _load(name, path):
     return module
 
 
-make_data = _load("make_data_for_steps", ROOT / "tools" / "make_data.py")
+synth = _load("synth_for_steps", ROOT / "tools" / "synth.py")
 train_module = _load("train_for_serving", SCRIPTS / "train.py")
+SCHEMA_DICT = synth.load_schema(SCHEMA)  # steplib.schema's typed view
+NAMES = SCHEMA_DICT.names
+TARGET = SCHEMA_DICT.target
+T_INDEX = SCHEMA_DICT.target_index
+FEATURES = SCHEMA_DICT.features
+CATEGORICAL = SCHEMA_DICT.categorical_features
+NUMERIC = SCHEMA_DICT.numeric_features
 
 
 def run(script, root, args=(), env=None):
@@ -64,13 +72,40 @@ def read_lines(path):
     return path.read_text().splitlines()
 
 
+def training_rows(n, seed=0):
+    """n rows in the training convention (cells as text), from the current schema."""
+    return synth.rows_text(synth.generate(SCHEMA_DICT, n, seed), SCHEMA_DICT.columns)
+
+
+def feature_rows(n, seed=0):
+    return [r[:T_INDEX] + r[T_INDEX + 1:] for r in training_rows(n, seed)]
+
+
+def with_cell(row, name, value, columns=NAMES):
+    row = list(row)
+    row[columns.index(name)] = value
+    return ",".join(row) + "\n"
+
+
+def with_target(features, value):
+    """A feature row (list of cells) with `value` put in the target's place: the training convention."""
+    return features[:T_INDEX] + [value] + features[T_INDEX:]
+
+
+def width(root):
+    """Columns the fitted preprocessing makes (one-hot categories + numerics)."""
+    import joblib
+    return len(joblib.load(root / "processing/output/preprocessor/preprocessor.joblib").get_feature_names_out())
+
+
 # ---------------------------------------------------------------- end to end
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory):
     """preprocess -> train -> evaluate -> preprocess_inference -> serving functions -> prepare_data_check."""
     base = tmp_path_factory.mktemp("e2e")
     data = base / "data"
-    make_data.generate(data, rows=400, inference_rows=80, seed=3, drift=False)
+    synth.write_split(synth.generate(SCHEMA_DICT, 400, 3), SCHEMA_DICT, data, training=True)
+    synth.write_split(synth.generate(SCHEMA_DICT, 80, 4), SCHEMA_DICT, data, training=False)
     root = base / "opt" / "ml"
     stage_training(root, (data / "training-data.csv").read_text())
     pre = run("preprocess_training.py", root)
@@ -108,13 +143,15 @@ def test_preprocess_outputs_and_split(e2e):
     n = {s: len(read_lines(out / s / f"{s}.csv")) for s in ("train", "validation", "test")}
     assert sum(n.values()) == 400 and n["test"] == 60 and abs(n["validation"] - 60) <= 1  # 15% each, none dropped
     baseline = read_lines(out / "baseline/baseline.csv")
-    assert baseline[0].split(",") == [c["name"] for c in json.loads(SCHEMA.read_text())["columns"]]
+    assert baseline[0].split(",") == NAMES
     assert len(baseline) == n["train"] + 1
     train = np.loadtxt(out / "train/train.csv", delimiter=",")
-    assert train.shape[1] == 1 + 4 + 7  # target, one-hot sex (M/F/I + missing), 7 scaled numerics
+    n_onehot = sum(len(c.categories) for c in CATEGORICAL)
+    assert train.shape[1] == 1 + width(root) and width(root) >= n_onehot + len(NUMERIC)  # target, then features
     # Scaler fitted on the train split only: train features have mean 0 / sd 1; the target stays raw.
-    assert np.allclose(train[:, 5:].mean(axis=0), 0, atol=1e-9) and np.allclose(train[:, 5:].std(axis=0), 1)
-    raw_targets = sorted(float(line.split(",")[-1]) for line in baseline[1:])
+    numeric = train[:, 1 + width(root) - len(NUMERIC):]
+    assert np.allclose(numeric.mean(axis=0), 0, atol=1e-9) and np.allclose(numeric.std(axis=0), 1)
+    raw_targets = sorted(float(line.split(",")[T_INDEX]) for line in baseline[1:])
     assert sorted(train[:, 0]) == raw_targets
     assert (out / "preprocessor/preprocessor.joblib").is_file() and (out / "preprocessor/dataset_schema.json").is_file()
 
@@ -143,17 +180,22 @@ def test_evaluation_json(e2e):
 def test_inference_keeps_row_order_and_count(e2e):
     root = e2e["root"]
     raw = read_lines(e2e["data"] / "inference-data.csv")
-    transformed = np.loadtxt(e2e["transformed"], delimiter=",")
-    assert transformed.shape == (len(raw), 11)  # one-hot sex (+ missing), 7 numerics
-    # Row i of the transformed file encodes row i of the raw file (one-hot sex matches).
-    for line, row in zip(raw, transformed):
-        assert row[["M", "F", "I"].index(line.split(",")[0])] == 1.0
+    transformed = np.loadtxt(e2e["transformed"], delimiter=",", ndmin=2)
+    assert transformed.shape == (len(raw), width(root))
+    # Row i of the transformed file encodes row i of the raw file: the fitted preprocessing of each raw row.
+    import joblib
+    pre = joblib.load(root / "processing/output/preprocessor/preprocessor.joblib")
+    frame = synth.read_csv(e2e["data"] / "inference-data.csv", SCHEMA_DICT, FEATURES)
+    for c in NUMERIC:
+        frame[c.name] = frame[c.name].astype(float)
+    assert np.allclose(pre.transform(frame), transformed)
     preds = [float(v) for v in e2e["body"].splitlines()]
     assert preds == pytest.approx(e2e["model"].predict(transformed).tolist())
     check = read_lines(root / "processing/output/data_check/data_check.csv")
-    assert check[0].endswith(",rings") and len(check) == len(raw) + 1
+    assert check[0] == ",".join(NAMES) and len(check) == len(raw) + 1  # the prediction in the target's place
     for line, joined, pred in zip(raw, check[1:], preds):
-        assert joined.split(",")[:-1] == line.split(",") and float(joined.split(",")[-1]) == pytest.approx(pred)
+        cells = joined.split(",")
+        assert cells[:T_INDEX] + cells[T_INDEX + 1:] == line.split(",") and float(cells[T_INDEX]) == pytest.approx(pred)
     mq = read_lines(root / "processing/output/model_quality/model_quality_input.csv")
     truth = read_lines(e2e["data"] / "ground-truth.csv")
     assert mq[0] == "prediction,ground_truth"
@@ -162,9 +204,12 @@ def test_inference_keeps_row_order_and_count(e2e):
     assert status == {"available": True, "rows": len(raw)}
     # the labelled batch, in the training-data convention, for HPO retraining
     feedback = read_lines(root / "processing/output/feedback/labelled-batch.csv")
-    assert [r.rsplit(",", 1)[0] for r in feedback] == raw
-    assert [float(r.rsplit(",", 1)[1]) for r in feedback] == [float(t) for t in truth]
-    assert "unseen categories in column 'sex': 0 row(s)" in e2e["pi_log"]
+    assert len(feedback) == len(raw)
+    for line, labelled, t in zip(raw, feedback, truth):
+        cells = labelled.split(",")
+        assert cells[:T_INDEX] + cells[T_INDEX + 1:] == line.split(",") and float(cells[T_INDEX]) == float(t)
+    for c in CATEGORICAL:
+        assert f"unseen categories in column '{c.name}': 0 row(s)" in e2e["pi_log"]
 
 
 @pytest.mark.parametrize("threshold,passes", [(1000.0, True), (0.01, False)])
@@ -186,19 +231,24 @@ def test_model_quality_pass_and_breach(e2e, tmp_path, threshold, passes):
 
 
 # ---------------------------------------------------------------- bad inputs
-GOOD = "M,0.455,0.365,0.095,0.514,0.2245,0.101,0.15,15\n"
-
-
-@pytest.mark.parametrize("text,expected", [
-    (GOOD * 20 + 'F,"0.3,0.2,0.1,0.2,0.1,0.05,0.07,9\n', "malformed CSV"),
-    (GOOD * 5 + "M,0.4,0.3,0.1,0.5,0.2,0.1,0.15\n", "line 6: expected 9 columns"),
-    (GOOD * 3 + "M,0.4,abc,0.1,0.5,0.2,0.1,0.15,9\n", "line 4: non-numeric value 'abc' in numeric column 'diameter'"),
-    (GOOD * 3 + "X,0.4,0.3,0.1,0.5,0.2,0.1,0.15,9\n", "line 4: unknown category 'X' in column 'sex'"),
-    (GOOD * 3 + "F,0.4,0.3,0.1,0.5,0.2,0.1,0.15,1e200\n", "line 4: value 1e+200 in column 'rings' overflows"),
-    ("sex,length,diameter,height,a,b,c,d,rings\n" + GOOD, "line 1 looks like a header row"),
+ROW = training_rows(1)[0]
+GOOD = ",".join(ROW) + "\n"
+NUM = NUMERIC[0].name if NUMERIC else TARGET  # a numeric column of the current schema
+BAD_INPUTS = [
+    (GOOD * 20 + '"' + GOOD, "malformed CSV"),
+    (GOOD * 5 + ",".join(ROW[:-1]) + "\n", f"line 6: expected {len(NAMES)} columns"),
+    (GOOD * 3 + with_cell(ROW, NUM, "abc"), f"line 4: non-numeric value 'abc' in numeric column '{NUM}'"),
+    (GOOD * 3 + with_cell(ROW, NUM, "1e200"), f"line 4: value 1e+200 in column '{NUM}' overflows"),
+    (",".join(NAMES) + "\n" + GOOD, "line 1 looks like a header row"),
     (GOOD * 3 + "\n" + GOOD, "line 4: empty line"),
     ("", "file is empty"),
-])
+]
+if CATEGORICAL:
+    BAD_INPUTS.append((GOOD * 3 + with_cell(ROW, CATEGORICAL[0].name, "unseen-category"),
+                       f"line 4: unknown category 'unseen-category' in column '{CATEGORICAL[0].name}'"))
+
+
+@pytest.mark.parametrize("text,expected", BAD_INPUTS)
 def test_preprocess_training_rejects_bad_input(tmp_path, text, expected):
     root = tmp_path / "opt/ml"
     stage_training(root, text, name="bad.csv")
@@ -218,7 +268,7 @@ def test_preprocess_training_no_input_files(tmp_path):
 
 def test_preprocess_training_reads_every_row_of_several_files(tmp_path):
     root = tmp_path / "opt/ml"
-    rows = make_data._generate(100, np.random.default_rng(0), drift=False)
+    rows = training_rows(100)
     stage_training(root, csv_rows(rows[:30]), name="a.csv")
     write(root / "processing/input/data/b.csv", csv_rows(rows[30:]))
     assert run("preprocess_training.py", root).returncode == 0
@@ -265,7 +315,8 @@ def test_train_xgboost_option(tmp_path, e2e):
     proc = run("train.py", root, ["--algorithm", '"xgboost"', "--n_estimators", "30", "--max_depth", "3"], env)
     assert proc.returncode == 0, proc.stderr
     model = train_module.model_fn(str(root / "model"))
-    x = train_module.input_fn("0,1,0,0,0.1,0.2,0.1,0.3,0.1,0.2,0.3\n1,0,0,0,0.5,0.4,0.2,0.6,0.5,0.4,0.5\n", "text/csv")
+    rows = np.loadtxt(out / "validation/validation.csv", delimiter=",", ndmin=2)[:2, 1:]
+    x = train_module.input_fn("".join(",".join(map(str, r)) + "\n" for r in rows), "text/csv")
     assert len(train_module.output_fn(train_module.predict_fn(x, model), "text/csv").splitlines()) == 2
 
 
@@ -281,7 +332,7 @@ def test_input_fn_rejects_bad_payload(body, content_type, expected):
 
 
 def test_predict_fn_rejects_wrong_width(e2e):
-    with pytest.raises(ValueError, match="model expects 11"):
+    with pytest.raises(ValueError, match=f"model expects {width(e2e['root'])}"):
         train_module.predict_fn(np.zeros((2, 3)), e2e["model"])
 
 
@@ -298,25 +349,35 @@ def test_evaluate_refuses_path_traversal(tmp_path):
     assert not list(tmp_path.rglob("escaped.txt"))
 
 
+FEATURE_NAMES = [c.name for c in FEATURES]
+
+
 def test_preprocess_inference_refuses_unseen_and_bad_rows(tmp_path, e2e):
     root = tmp_path / "opt/ml"
     archive = e2e["root"] / "processing/model/model.tar.gz"
     write(root / "processing/model/model.tar.gz", "").write_bytes(archive.read_bytes())
     data = root / "processing/input/data/inference-data.csv"
-    write(data, "M,0.4,0.3,0.1,0.5,0.2,0.1,0.15\nU,0.4,0.3,0.1,0.5,0.2,0.1,0.15\nI,0.2,0.1,0.05,0.1,0.05,0.02,0.03\n")
-    proc = run("preprocess_inference.py", root)  # the shipped schema's policy: unknown_category error
-    assert proc.returncode != 0
-    assert "inference-data.csv: line 2: unknown category 'U' in column 'sex'" in message(root)
-    write(data, "M,0.4,0.3,0.1,0.5,0.2,0.1,0.15\nM,0.4,oops,0.1,0.5,0.2,0.1,0.15\n")
-    proc = run("preprocess_inference.py", root)
-    assert proc.returncode != 0
-    assert "inference-data.csv: line 2: non-numeric value 'oops' in numeric column 'diameter'" in message(root)
+    rows = feature_rows(3, seed=5)
+    if CATEGORICAL:
+        cat = CATEGORICAL[0].name
+        write(data, "".join(with_cell(r, cat, "unseen-category", FEATURE_NAMES) if i == 1 else ",".join(r) + "\n"
+                            for i, r in enumerate(rows)))
+        proc = run("preprocess_inference.py", root)  # the shipped schema's policy: unknown_category error
+        assert proc.returncode != 0
+        assert f"inference-data.csv: line 2: unknown category 'unseen-category' in column '{cat}'" in message(root)
+    if NUMERIC:
+        num = NUMERIC[0].name
+        write(data, ",".join(rows[0]) + "\n" + with_cell(rows[1], num, "oops", FEATURE_NAMES))
+        proc = run("preprocess_inference.py", root)
+        assert proc.returncode != 0
+        assert f"inference-data.csv: line 2: non-numeric value 'oops' in numeric column '{num}'" in message(root)
 
 
 def test_prepare_data_check_count_mismatch_and_no_ground_truth(tmp_path):
     root = tmp_path / "opt/ml"
     make_tar(root / "processing/model/model.tar.gz", [SCHEMA])  # the schema travels with the model
-    write(root / "processing/input/inference/input/inference-data.csv", "M,0.4,0.3,0.1,0.5,0.2,0.1,0.15\n" * 3)
+    row = feature_rows(1)[0]
+    write(root / "processing/input/inference/input/inference-data.csv", (",".join(row) + "\n") * 3)
     preds = write(root / "processing/input/predictions/inference-data.csv.out", "9.5\n8.0\n")
     proc = run("prepare_data_check.py", root)
     assert proc.returncode != 0
@@ -329,7 +390,7 @@ def test_prepare_data_check_count_mismatch_and_no_ground_truth(tmp_path):
     assert status == {"available": False, "rows": 0}
     assert not (root / "processing/output/model_quality").exists()
     assert not (root / "processing/output/feedback").exists()
-    assert read_lines(root / "processing/output/data_check/data_check.csv")[3] == "M,0.4,0.3,0.1,0.5,0.2,0.1,0.15,7.0"
+    assert read_lines(root / "processing/output/data_check/data_check.csv")[3] == ",".join(with_target(row, "7.0"))
 
 
 def test_model_quality_bad_input_is_not_a_breach(tmp_path):

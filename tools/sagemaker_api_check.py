@@ -1,0 +1,190 @@
+"""Check a SageMaker pipeline definition's step Arguments against botocore's SageMaker service model.
+
+Each job or model step's Arguments are the request of one SageMaker API call, made by the
+pipeline service when the step runs (https://docs.aws.amazon.com/sagemaker/latest/dg/build-and-manage-steps-types.html).
+This checks them as botocore would check that request, and more:
+
+* botocore's own ``ParamValidator``: required and unknown members, types, minimum lengths/values;
+* what botocore leaves to the service: ``pattern``, ``enum``, ``max`` length/value
+  (from the same service model, so the service's constraints, not ours).
+
+Values that the pipeline service resolves at run time (``{"Get": ...}``, ``{"Std:Join": ...}``,
+``{"Std:JsonGet": ...}``) are checked for their type only (a Join makes a string); their
+content is not known before the run. Names the service assigns to each run (the job or model
+name the SDK leaves out of the definition) are filled in with a valid name.
+
+    python -m tools.sagemaker_api_check definition.json [...]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+import regex
+from botocore.model import OperationModel, Shape
+from botocore.validate import ParamValidator
+
+# step type -> (API operation, the run-assigned name the pipeline service adds to the request)
+OPERATIONS: dict[str, tuple[str, str | None]] = {
+    "Processing": ("CreateProcessingJob", "ProcessingJobName"),
+    "QualityCheck": ("CreateProcessingJob", "ProcessingJobName"),
+    "ClarifyCheck": ("CreateProcessingJob", "ProcessingJobName"),
+    "Training": ("CreateTrainingJob", "TrainingJobName"),
+    "Tuning": ("CreateHyperParameterTuningJob", "HyperParameterTuningJobName"),
+    "Transform": ("CreateTransformJob", "TransformJobName"),
+    "Model": ("CreateModel", "ModelName"),
+    "RegisterModel": ("CreateModelPackage", None),
+}
+RUN_NAME = "pipelines-0123456789ab-Step-AbCdEfGhIj"  # the shape of names the pipeline service assigns (cut to the API's maximum)
+RUNTIME_KEYS = ("Get", "Std:Join", "Std:JsonGet")
+
+
+@dataclass(frozen=True)
+class Problem:
+    step: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.step}: {self.path}: {self.message}"
+
+
+@lru_cache(maxsize=None)
+def _service_model():
+    return botocore.session.get_session().get_service_model("sagemaker")
+
+
+def operation(name: str) -> OperationModel:
+    return _service_model().operation_model(name)
+
+
+def _is_runtime(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in RUNTIME_KEYS
+
+
+def _placeholder(shape: Shape, value: dict) -> Any:
+    """A value of the shape's type standing in for one resolved at run time (type-checked here)."""
+    kind = next(iter(value))
+    if kind == "Std:Join" and shape.type_name != "string":
+        return value  # a Join makes a string: botocore reports the type mismatch
+    if shape.type_name == "string":
+        return "x" * max(1, shape.metadata.get("min", 1))
+    if shape.type_name in ("integer", "long"):
+        return int(shape.metadata.get("min", 1))
+    if shape.type_name in ("float", "double"):
+        return float(shape.metadata.get("min", 1))
+    if shape.type_name == "boolean":
+        return True
+    return value
+
+
+def _resolve(value: Any, shape: Shape, path: str, runtime: list[str]) -> Any:
+    """``value`` with run-time expressions replaced by typed placeholders (their paths recorded)."""
+    if _is_runtime(value) and not (shape.type_name == "structure" and next(iter(value)) in shape.members):
+        runtime.append(path)
+        return _placeholder(shape, value)
+    if shape.type_name == "structure" and isinstance(value, dict):
+        return {k: _resolve(v, shape.members[k], f"{path}.{k}", runtime) if k in shape.members else v
+                for k, v in value.items()}
+    if shape.type_name == "list" and isinstance(value, list):
+        return [_resolve(v, shape.member, f"{path}[{i}]", runtime) for i, v in enumerate(value)]
+    if shape.type_name == "map" and isinstance(value, dict):
+        return {_resolve(k, shape.key, f"{path}.<key>", runtime): _resolve(v, shape.value, f"{path}.{k}", runtime)
+                for k, v in value.items()}
+    return value
+
+
+@lru_cache(maxsize=None)
+def _pattern(java: str) -> regex.Pattern:
+    """The service model's patterns are Java regular expressions: the regex module reads their
+    Unicode classes (\\p{L}); Java's UTF-16 surrogate pairs become the code points they encode."""
+    return regex.compile(java.replace(r"\uD800\uDC00-\uDBFF\uDFFF", r"\U00010000-\U0010FFFF"))
+
+
+def _constraints(value: Any, shape: Shape, path: str, skip: set[str], out: list[str]) -> None:
+    """pattern, enum, max length and max value: the checks botocore's validator leaves out."""
+    if path in skip:
+        return
+    meta = shape.metadata
+    if shape.type_name == "structure" and isinstance(value, dict):
+        for key, member in value.items():
+            if key in shape.members:
+                _constraints(member, shape.members[key], f"{path}.{key}", skip, out)
+    elif shape.type_name == "list" and isinstance(value, list):
+        if "max" in meta and len(value) > meta["max"]:
+            out.append(f"{path}: {len(value)} items, at most {meta['max']} allowed")
+        for i, item in enumerate(value):
+            _constraints(item, shape.member, f"{path}[{i}]", skip, out)
+    elif shape.type_name == "map" and isinstance(value, dict):
+        if "max" in meta and len(value) > meta["max"]:
+            out.append(f"{path}: {len(value)} entries, at most {meta['max']} allowed")
+        for key, item in value.items():
+            _constraints(key, shape.key, f"{path}.<key {key}>", skip, out)
+            _constraints(item, shape.value, f"{path}.{key}", skip, out)
+    elif shape.type_name == "string" and isinstance(value, str):
+        if shape.enum and value not in shape.enum:
+            out.append(f"{path}: {value!r} is not one of {', '.join(shape.enum)}")
+        if "max" in meta and len(value) > meta["max"]:
+            out.append(f"{path}: {len(value)} characters, at most {meta['max']} allowed")
+        if "pattern" in meta and not _pattern(meta["pattern"]).search(value):
+            out.append(f"{path}: {value!r} does not match the pattern {meta['pattern']}")
+    elif shape.type_name in ("integer", "long", "float", "double") and isinstance(value, (int, float)):
+        if "max" in meta and value > meta["max"]:
+            out.append(f"{path}: {value} is above the maximum {meta['max']}")
+
+
+def check_step(step: dict) -> list[Problem]:
+    """Problems of one step's Arguments as the request of its Create* call ([] when valid)."""
+    if step["Type"] not in OPERATIONS:
+        return []
+    name, run_name = OPERATIONS[step["Type"]]
+    shape = operation(name).input_shape
+    arguments = dict(step["Arguments"])
+    if run_name and run_name not in arguments:
+        arguments[run_name] = RUN_NAME[:shape.members[run_name].metadata.get("max", len(RUN_NAME))]
+    runtime: list[str] = []
+    request = _resolve(arguments, shape, name, runtime)
+    problems = [Problem(step["Name"], name, line.strip())
+                for line in _botocore_report(request, shape).splitlines() if line.strip()]
+    found: list[str] = []
+    _constraints(request, shape, name, set(runtime), found)
+    return problems + [Problem(step["Name"], *message.split(": ", 1)) for message in found]
+
+
+def _botocore_report(request: dict, shape: Shape) -> str:
+    report = ParamValidator().validate(request, shape)
+    return report.generate_report() if report.has_errors() else ""
+
+
+def steps_of(definition: dict) -> list[dict]:
+    """Every step, including those inside condition branches."""
+    found = []
+    for step in definition["Steps"]:
+        found.append(step)
+        if step["Type"] == "Condition":
+            found += steps_of({"Steps": step["Arguments"].get("IfSteps", []) + step["Arguments"].get("ElseSteps", [])})
+    return found
+
+
+def check_definition(definition: dict) -> list[Problem]:
+    return [problem for step in steps_of(definition) for problem in check_step(step)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    worst = 0
+    for path in argv if argv is not None else sys.argv[1:]:
+        problems = check_definition(json.loads(Path(path).read_text()))
+        for problem in problems:
+            print(f"{path}: {problem}")
+        worst = max(worst, 1 if problems else 0)
+    return worst
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
