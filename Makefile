@@ -7,10 +7,14 @@ STAMP  := $(VENV)/.installed
 # checkov pins its own dependency tree, so it lives in a venv of its own
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+# gitlab-ci-local evaluates .gitlab-ci.yml's rules in the CI tests (Node.js >= 20; skipped without node)
+GCL_DIR       := .ci-tools
+GCL_STAMP     := $(GCL_DIR)/.installed
+GCL_VERSION   := 4.73.0
 BENCH_VENV    := .venv-bench
 BENCH_STAMP   := $(BENCH_VENV)/.installed
 
-.PHONY: demo test bench bench-dq bench-runtime bench-models lambda-zip clean-local
+.PHONY: demo test bench bench-dq bench-scale bench-transform bench-runtime bench-models lambda-zip clean-local
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +28,11 @@ $(CHECKOV_STAMP):
 	$(CHECKOV_VENV)/bin/pip install --quiet "checkov==3.3.30"
 	touch $(CHECKOV_STAMP)
 
+$(GCL_STAMP):
+	@if command -v npm >/dev/null; then \
+		npm install --prefix $(GCL_DIR) --no-audit --no-fund --silent "gitlab-ci-local@$(GCL_VERSION)" && touch $(GCL_STAMP); \
+	else echo "npm not found: the gitlab-ci-local tests will be skipped"; fi
+
 $(BENCH_STAMP): bench/requirements.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet --upgrade "pip==25.3"
@@ -35,13 +44,22 @@ demo: $(STAMP)
 	$(BIN)/sm-local demo
 
 ## The test suite, including checkov on the Terraform (REQUIRE_CHECKOV makes a missing checkov a failure).
-test: $(STAMP) $(CHECKOV_STAMP)
+test: $(STAMP) $(CHECKOV_STAMP) $(GCL_STAMP)
 	REQUIRE_CHECKOV=1 $(BIN)/python -m pytest -n 2
 
-bench: bench-dq bench-runtime
+bench: bench-dq bench-scale bench-transform bench-runtime
 
-bench-dq: $(BENCH_STAMP)
-	$(BENCH_VENV)/bin/python bench/bench_data_quality.py
+## Our data-quality engine (production pandas, .venv) against Evidently (.venv-bench): speed and detection.
+bench-dq: $(STAMP) $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python bench/bench_data_quality.py --dq-python $(BIN)/python $(BENCH_DQ_ARGS)
+
+## Streaming data quality at 10M and 30M rows (BENCH_SCALE_ARGS="--sizes 10000000 30000000 100000000" adds 100M).
+bench-scale: $(STAMP) $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python bench/bench_scale.py --dq-python $(BIN)/python $(BENCH_SCALE_ARGS)
+
+## Batch-transform rows/s per instance for each algorithm, with its test MSE.
+bench-transform: $(STAMP)
+	$(BIN)/python bench/bench_transform.py $(BENCH_TRANSFORM_ARGS)
 
 bench-runtime: $(STAMP)
 	$(BIN)/python bench/bench_runtime.py

@@ -1,66 +1,88 @@
-# Single source of truth for event routing, read by Terraform and by the offline runtime
-# (python-hcl2). Conventions that keep it machine-readable:
-#   - event_pattern is heredoc JSON whose only interpolations are ${var.NAME};
-#   - SageMaker pipeline targets use local.pipeline_arns.{train,trainwhpo,inf}
-#     (= the pipeline named by var.pipeline_train / pipeline_trainwhpo / pipeline_inf);
-#   - optional rules use count = <condition on var.*> ? 1 : 0.
-# Pipeline ARNs are matched by case-insensitive suffix so that the patterns do not depend on
-# the account id and region.
+# Event routing, read by Terraform and by the offline runtime (local_runtime/terraform.py, tfparse).
+# Everything per pipeline comes from contracts.json (local.contracts): which pipelines data arrival
+# or a quality breach starts, the step names and the breach marker. Adding a pipeline adds no block here.
+# Pipeline ARNs are matched by case-insensitive suffix so that the patterns do not depend on the
+# account id and region (SageMaker lower-cases pipeline names in ARNs).
 
-# ---------------------------------------------------------------- data arrival (S3 -> EventBridge)
-resource "aws_cloudwatch_event_rule" "training_data_arrival" {
-  name          = "mlops-${var.environment}-training-data-arrival"
-  description   = "New training data under <bucket_prefix>/<bucket_train_prefix>/ starts the training pipeline"
-  event_pattern = <<-JSON
-    {
-      "source": ["aws.s3"],
-      "detail-type": ["Object Created"],
-      "detail": {
-        "bucket": {"name": ["${var.bucket_name}"]},
-        "object": {"key": [{"prefix": "${var.bucket_prefix}/${var.bucket_train_prefix}/"}]}
-      }
-    }
-  JSON
-}
-
-resource "aws_cloudwatch_event_target" "training_data_arrival" {
-  rule     = aws_cloudwatch_event_rule.training_data_arrival.name
-  arn      = local.pipeline_arns.train
-  role_arn = aws_iam_role.events_start_pipelines.arn
-
-  sagemaker_pipeline_target {}
-
-  retry_policy {
-    maximum_event_age_in_seconds = 3600
-    maximum_retry_attempts       = 5
+locals {
+  # S3 prefixes whose "Object Created" events start a pipeline (contract: started_by.data_arrival).
+  arrival_prefixes = {
+    training        = "${var.bucket_prefix}/${var.bucket_train_prefix}/"
+    inference_input = "${var.bucket_prefix}/${var.bucket_inf_prefix}/input/"
+  }
+  data_arrival_starts = {
+    for key, p in local.contracts.pipelines : key => local.arrival_prefixes[p.started_by.data_arrival]
+    if try(p.started_by.data_arrival, null) != null
+  }
+  # Pipelines started by a model-quality breach of another pipeline (contract: started_by.breach_of).
+  breach_starts = {
+    for key, p in local.contracts.pipelines : key => p.started_by.breach_of
+    if try(p.started_by.breach_of, null) != null
   }
 
-  dead_letter_config {
-    arn = aws_sqs_queue.dlq.arn
-  }
-}
-
-resource "aws_cloudwatch_event_rule" "inference_data_arrival" {
-  name          = "mlops-${var.environment}-inference-data-arrival"
-  description   = "New inference data under <bucket_prefix>/<bucket_inf_prefix>/input/ starts the batch inference pipeline"
-  event_pattern = <<-JSON
-    {
-      "source": ["aws.s3"],
-      "detail-type": ["Object Created"],
-      "detail": {
-        "bucket": {"name": ["${var.bucket_name}"]},
-        "object": {"key": [{"prefix": "${var.bucket_prefix}/${var.bucket_inf_prefix}/input/"}]}
+  # THE model-quality breach pattern: the only place that says which event means "retrain".
+  # A failed model-quality step of the watched pipeline whose failureReason carries the breach marker
+  # (written by scripts/model_quality.py when MSE > threshold); crashes do not match.
+  breach_event_patterns = {
+    for key, source in local.breach_starts : key => {
+      source        = ["aws.sagemaker"]
+      "detail-type" = ["SageMaker Model Building Pipeline Execution Step Status Change"]
+      detail = {
+        pipelineArn       = [{ suffix = { "equals-ignore-case" = ":pipeline/${local.pipeline_names[source]}" } }]
+        stepName          = [local.contracts.steps.model_quality]
+        currentStepStatus = ["Failed"]
+        failureReason     = [{ wildcard = "*${local.contracts.markers.model_quality_breach}*" }]
       }
     }
-  JSON
+  }
+
+  # Every pipeline of the contract, for the notification rules.
+  our_pipeline_arn_filters = [for name in values(local.pipeline_names) : { suffix = { "equals-ignore-case" = ":pipeline/${name}" } }]
+
+  # Rules whose target is the starter Lambda: {rule key: pipeline key}.
+  starter_rules = merge(
+    { for key, prefix in local.data_arrival_starts : "${key}-data-arrival" => key },
+    { for key, source in local.breach_starts : "${key}-on-breach" => key },
+  )
 }
 
-resource "aws_cloudwatch_event_target" "inference_data_arrival" {
-  rule     = aws_cloudwatch_event_rule.inference_data_arrival.name
-  arn      = local.pipeline_arns.inf
-  role_arn = aws_iam_role.events_start_pipelines.arn
+# ---------------------------------------------------------------- data arrival (S3 -> EventBridge -> starter Lambda)
+# The starter Lambda passes the object's key as a pipeline parameter and derives the
+# StartPipelineExecution ClientRequestToken from bucket/key/version (or etag): one object version
+# starts at most one execution, however often the event is delivered.
+resource "aws_cloudwatch_event_rule" "data_arrival" {
+  for_each    = local.data_arrival_starts
+  name        = "mlops-${var.environment}-${replace(each.key, "_", "-")}-data-arrival"
+  description = "New data under ${each.value} starts the ${each.key} pipeline (through the starter Lambda)"
+  event_pattern = jsonencode({
+    source        = ["aws.s3"]
+    "detail-type" = ["Object Created"]
+    detail = {
+      bucket = { name = [var.bucket_name] }
+      object = { key = [{ prefix = each.value }] }
+    }
+  })
+}
 
-  sagemaker_pipeline_target {}
+# ---------------------------------------------------------------- retraining on a real quality breach
+resource "aws_cloudwatch_event_rule" "model_quality_breach" {
+  for_each      = local.breach_starts
+  name          = "mlops-${var.environment}-${replace(each.key, "_", "-")}-on-breach"
+  description   = "${local.contracts.steps.model_quality} of ${local.pipeline_names[each.value]} failed with ${local.contracts.markers.model_quality_breach}: start ${each.key}"
+  event_pattern = jsonencode(local.breach_event_patterns[each.key])
+}
+
+# Both kinds of start go through the starter Lambda; the input names the pipeline key and carries
+# the whole event (predefined variable aws.events.event.json, EventBridge input transformation).
+resource "aws_cloudwatch_event_target" "pipeline_start" {
+  for_each = local.starter_rules
+  rule     = endswith(each.key, "-on-breach") ? aws_cloudwatch_event_rule.model_quality_breach[each.value].name : aws_cloudwatch_event_rule.data_arrival[each.value].name
+  arn      = aws_lambda_function.start_pipeline.arn
+
+  input_transformer {
+    input_paths    = {}
+    input_template = "{\"pipeline\": \"${each.value}\", \"event\": <aws.events.event.json>}"
+  }
 
   retry_policy {
     maximum_event_age_in_seconds = 3600
@@ -73,77 +95,22 @@ resource "aws_cloudwatch_event_target" "inference_data_arrival" {
 }
 
 # ---------------------------------------------------------------- optional schedules
-resource "aws_cloudwatch_event_rule" "training_schedule" {
-  count               = var.training_schedule_expression == "" ? 0 : 1
-  name                = "mlops-${var.environment}-training-schedule"
-  description         = "Scheduled training pipeline run"
-  schedule_expression = var.training_schedule_expression
+# var.pipeline_schedules: {pipeline key: cron(...) or rate(...)}. A scheduled run starts with the
+# pipeline's default parameters (no object), straight from EventBridge.
+resource "aws_cloudwatch_event_rule" "schedule" {
+  for_each            = var.pipeline_schedules
+  name                = "mlops-${var.environment}-${replace(each.key, "_", "-")}-schedule"
+  description         = "Scheduled ${each.key} pipeline run"
+  schedule_expression = each.value
 }
 
-resource "aws_cloudwatch_event_target" "training_schedule" {
-  count    = var.training_schedule_expression == "" ? 0 : 1
-  rule     = aws_cloudwatch_event_rule.training_schedule[0].name
-  arn      = local.pipeline_arns.train
-  role_arn = aws_iam_role.events_start_pipelines.arn
+resource "aws_cloudwatch_event_target" "schedule" {
+  for_each = var.pipeline_schedules
+  rule     = aws_cloudwatch_event_rule.schedule[each.key].name
+  arn      = local.pipeline_arns[each.key]
+  role_arn = aws_iam_role.events_start_pipelines[0].arn
 
   sagemaker_pipeline_target {}
-
-  dead_letter_config {
-    arn = aws_sqs_queue.dlq.arn
-  }
-}
-
-resource "aws_cloudwatch_event_rule" "inference_schedule" {
-  count               = var.inference_schedule_expression == "" ? 0 : 1
-  name                = "mlops-${var.environment}-inference-schedule"
-  description         = "Scheduled batch inference pipeline run"
-  schedule_expression = var.inference_schedule_expression
-}
-
-resource "aws_cloudwatch_event_target" "inference_schedule" {
-  count    = var.inference_schedule_expression == "" ? 0 : 1
-  rule     = aws_cloudwatch_event_rule.inference_schedule[0].name
-  arn      = local.pipeline_arns.inf
-  role_arn = aws_iam_role.events_start_pipelines.arn
-
-  sagemaker_pipeline_target {}
-
-  dead_letter_config {
-    arn = aws_sqs_queue.dlq.arn
-  }
-}
-
-# ---------------------------------------------------------------- retraining on a real quality breach
-# Only a ModelQualityCalcStep failure whose failureReason carries "ModelQualityBreach" (written by
-# scripts/model_quality.py when MSE > threshold) starts HPO retraining; crashes do not.
-resource "aws_cloudwatch_event_rule" "model_quality_breach" {
-  name          = "mlops-${var.environment}-model-quality-breach"
-  description   = "ModelQualityCalcStep failed with ModelQualityBreach: start the HPO training pipeline"
-  event_pattern = <<-JSON
-    {
-      "source": ["aws.sagemaker"],
-      "detail-type": ["SageMaker Model Building Pipeline Execution Step Status Change"],
-      "detail": {
-        "pipelineArn": [{"suffix": {"equals-ignore-case": ":pipeline/${var.pipeline_inf}"}}],
-        "stepName": ["ModelQualityCalcStep"],
-        "currentStepStatus": ["Failed"],
-        "failureReason": [{"wildcard": "*ModelQualityBreach*"}]
-      }
-    }
-  JSON
-}
-
-resource "aws_cloudwatch_event_target" "model_quality_breach" {
-  rule     = aws_cloudwatch_event_rule.model_quality_breach.name
-  arn      = local.pipeline_arns.trainwhpo
-  role_arn = aws_iam_role.events_start_pipelines.arn
-
-  sagemaker_pipeline_target {}
-
-  retry_policy {
-    maximum_event_age_in_seconds = 3600
-    maximum_retry_attempts       = 5
-  }
 
   dead_letter_config {
     arn = aws_sqs_queue.dlq.arn
@@ -152,92 +119,55 @@ resource "aws_cloudwatch_event_target" "model_quality_breach" {
 
 # ---------------------------------------------------------------- notifications
 resource "aws_cloudwatch_event_rule" "pipeline_status" {
-  name          = "mlops-${var.environment}-pipeline-status"
-  description   = "Terminal status of the training, HPO and inference pipeline executions"
-  event_pattern = <<-JSON
-    {
-      "source": ["aws.sagemaker"],
-      "detail-type": ["SageMaker Model Building Pipeline Execution Status Change"],
-      "detail": {
-        "currentPipelineExecutionStatus": ["Succeeded", "Failed", "Stopped"],
-        "pipelineArn": [
-          {"suffix": {"equals-ignore-case": ":pipeline/${var.pipeline_train}"}},
-          {"suffix": {"equals-ignore-case": ":pipeline/${var.pipeline_trainwhpo}"}},
-          {"suffix": {"equals-ignore-case": ":pipeline/${var.pipeline_inf}"}}
-        ]
-      }
+  name        = "mlops-${var.environment}-pipeline-status"
+  description = "Terminal status of the executions of every pipeline of the contract"
+  event_pattern = jsonencode({
+    source        = ["aws.sagemaker"]
+    "detail-type" = ["SageMaker Model Building Pipeline Execution Status Change"]
+    detail = {
+      currentPipelineExecutionStatus = ["Succeeded", "Failed", "Stopped"]
+      pipelineArn                    = local.our_pipeline_arn_filters
     }
-  JSON
+  })
 }
 
-# Step successes are routed too: the Lambda publishes them only for DataQualityCheckStep
+# Step successes are routed too: the Lambda publishes them only for the data-quality check
 # (violation report) and for (step, status) pairs of custom_notification_config, so that
 # configuration changes need no pattern change.
 resource "aws_cloudwatch_event_rule" "step_status" {
-  name          = "mlops-${var.environment}-step-status"
-  description   = "Step failures and completions of the training, HPO and inference pipelines"
-  event_pattern = <<-JSON
-    {
-      "source": ["aws.sagemaker"],
-      "detail-type": ["SageMaker Model Building Pipeline Execution Step Status Change"],
-      "detail": {
-        "currentStepStatus": ["Failed", "Succeeded", "Stopped"],
-        "pipelineArn": [
-          {"suffix": {"equals-ignore-case": ":pipeline/${var.pipeline_train}"}},
-          {"suffix": {"equals-ignore-case": ":pipeline/${var.pipeline_trainwhpo}"}},
-          {"suffix": {"equals-ignore-case": ":pipeline/${var.pipeline_inf}"}}
-        ]
-      }
+  name        = "mlops-${var.environment}-step-status"
+  description = "Step failures and completions of every pipeline of the contract"
+  event_pattern = jsonencode({
+    source        = ["aws.sagemaker"]
+    "detail-type" = ["SageMaker Model Building Pipeline Execution Step Status Change"]
+    detail = {
+      currentStepStatus = ["Failed", "Succeeded", "Stopped"]
+      pipelineArn       = local.our_pipeline_arn_filters
     }
-  JSON
+  })
 }
 
 resource "aws_cloudwatch_event_rule" "model_package_status" {
-  name          = "mlops-${var.environment}-model-package-status"
-  description   = "Registration and approval changes of the model package group"
-  event_pattern = <<-JSON
-    {
-      "source": ["aws.sagemaker"],
-      "detail-type": ["SageMaker Model Package State Change"],
-      "detail": {
-        "ModelPackageGroupName": ["${var.model_package_group_name}"]
-      }
+  name        = "mlops-${var.environment}-model-package-status"
+  description = "Registration and approval changes of the model package group"
+  event_pattern = jsonencode({
+    source        = ["aws.sagemaker"]
+    "detail-type" = ["SageMaker Model Package State Change"]
+    detail = {
+      ModelPackageGroupName = [local.model_package_group_name]
     }
-  JSON
+  })
 }
 
 # The notification Lambda receives the raw event (it needs the event id for deduplication and
 # the step metadata for the data-quality report), so no input_transformer here.
-resource "aws_cloudwatch_event_target" "pipeline_status" {
-  rule = aws_cloudwatch_event_rule.pipeline_status.name
-  arn  = aws_lambda_function.notification.arn
-
-  retry_policy {
-    maximum_event_age_in_seconds = 3600
-    maximum_retry_attempts       = 5
+resource "aws_cloudwatch_event_target" "notification" {
+  for_each = {
+    pipeline_status      = aws_cloudwatch_event_rule.pipeline_status.name
+    step_status          = aws_cloudwatch_event_rule.step_status.name
+    model_package_status = aws_cloudwatch_event_rule.model_package_status.name
   }
-
-  dead_letter_config {
-    arn = aws_sqs_queue.dlq.arn
-  }
-}
-
-resource "aws_cloudwatch_event_target" "step_status" {
-  rule = aws_cloudwatch_event_rule.step_status.name
-  arn  = aws_lambda_function.notification.arn
-
-  retry_policy {
-    maximum_event_age_in_seconds = 3600
-    maximum_retry_attempts       = 5
-  }
-
-  dead_letter_config {
-    arn = aws_sqs_queue.dlq.arn
-  }
-}
-
-resource "aws_cloudwatch_event_target" "model_package_status" {
-  rule = aws_cloudwatch_event_rule.model_package_status.name
+  rule = each.value
   arn  = aws_lambda_function.notification.arn
 
   retry_policy {
@@ -252,24 +182,22 @@ resource "aws_cloudwatch_event_target" "model_package_status" {
 
 # ---------------------------------------------------------------- approval -> GitLab deploy
 resource "aws_cloudwatch_event_rule" "model_approved" {
-  count         = var.gitlab_project_id != "" && var.gitlab_api_url != "" && var.gitlab_trigger_token_secret_arn != "" ? 1 : 0
-  name          = "mlops-${var.environment}-model-approved"
-  description   = "A model package of the group was approved: trigger the GitLab deploy pipeline"
-  event_pattern = <<-JSON
-    {
-      "source": ["aws.sagemaker"],
-      "detail-type": ["SageMaker Model Package State Change"],
-      "detail": {
-        "ModelPackageGroupName": ["${var.model_package_group_name}"],
-        "ModelApprovalStatus": ["Approved"]
-      }
+  count       = local.deploy_trigger_enabled ? 1 : 0
+  name        = "mlops-${var.environment}-model-approved"
+  description = "A model package of the group was approved: trigger the GitLab deploy pipeline"
+  event_pattern = jsonencode({
+    source        = ["aws.sagemaker"]
+    "detail-type" = ["SageMaker Model Package State Change"]
+    detail = {
+      ModelPackageGroupName = [local.model_package_group_name]
+      ModelApprovalStatus   = ["Approved"]
     }
-  JSON
+  })
 }
 
 # Compact input for the deploy Lambda (it also accepts the raw event).
 resource "aws_cloudwatch_event_target" "model_approved" {
-  count = var.gitlab_project_id != "" && var.gitlab_api_url != "" && var.gitlab_trigger_token_secret_arn != "" ? 1 : 0
+  count = local.deploy_trigger_enabled ? 1 : 0
   rule  = aws_cloudwatch_event_rule.model_approved[0].name
   arn   = aws_lambda_function.deploy_trigger[0].arn
 

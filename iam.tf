@@ -170,7 +170,8 @@ data "aws_iam_policy_document" "deploy_trigger" {
 
 # ------------------------------------------------------------ EventBridge -> SageMaker pipelines
 resource "aws_iam_role" "events_start_pipelines" {
-  name = "${local.name_prefix}-events-start-pipelines"
+  count = length(var.pipeline_schedules) > 0 ? 1 : 0
+  name  = "${local.name_prefix}-events-start-pipelines"
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -182,18 +183,86 @@ resource "aws_iam_role" "events_start_pipelines" {
   })
 }
 
-# Only StartPipelineExecution, only on the three pipelines this stack targets (the original
-# sample granted sns:* to the events role).
+# Only StartPipelineExecution, only on the scheduled pipelines (the original sample granted sns:*
+# to the events role). Event-started pipelines go through the starter Lambda instead.
 resource "aws_iam_role_policy" "events_start_pipelines" {
-  name = "start-pipelines"
-  role = aws_iam_role.events_start_pipelines.id
+  count = length(var.pipeline_schedules) > 0 ? 1 : 0
+  name  = "start-pipelines"
+  role  = aws_iam_role.events_start_pipelines[0].id
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
       Sid      = "StartOurPipelines"
       Effect   = "Allow"
       Action   = ["sagemaker:StartPipelineExecution"]
-      Resource = values(local.pipeline_arns)
+      Resource = [for key in keys(var.pipeline_schedules) : local.pipeline_arns[key]]
     }]
   })
+}
+
+# ------------------------------------------------------------ pipeline starter Lambda
+resource "aws_iam_role" "start_pipeline" {
+  name               = "${local.name_prefix}-start-pipeline-lambda"
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+}
+
+resource "aws_iam_role_policy_attachment" "start_pipeline_vpc" {
+  role       = aws_iam_role.start_pipeline.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+}
+
+resource "aws_iam_role_policy" "start_pipeline" {
+  name   = "start-pipeline"
+  role   = aws_iam_role.start_pipeline.id
+  policy = data.aws_iam_policy_document.start_pipeline.json
+}
+
+data "aws_iam_policy_document" "start_pipeline" {
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.start_pipeline.arn}:*"]
+  }
+
+  # Only the pipelines that events start (contract started_by), nothing else.
+  statement {
+    sid       = "StartContractPipelines"
+    actions   = ["sagemaker:StartPipelineExecution"]
+    resources = [for key in distinct(values(local.starter_rules)) : local.pipeline_arns[key]]
+  }
+
+  # "At most one at a time" for breach-started pipelines needs their running executions.
+  dynamic "statement" {
+    for_each = length(local.breach_starts) == 0 ? [] : [1]
+    content {
+      sid       = "ListBreachStartedExecutions"
+      actions   = ["sagemaker:ListPipelineExecutions"]
+      resources = [for key in keys(local.breach_starts) : local.pipeline_arns[key]]
+    }
+  }
+
+  statement {
+    sid       = "NotifySkippedStart"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.notifications.arn]
+  }
+
+  statement {
+    sid       = "DeadLetterQueue"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dlq.arn]
+  }
+
+  statement {
+    sid       = "StackKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+  }
+
+  # X-Ray segment APIs do not support resource-level permissions.
+  statement {
+    sid       = "XRay"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"]
+  }
 }

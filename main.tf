@@ -11,19 +11,17 @@ provider "aws" {
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
-data "aws_region" "current" {}
 
 locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.region
+  # var.aws_region (validated) rather than the region attribute of the aws_region data source (provider 6 only).
+  region = var.aws_region
 
   name_prefix = "mlops-${var.environment}"
 
   pipeline_arns = {
-    train     = "arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:pipeline/${lower(var.pipeline_train)}"
-    trainwhpo = "arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:pipeline/${lower(var.pipeline_trainwhpo)}"
-    inf       = "arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:pipeline/${lower(var.pipeline_inf)}"
+    for key, name in local.pipeline_names : key => "arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:pipeline/${lower(name)}"
   }
 
   # The approval -> GitLab deploy path exists only when all three settings are given.

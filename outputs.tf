@@ -30,20 +30,31 @@ output "kms_key_arn" {
 
 output "event_rule_names" {
   description = "EventBridge rules created by this stack."
-  value = compact([
-    aws_cloudwatch_event_rule.training_data_arrival.name,
-    aws_cloudwatch_event_rule.inference_data_arrival.name,
-    aws_cloudwatch_event_rule.model_quality_breach.name,
-    aws_cloudwatch_event_rule.pipeline_status.name,
-    aws_cloudwatch_event_rule.step_status.name,
-    aws_cloudwatch_event_rule.model_package_status.name,
-    try(aws_cloudwatch_event_rule.training_schedule[0].name, ""),
-    try(aws_cloudwatch_event_rule.inference_schedule[0].name, ""),
-    try(aws_cloudwatch_event_rule.model_approved[0].name, ""),
-  ])
+  value = concat(
+    [for r in aws_cloudwatch_event_rule.data_arrival : r.name],
+    [for r in aws_cloudwatch_event_rule.model_quality_breach : r.name],
+    [for r in aws_cloudwatch_event_rule.schedule : r.name],
+    [aws_cloudwatch_event_rule.pipeline_status.name, aws_cloudwatch_event_rule.step_status.name, aws_cloudwatch_event_rule.model_package_status.name],
+    [for r in aws_cloudwatch_event_rule.model_approved : r.name],
+  )
+}
+
+output "pipeline_names" {
+  description = "SageMaker pipeline names by contract key (contracts.json)."
+  value       = local.pipeline_names
 }
 
 output "pipeline_arns" {
   description = "ARNs of the SageMaker pipelines this stack starts and watches."
   value       = local.pipeline_arns
+}
+
+output "model_package_group_name" {
+  description = "Model package group whose state changes are notified and approvals deployed."
+  value       = local.model_package_group_name
+}
+
+output "start_pipeline_lambda_arn" {
+  description = "ARN of the Lambda that starts pipelines on data arrival and quality breaches."
+  value       = aws_lambda_function.start_pipeline.arn
 }

@@ -3,7 +3,7 @@ resource "aws_sns_topic" "notifications" {
   kms_master_key_id = aws_kms_key.this.arn
 }
 
-# Only the notification Lambda publishes; TLS is required for every request.
+# Only the notification and starter Lambdas and the DLQ alarm publish; TLS is required for every request.
 resource "aws_sns_topic_policy" "notifications" {
   arn    = aws_sns_topic.notifications.arn
   policy = data.aws_iam_policy_document.sns_topic.json
@@ -16,7 +16,22 @@ data "aws_iam_policy_document" "sns_topic" {
     resources = [aws_sns_topic.notifications.arn]
     principals {
       type        = "AWS"
-      identifiers = [aws_iam_role.notification.arn]
+      identifiers = [aws_iam_role.notification.arn, aws_iam_role.start_pipeline.arn]
+    }
+  }
+
+  statement {
+    sid       = "DeadLetterQueueAlarm"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.notifications.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${local.name_prefix}-*"]
     }
   }
 

@@ -1,11 +1,16 @@
 # Every key of env_files/*_env.tfvars is declared here (tests/test_terraform.py checks it).
+# Value rules live in tfvars_rules.json, shared with pipeline_scripts/config.py (one source for both sides).
+
+locals {
+  tfvars_rules = jsondecode(file("${path.module}/tfvars_rules.json"))
+}
 
 variable "environment" {
   description = "Deployment environment name; used in resource names and tags."
   type        = string
   validation {
-    condition     = contains(["dev", "staging", "prod"], var.environment)
-    error_message = "environment must be one of dev, staging, prod."
+    condition     = contains(local.tfvars_rules.enums.environment, var.environment)
+    error_message = "environment must be one of ${join(", ", local.tfvars_rules.enums.environment)} (tfvars_rules.json)."
   }
 }
 
@@ -13,8 +18,8 @@ variable "aws_region" {
   description = "AWS region to deploy into (e.g. us-east-1)."
   type        = string
   validation {
-    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.aws_region))
-    error_message = "aws_region must look like us-east-1."
+    condition     = can(regex(local.tfvars_rules.patterns.aws_region, var.aws_region))
+    error_message = "aws_region must match ${local.tfvars_rules.patterns.aws_region} (tfvars_rules.json)."
   }
 }
 
@@ -22,8 +27,8 @@ variable "user_id" {
   description = "Owner tag value (team or user that owns the deployment)."
   type        = string
   validation {
-    condition     = length(var.user_id) > 0 && length(var.user_id) <= 64
-    error_message = "user_id must be 1-64 characters."
+    condition     = can(regex(local.tfvars_rules.patterns.user_id, var.user_id))
+    error_message = "user_id must match ${local.tfvars_rules.patterns.user_id} (tfvars_rules.json)."
   }
 }
 
@@ -32,8 +37,8 @@ variable "bucket_name" {
   description = "Existing S3 bucket holding data, code and artifacts (created outside this stack, like role_arn and kms_key)."
   type        = string
   validation {
-    condition     = can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.bucket_name))
-    error_message = "bucket_name must be a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)."
+    condition     = can(regex(local.tfvars_rules.patterns.bucket_name, var.bucket_name))
+    error_message = "bucket_name must match ${local.tfvars_rules.patterns.bucket_name} (tfvars_rules.json)."
   }
 }
 
@@ -41,8 +46,8 @@ variable "bucket_prefix" {
   description = "Top-level key prefix inside the bucket (no leading or trailing slash)."
   type        = string
   validation {
-    condition     = can(regex("^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$", var.bucket_prefix))
-    error_message = "bucket_prefix must be a non-empty key prefix without leading/trailing slash."
+    condition     = can(regex(local.tfvars_rules.patterns.bucket_prefix, var.bucket_prefix))
+    error_message = "bucket_prefix must match ${local.tfvars_rules.patterns.bucket_prefix} (tfvars_rules.json)."
   }
 }
 
@@ -50,8 +55,8 @@ variable "bucket_train_prefix" {
   description = "Prefix under bucket_prefix where training data uploads trigger the training pipeline."
   type        = string
   validation {
-    condition     = can(regex("^[A-Za-z0-9!_.*'()-]+$", var.bucket_train_prefix))
-    error_message = "bucket_train_prefix must be a single path segment."
+    condition     = can(regex(local.tfvars_rules.patterns.bucket_train_prefix, var.bucket_train_prefix))
+    error_message = "bucket_train_prefix must match ${local.tfvars_rules.patterns.bucket_train_prefix} (tfvars_rules.json)."
   }
 }
 
@@ -59,8 +64,8 @@ variable "bucket_inf_prefix" {
   description = "Prefix under bucket_prefix for inference; uploads to <prefix>/input/ trigger the inference pipeline."
   type        = string
   validation {
-    condition     = can(regex("^[A-Za-z0-9!_.*'()-]+$", var.bucket_inf_prefix))
-    error_message = "bucket_inf_prefix must be a single path segment."
+    condition     = can(regex(local.tfvars_rules.patterns.bucket_inf_prefix, var.bucket_inf_prefix))
+    error_message = "bucket_inf_prefix must match ${local.tfvars_rules.patterns.bucket_inf_prefix} (tfvars_rules.json)."
   }
 }
 
@@ -81,8 +86,8 @@ variable "notification_function_name" {
   description = "Name of the notification Lambda function."
   type        = string
   validation {
-    condition     = can(regex("^[A-Za-z0-9_-]{1,64}$", var.notification_function_name))
-    error_message = "notification_function_name must be 1-64 letters, digits, hyphens or underscores."
+    condition     = can(regex(local.tfvars_rules.patterns.notification_function_name, var.notification_function_name))
+    error_message = "notification_function_name must match ${local.tfvars_rules.patterns.notification_function_name} (tfvars_rules.json)."
   }
 }
 
@@ -91,26 +96,41 @@ variable "email_recipient" {
   type        = list(string)
   default     = []
   validation {
-    condition     = alltrue([for e in var.email_recipient : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
-    error_message = "Every email_recipient entry must be an e-mail address."
+    condition     = alltrue([for e in var.email_recipient : can(regex(local.tfvars_rules.patterns.email_recipient, e))])
+    error_message = "Every email_recipient entry must be an e-mail address (tfvars_rules.json)."
   }
 }
 
 variable "custom_notification_config" {
-  description = "Extra text appended to notifications of a given step and status: list of {step_name, step_status, step_custom_message}."
+  description = "Extra text appended to notifications of a step (named by its role in contracts.json steps) and status: list of {step_role, step_status, step_custom_message}."
   type = list(object({
-    step_name           = string
+    step_role           = string
     step_status         = string
     step_custom_message = string
   }))
-  default = []
+  default = [
+    {
+      step_role           = "model_quality"
+      step_status         = "Failed"
+      step_custom_message = "The model-quality step failed: on a threshold breach HPO retraining starts automatically; any other failure needs a look at the job logs."
+    },
+    {
+      step_role           = "data_quality_check"
+      step_status         = "Succeeded"
+      step_custom_message = "Data-quality check finished; violations (if any) are listed below."
+    },
+  ]
   validation {
-    condition     = alltrue([for c in var.custom_notification_config : contains(["Starting", "Executing", "Stopping", "Stopped", "Failed", "Succeeded"], c.step_status)])
-    error_message = "step_status must be one of Starting, Executing, Stopping, Stopped, Failed, Succeeded (SageMaker step statuses)."
+    condition     = alltrue([for c in var.custom_notification_config : contains(keys(local.contracts.steps), c.step_role)])
+    error_message = "step_role must be a step role of contracts.json: ${join(", ", keys(local.contracts.steps))}."
   }
   validation {
-    condition     = alltrue([for c in var.custom_notification_config : length(c.step_name) > 0 && length(c.step_custom_message) > 0])
-    error_message = "step_name and step_custom_message must not be empty."
+    condition     = alltrue([for c in var.custom_notification_config : contains(local.tfvars_rules.enums.step_status, c.step_status)])
+    error_message = "step_status must be one of ${join(", ", local.tfvars_rules.enums.step_status)} (SageMaker step statuses)."
+  }
+  validation {
+    condition     = alltrue([for c in var.custom_notification_config : can(regex(local.tfvars_rules.patterns.step_custom_message, c.step_custom_message))])
+    error_message = "step_custom_message must not be empty."
   }
 }
 
@@ -120,35 +140,22 @@ variable "idempotency_ttl_hours" {
   default     = 168
   validation {
     condition     = var.idempotency_ttl_hours > 0
-    error_message = "idempotency_ttl_hours must be > 0."
+    error_message = "idempotency_ttl_hours must be > 0 (tfvars_rules.json positive_numbers)."
   }
 }
 
 # ---------------------------------------------------------------- SageMaker pipelines
-variable "pipeline_train" {
-  description = "Name of the training pipeline (upserted by pipeline_scripts.training_pipeline)."
-  type        = string
+variable "pipeline_names" {
+  description = "Optional SageMaker pipeline names by contract key (contracts.json pipelines: training, training_hpo, inference); a missing key defaults to <scripts/dataset_schema.json name>-<name_suffix>."
+  type        = map(string)
+  default     = {}
   validation {
-    condition     = can(regex("^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$", var.pipeline_train))
-    error_message = "pipeline_train must be a valid SageMaker pipeline name."
+    condition     = alltrue([for k in keys(var.pipeline_names) : contains(keys(local.contracts.pipelines), k)])
+    error_message = "pipeline_names keys must be pipeline keys of contracts.json: ${join(", ", keys(local.contracts.pipelines))}."
   }
-}
-
-variable "pipeline_trainwhpo" {
-  description = "Name of the training-with-HPO pipeline started on a model quality breach."
-  type        = string
   validation {
-    condition     = can(regex("^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$", var.pipeline_trainwhpo))
-    error_message = "pipeline_trainwhpo must be a valid SageMaker pipeline name."
-  }
-}
-
-variable "pipeline_inf" {
-  description = "Name of the batch inference pipeline."
-  type        = string
-  validation {
-    condition     = can(regex("^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$", var.pipeline_inf))
-    error_message = "pipeline_inf must be a valid SageMaker pipeline name."
+    condition     = alltrue([for n in values(var.pipeline_names) : can(regex(local.tfvars_rules.patterns.pipeline_name, n))])
+    error_message = "Every pipeline_names value must be a valid SageMaker pipeline name (tfvars_rules.json pipeline_name)."
   }
 }
 
@@ -159,11 +166,12 @@ variable "recreate_pipelines" {
 }
 
 variable "model_package_group_name" {
-  description = "SageMaker model package group the training pipelines register into."
+  description = "SageMaker model package group the training pipelines register into; empty = <scripts/dataset_schema.json name>-<contracts.json model_package_group.name_suffix>."
   type        = string
+  default     = ""
   validation {
-    condition     = can(regex("^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$", var.model_package_group_name))
-    error_message = "model_package_group_name must be a valid model package group name (max 63 chars)."
+    condition     = can(regex(local.tfvars_rules.patterns.model_package_group_name, var.model_package_group_name))
+    error_message = "model_package_group_name must match ${local.tfvars_rules.patterns.model_package_group_name} (tfvars_rules.json)."
   }
 }
 
@@ -172,27 +180,21 @@ variable "accuracy_mse_threshold" {
   type        = number
   validation {
     condition     = var.accuracy_mse_threshold > 0
-    error_message = "accuracy_mse_threshold must be > 0."
+    error_message = "accuracy_mse_threshold must be > 0 (tfvars_rules.json positive_numbers)."
   }
 }
 
-variable "training_schedule_expression" {
-  description = "Optional EventBridge schedule (cron(...) or rate(...)) for the training pipeline; empty = no schedule."
-  type        = string
-  default     = ""
+variable "pipeline_schedules" {
+  description = "Optional EventBridge schedules by contract pipeline key, e.g. { inference = \"cron(0 6 * * ? *)\" }; a scheduled run uses the pipeline's default parameters."
+  type        = map(string)
+  default     = {}
   validation {
-    condition     = var.training_schedule_expression == "" || can(regex("^(cron|rate)\\(.+\\)$", var.training_schedule_expression))
-    error_message = "training_schedule_expression must be empty, cron(...) or rate(...)."
+    condition     = alltrue([for k in keys(var.pipeline_schedules) : contains(keys(local.contracts.pipelines), k)])
+    error_message = "pipeline_schedules keys must be pipeline keys of contracts.json: ${join(", ", keys(local.contracts.pipelines))}."
   }
-}
-
-variable "inference_schedule_expression" {
-  description = "Optional EventBridge schedule (cron(...) or rate(...)) for the inference pipeline; empty = no schedule."
-  type        = string
-  default     = ""
   validation {
-    condition     = var.inference_schedule_expression == "" || can(regex("^(cron|rate)\\(.+\\)$", var.inference_schedule_expression))
-    error_message = "inference_schedule_expression must be empty, cron(...) or rate(...)."
+    condition     = alltrue([for e in values(var.pipeline_schedules) : can(regex(local.tfvars_rules.patterns.schedule_expression, e))])
+    error_message = "Every pipeline_schedules value must be cron(...) or rate(...) (tfvars_rules.json schedule_expression)."
   }
 }
 
@@ -201,8 +203,8 @@ variable "role_arn" {
   description = "Existing SageMaker execution role ARN used by the pipelines."
   type        = string
   validation {
-    condition     = can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$", var.role_arn))
-    error_message = "role_arn must be an IAM role ARN."
+    condition     = can(regex(local.tfvars_rules.patterns.role_arn, var.role_arn))
+    error_message = "role_arn must match ${local.tfvars_rules.patterns.role_arn} (tfvars_rules.json)."
   }
 }
 
@@ -210,8 +212,8 @@ variable "kms_key" {
   description = "Existing KMS key ARN used by the pipelines for S3 data and job volumes (the Lambda may decrypt objects with it)."
   type        = string
   validation {
-    condition     = can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-f0-9-]+$", var.kms_key))
-    error_message = "kms_key must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)."
+    condition     = can(regex(local.tfvars_rules.patterns.kms_key, var.kms_key))
+    error_message = "kms_key must match ${local.tfvars_rules.patterns.kms_key} (tfvars_rules.json)."
   }
 }
 
@@ -219,8 +221,8 @@ variable "subnet_id" {
   description = "Private subnet for the Lambda functions (needs VPC endpoints or NAT for SNS, DynamoDB, SageMaker, S3, Secrets Manager and GitLab)."
   type        = string
   validation {
-    condition     = can(regex("^subnet-[0-9a-f]{8,17}$", var.subnet_id))
-    error_message = "subnet_id must look like subnet-0123456789abcdef0."
+    condition     = can(regex(local.tfvars_rules.patterns.subnet_id, var.subnet_id))
+    error_message = "subnet_id must match ${local.tfvars_rules.patterns.subnet_id} (tfvars_rules.json)."
   }
 }
 
@@ -228,8 +230,8 @@ variable "sg_id" {
   description = "Security group for the Lambda functions (egress HTTPS only is enough)."
   type        = string
   validation {
-    condition     = can(regex("^sg-[0-9a-f]{8,17}$", var.sg_id))
-    error_message = "sg_id must look like sg-0123456789abcdef0."
+    condition     = can(regex(local.tfvars_rules.patterns.sg_id, var.sg_id))
+    error_message = "sg_id must match ${local.tfvars_rules.patterns.sg_id} (tfvars_rules.json)."
   }
 }
 
@@ -239,8 +241,8 @@ variable "lambda_zip_path" {
   type        = string
   default     = "build/lambda_function.zip"
   validation {
-    condition     = endswith(var.lambda_zip_path, ".zip")
-    error_message = "lambda_zip_path must point to a .zip file."
+    condition     = can(regex(local.tfvars_rules.patterns.lambda_zip_path, var.lambda_zip_path))
+    error_message = "lambda_zip_path must match ${local.tfvars_rules.patterns.lambda_zip_path} (tfvars_rules.json)."
   }
 }
 
@@ -249,8 +251,8 @@ variable "lambda_runtime" {
   type        = string
   default     = "python3.12"
   validation {
-    condition     = contains(["python3.12", "python3.13"], var.lambda_runtime)
-    error_message = "lambda_runtime must be python3.12 or python3.13."
+    condition     = contains(local.tfvars_rules.enums.lambda_runtime, var.lambda_runtime)
+    error_message = "lambda_runtime must be one of ${join(", ", local.tfvars_rules.enums.lambda_runtime)} (tfvars_rules.json)."
   }
 }
 
@@ -260,7 +262,7 @@ variable "lambda_reserved_concurrency" {
   default     = 5
   validation {
     condition     = var.lambda_reserved_concurrency > 0 && var.lambda_reserved_concurrency == floor(var.lambda_reserved_concurrency)
-    error_message = "lambda_reserved_concurrency must be a positive integer."
+    error_message = "lambda_reserved_concurrency must be a positive integer (tfvars_rules.json positive_integers)."
   }
 }
 
@@ -269,8 +271,8 @@ variable "log_retention_days" {
   type        = number
   default     = 365
   validation {
-    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
-    error_message = "log_retention_days must be a value CloudWatch Logs accepts (e.g. 30, 90, 365)."
+    condition     = contains(local.tfvars_rules.enums.log_retention_days, var.log_retention_days)
+    error_message = "log_retention_days must be one of ${join(", ", local.tfvars_rules.enums.log_retention_days)} (tfvars_rules.json)."
   }
 }
 
@@ -279,8 +281,8 @@ variable "code_signing_config_arn" {
   type        = string
   default     = ""
   validation {
-    condition     = var.code_signing_config_arn == "" || can(regex("^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:code-signing-config:csc-[a-z0-9]{17}$", var.code_signing_config_arn))
-    error_message = "code_signing_config_arn must be empty or a Lambda code signing config ARN."
+    condition     = can(regex(local.tfvars_rules.patterns.code_signing_config_arn, var.code_signing_config_arn))
+    error_message = "code_signing_config_arn must match ${local.tfvars_rules.patterns.code_signing_config_arn} (tfvars_rules.json)."
   }
 }
 
@@ -290,8 +292,8 @@ variable "gitlab_project_id" {
   type        = string
   default     = ""
   validation {
-    condition     = var.gitlab_project_id == "" || can(regex("^([0-9]+|[A-Za-z0-9_.%-]+)$", var.gitlab_project_id))
-    error_message = "gitlab_project_id must be empty, a numeric id or a URL-encoded path (group%2Fproject)."
+    condition     = can(regex(local.tfvars_rules.patterns.gitlab_project_id, var.gitlab_project_id))
+    error_message = "gitlab_project_id must match ${local.tfvars_rules.patterns.gitlab_project_id} (tfvars_rules.json)."
   }
 }
 
@@ -300,8 +302,8 @@ variable "gitlab_api_url" {
   type        = string
   default     = "https://gitlab.com/api/v4"
   validation {
-    condition     = var.gitlab_api_url == "" || can(regex("^https://[^/\\s]+(/[^\\s]*)?/api/v4$", var.gitlab_api_url))
-    error_message = "gitlab_api_url must be an https URL ending in /api/v4."
+    condition     = can(regex(local.tfvars_rules.patterns.gitlab_api_url, var.gitlab_api_url))
+    error_message = "gitlab_api_url must match ${local.tfvars_rules.patterns.gitlab_api_url} (tfvars_rules.json)."
   }
 }
 
@@ -310,10 +312,8 @@ variable "gitlab_trigger_token_secret_arn" {
   type        = string
   default     = ""
   validation {
-    condition = var.gitlab_trigger_token_secret_arn == "" || can(regex(
-      "^arn:aws[a-z-]*:(secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+|ssm:[a-z0-9-]+:[0-9]{12}:parameter/[A-Za-z0-9/_.-]+)$",
-    var.gitlab_trigger_token_secret_arn))
-    error_message = "gitlab_trigger_token_secret_arn must be empty, a Secrets Manager secret ARN or an SSM parameter ARN."
+    condition     = can(regex(local.tfvars_rules.patterns.gitlab_trigger_token_secret_arn, var.gitlab_trigger_token_secret_arn))
+    error_message = "gitlab_trigger_token_secret_arn must match ${local.tfvars_rules.patterns.gitlab_trigger_token_secret_arn} (tfvars_rules.json)."
   }
 }
 
@@ -322,8 +322,8 @@ variable "gitlab_trigger_token_kms_key_arn" {
   type        = string
   default     = ""
   validation {
-    condition     = var.gitlab_trigger_token_kms_key_arn == "" || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-f0-9-]+$", var.gitlab_trigger_token_kms_key_arn))
-    error_message = "gitlab_trigger_token_kms_key_arn must be empty or a KMS key ARN."
+    condition     = can(regex(local.tfvars_rules.patterns.gitlab_trigger_token_kms_key_arn, var.gitlab_trigger_token_kms_key_arn))
+    error_message = "gitlab_trigger_token_kms_key_arn must match ${local.tfvars_rules.patterns.gitlab_trigger_token_kms_key_arn} (tfvars_rules.json)."
   }
 }
 
@@ -332,8 +332,8 @@ variable "gitlab_trigger_ref" {
   type        = string
   default     = "main"
   validation {
-    condition     = can(regex("^[A-Za-z0-9._/-]+$", var.gitlab_trigger_ref))
-    error_message = "gitlab_trigger_ref must be a branch or tag name."
+    condition     = can(regex(local.tfvars_rules.patterns.gitlab_trigger_ref, var.gitlab_trigger_ref))
+    error_message = "gitlab_trigger_ref must match ${local.tfvars_rules.patterns.gitlab_trigger_ref} (tfvars_rules.json)."
   }
 }
 
@@ -342,7 +342,7 @@ variable "deploy_trigger_function_name" {
   type        = string
   default     = "sagemaker-model-approval-deploy-trigger"
   validation {
-    condition     = can(regex("^[A-Za-z0-9_-]{1,64}$", var.deploy_trigger_function_name))
-    error_message = "deploy_trigger_function_name must be 1-64 letters, digits, hyphens or underscores."
+    condition     = can(regex(local.tfvars_rules.patterns.deploy_trigger_function_name, var.deploy_trigger_function_name))
+    error_message = "deploy_trigger_function_name must match ${local.tfvars_rules.patterns.deploy_trigger_function_name} (tfvars_rules.json)."
   }
 }

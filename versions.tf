@@ -1,10 +1,13 @@
 terraform {
-  required_version = ">= 1.6.0"
+  # 1.9+: variable validations refer to locals (tfvars_rules.json, contracts.json).
+  required_version = ">= 1.9.0"
 
   required_providers {
     aws = {
-      source  = "hashicorp/aws"
-      version = "~> 6.0"
+      source = "hashicorp/aws"
+      # 5.100 is what CI and the offline validate test (tests/test_terraform.py) run; the lock file
+      # (.terraform.lock.hcl, carried from plan to apply) pins the exact build.
+      version = "~> 5.100"
     }
   }
 

@@ -13,26 +13,13 @@ bucket_inf_prefix   = "inference"
 # Notifications
 notification_function_name = "sagemaker-pipeline-notification-dev"
 email_recipient            = ["ml-team@example.com"]
-custom_notification_config = [
-  {
-    step_name           = "ModelQualityCalcStep"
-    step_status         = "Failed"
-    step_custom_message = "The model-quality step failed: on a threshold breach HPO retraining starts automatically; any other failure needs a look at the job logs."
-  },
-  {
-    step_name           = "DataQualityCheckStep"
-    step_status         = "Succeeded"
-    step_custom_message = "Data-quality check finished; violations (if any) are listed below."
-  },
-]
+# custom_notification_config: the defaults in variables.tf (steps named by contract role) apply.
 
-# SageMaker pipelines
-pipeline_train           = "abalone-training"
-pipeline_trainwhpo       = "abalone-training-hpo"
-pipeline_inf             = "abalone-batch-inference"
-recreate_pipelines       = false
-model_package_group_name = "abalone-models"
-accuracy_mse_threshold   = 5.5 # UCI Abalone test split: mean predictor 11.0, original sample 6.6, this template 4.5
+# SageMaker pipelines: names default to <data set name>-<contract name_suffix> (abalone-training,
+# abalone-training-hpo, abalone-batch-inference) and the model package group to abalone-models;
+# override with pipeline_names = { training = "..." } and model_package_group_name = "...".
+recreate_pipelines     = false
+accuracy_mse_threshold = 5.5 # UCI Abalone test split: mean predictor 11.0, original sample 6.6, this template 4.5
 
 # Security and networking (examples: replace with your account's values)
 role_arn  = "arn:aws:iam::123456789012:role/sagemaker-mlops-execution-dev"
@@ -46,8 +33,7 @@ upload_inference_data = false
 
 user_id = "mlops-template"
 
-# Optional schedules (empty = off) and the approval -> GitLab deploy trigger (empty = off).
-training_schedule_expression    = ""
-inference_schedule_expression   = ""
+# Optional schedules by pipeline key and the approval -> GitLab deploy trigger (empty = off).
+pipeline_schedules              = {}
 gitlab_project_id               = ""
 gitlab_trigger_token_secret_arn = ""

@@ -36,6 +36,12 @@ def _new_executions(rt, before: set, pipeline: str | None = None) -> list[dict]:
     return [r for r in recs if pipeline is None or r["PipelineName"] == pipeline]
 
 
+def _breach_rules(rt) -> set:
+    """Names of the model-quality breach rules of events.tf (they start HPO through the starter Lambda)."""
+    return {body["name"] for res, body in rt.tf.resources.get("aws_cloudwatch_event_rule", {}).items()
+            if res.startswith("model_quality_breach")}
+
+
 def _ids(rt) -> set:
     return {r["PipelineExecutionId"] for r in rt.workspace.list_executions()}
 
@@ -92,8 +98,9 @@ def run_demo(output="demo-output", env_file=None, rows=None, inference_rows=1000
         train_key = f"{prefix}/{v['bucket_train_prefix']}/training-data.csv"
         inf_key = f"{prefix}/{v['bucket_inf_prefix']}/input/inference-data.csv"
         gt_key = f"{prefix}/{v['bucket_inf_prefix']}/ground-truth/ground-truth.csv"
-        p_train, p_hpo, p_inf = v["pipeline_train"], v["pipeline_trainwhpo"], v["pipeline_inf"]
-        group = v["model_package_group_name"]
+        names = rt.tf.pipeline_names
+        p_train, p_hpo, p_inf = names["training"], names["training_hpo"], names["inference"]
+        group = rt.tf.model_package_group_name
 
         _chapter("1. Terraform-managed bucket and pipeline upserts (pipeline_scripts mains)")
         rt.aws.s3.create_bucket(Bucket=bucket)
@@ -136,7 +143,8 @@ def run_demo(output="demo-output", env_file=None, rows=None, inference_rows=1000
         story.expect("data-quality violations reported for drifted data", bool(viol), f"{viol} violation(s)")
         hpo = _new_executions(rt, before, p_hpo)
         story.expect("HPO pipeline started by the model-quality-breach rule and succeeded",
-                     len(hpo) == 1 and hpo[0]["PipelineExecutionStatus"] == "Succeeded" and hpo[0]["Trigger"].get("type") == "EventBridge",
+                     len(hpo) == 1 and hpo[0]["PipelineExecutionStatus"] == "Succeeded"
+                     and hpo[0]["Trigger"].get("rule") in _breach_rules(rt),
                      ", ".join(f"{r['PipelineExecutionId']}={r['PipelineExecutionStatus']} {r.get('FailureReason') or ''}" for r in hpo))
         pk = rt.list_packages(group)
         story.expect("a second version registered PendingManualApproval (review board)",

@@ -46,10 +46,27 @@ def json_path(event: dict, path: str):
     return cur
 
 
-def apply_input_transformer(event: dict, input_paths: dict, template: str):
+# Predefined variables (EventBridge User Guide, "Amazon EventBridge input transformation",
+# https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html): reserved, so an
+# input_paths entry may not use these names; aws.events.event and aws.events.event.json "can only be used
+# as the value of a JSON field, as their content is not escaped".
+_RESERVED = ("aws.events.rule-arn", "aws.events.rule-name", "aws.events.event.ingestion-time",
+             "aws.events.event", "aws.events.event.json")
+_JSON_ONLY = ("aws.events.event", "aws.events.event.json")
+
+
+def apply_input_transformer(event: dict, input_paths: dict, template: str, rule: "Rule | None" = None,
+                            rule_arn: str | None = None):
     """EventBridge semantics: <name> inside quotes inserts the raw string value; outside quotes inserts JSON.
     Result is parsed as JSON when it is JSON, else returned as the string (Lambda gets either)."""
+    reserved = sorted(set(input_paths or {}) & set(_RESERVED))
+    if reserved:
+        raise TerraformError(f"input_paths: {', '.join(reserved)} is a reserved variable name (EventBridge predefined variable)")
     values = {k: json_path(event, p) for k, p in (input_paths or {}).items()}
+    predefined = {"aws.events.rule-name": rule.name if rule else None, "aws.events.rule-arn": rule_arn,
+                  "aws.events.event.ingestion-time": event.get("time"),
+                  "aws.events.event": {k: v for k, v in event.items() if k != "detail"},
+                  "aws.events.event.json": event}
     out, i = [], 0
     in_string = False
     while i < len(template):
@@ -62,17 +79,22 @@ def apply_input_transformer(event: dict, input_paths: dict, template: str):
         m = re.match(r"<([A-Za-z0-9_.\-]+)>", template[i:])
         if m:
             name = m.group(1)
-            if name not in values:
-                if name.startswith("aws.events."):
-                    raise TerraformError(f"input_template: reserved variable <{name}> is not supported locally")
-                out.append(m.group(0))  # not a declared path: EventBridge leaves text as is
-            else:
+            if name in _RESERVED:
+                if name in _JSON_ONLY and in_string:
+                    raise TerraformError(f"input_template: <{name}> can only be used as the value of a JSON field, "
+                                         "not inside a string")
+                v = predefined[name]
+            elif name in values:
                 v = values[name]
-                if in_string:
-                    s = v if isinstance(v, str) else ("" if v is None else json.dumps(v))
-                    out.append(json.dumps(s)[1:-1])
-                else:
-                    out.append("null" if v is None else json.dumps(v))
+            else:
+                out.append(m.group(0))  # not a declared path: EventBridge leaves text as is
+                i += len(m.group(0))
+                continue
+            if in_string:
+                s = v if isinstance(v, str) else ("" if v is None else json.dumps(v))
+                out.append(json.dumps(s)[1:-1])
+            else:
+                out.append("null" if v is None else json.dumps(v))
             i += len(m.group(0))
             continue
         out.append(c)
@@ -235,7 +257,8 @@ class EventBus:
     def _invoke(self, rule: Rule, target: dict, event: dict) -> None:
         payload = event
         if "input_template" in target:
-            payload = apply_input_transformer(event, target.get("input_paths"), target["input_template"])
+            payload = apply_input_transformer(event, target.get("input_paths"), target["input_template"], rule,
+                                              f"arn:aws:events:{event.get('region', 'us-east-1')}:{ACCOUNT}:rule/{rule.name}")
         elif "input" in target:
             payload = json.loads(target["input"])
         elif "input_path" in target:

@@ -63,10 +63,29 @@ class Lambdas:
             # Lambda's defaults when Terraform sets none: 3 s, 128 MB
             timeout = float(tf.attr("aws_lambda_function", res, "timeout", 3) or 3)
             memory = int(tf.attr("aws_lambda_function", res, "memory_size", 128) or 128)
+            dlq = tf.eval((body.get("dead_letter_config") or {}).get("target_arn"), where)
             self.functions[arn] = {"name": name, "handler": handler, "env": {k: str(v) for k, v in env.items()},
                                    "code_dir": self._code_dir(tf, body, where), "where": where,
-                                   "timeout": timeout, "memory": memory}
+                                   "timeout": timeout, "memory": memory, "dlq": dlq}
         self.errors: list[dict] = []
+
+    def _executions(self) -> dict:
+        """{execution ARN: pipeline name} in the emulator (AWS_ENDPOINT_URL mode only)."""
+        sm, found = self.rt.aws.sm, {}
+        for p in sm.list_pipelines().get("PipelineSummaries", []):
+            for e in sm.list_pipeline_executions(PipelineName=p["PipelineName"]).get("PipelineExecutionSummaries", []):
+                found[e["PipelineExecutionArn"]] = p["PipelineName"]
+        return found
+
+    def _run_started_elsewhere(self, before: dict) -> None:
+        """With a moto_server (AWS_ENDPOINT_URL) emulation.py's start listener is not installed: executions the
+        handler started there are found by listing, and run like API starts. (moto_server does not honour
+        ClientRequestToken; the embedded runtime does.)"""
+        sm = self.rt.aws.sm
+        for arn, pipeline in self._executions().items():
+            if arn not in before:
+                params = sm.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn).get("PipelineParameters", [])
+                self.rt._api_start(pipeline, arn, {p["Name"]: p["Value"] for p in params})
 
     def _code_dir(self, tf, body, where) -> Path | None:
         default = self.rt.config.lambda_code_dir
@@ -96,6 +115,10 @@ class Lambdas:
         record = {"function": fn["name"], "rule": rule_name}
         capture = _Capture()
         logging.getLogger().addHandler(capture)
+        # StartPipelineExecution calls the handler makes are runs the runtime starts (emulation.py): they
+        # record which function, invoked by which rule, started them.
+        self.rt.api_caller = {"function": fn["name"], "rule": rule_name}
+        before = None if self.rt.aws.embedded else self._executions()
         try:
             if not path.exists():
                 raise FileNotFoundError(f"{fn['where']}: handler module {path} does not exist")
@@ -112,12 +135,23 @@ class Lambdas:
                 raise AttributeError(f"{path} has no function {func_name}")
             result = handler(payload, _Context(fn["name"], arn, fn["timeout"], fn["memory"]))
             record["result"] = result
+            if before is not None:
+                self._run_started_elsewhere(before)
         except Exception as exc:  # a failing Lambda is reported, and the demo counts it as a failure
             record["error"] = f"{type(exc).__name__}: {exc}"
             record["traceback"] = traceback.format_exc()
             self.errors.append(record)
             self.rt.say(f"  !! lambda {fn['name']} failed (rule {rule_name}): {record['error']}")
+            if fn.get("dlq"):
+                # Asynchronous invocation (EventBridge): after Lambda's retries the event goes to the
+                # function's dead-letter queue (lambda.tf dead_letter_config). A deterministic error fails
+                # every retry alike, so the letter is written after this one attempt.
+                letter = {"rule": rule_name, "function": fn["name"], "error": record["error"], "dlq": fn["dlq"],
+                          "payload": payload}
+                self.rt.bus.dead_letters.append(letter)
+                self.rt.workspace.append_jsonl("dead_letters.jsonl", letter)
         finally:
+            self.rt.api_caller = None
             logging.getLogger().removeHandler(capture)
             record["logs"] = capture.lines
             for k, v in saved.items():

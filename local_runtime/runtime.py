@@ -290,7 +290,8 @@ class Runtime:
 
     def _api_start(self, pipeline: str, execution_arn: str, parameters: dict) -> None:
         """StartPipelineExecution called by code in this process (a Lambda, a script): run it, as SageMaker would."""
-        self.bus.enqueue(("start", pipeline, parameters, {"type": "StartPipelineExecution"}, execution_arn))
+        caller = getattr(self, "api_caller", None) or {}  # set by lambdas.py while a handler runs
+        self.bus.enqueue(("start", pipeline, parameters, dict(caller, type="StartPipelineExecution"), execution_arn))
 
     def execute_pipeline(self, pipeline: str, parameters: dict, trigger: dict, execution_arn: str | None = None) -> dict:
         from .emulation import internal
@@ -398,6 +399,8 @@ class Runtime:
 def _trigger_text(t: dict) -> str:
     if t.get("type") == "EventBridge":
         return f"EventBridge rule {t.get('rule')} on {t.get('event')}"
+    if t.get("rule"):
+        return f"EventBridge rule {t['rule']} -> Lambda {t.get('function')} -> {t.get('type')}"
     return t.get("type", "cli")
 
 

@@ -2,11 +2,15 @@
 
 Sources, in order:
   * ``env_files/<env>.tfvars`` -- the Terraform variables, shared with ``terraform -var-file``.
-    Parsed with python-hcl2; every key must be declared in ``variables.tf``.
+    Read through the Terraform module itself (pipeline_scripts.tfmodule, tfparse): every key must be
+    declared in ``variables.tf`` and pass its validation blocks, evaluated as Terraform evaluates them
+    (their rules live in ``tfvars_rules.json``), so both sides accept and reject the same files.
+    Pipeline names and the model package group come from the module's locals (contracts.json and
+    the data set schema, overridable by ``pipeline_names`` / ``model_package_group_name``).
   * ``pipeline_scripts/<pipeline>.yaml`` -- SageMaker settings of one pipeline
     (instance types, framework, hyperparameters, tuning ranges, thresholds).
 
-Both are checked against JSON Schemas; a bad value stops with an error naming the
+The YAML is checked against JSON Schemas; a bad value stops with an error naming the
 file, the key and what was expected.
 """
 
@@ -23,6 +27,7 @@ import jsonschema
 import yaml
 from steplib import algorithms
 
+from pipeline_scripts import tfmodule
 from pipeline_scripts.contracts import STEPS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -36,58 +41,8 @@ class ConfigError(ValueError):
 
 # --- schemas -----------------------------------------------------------------------------
 
-_NAME = {"type": "string", "pattern": r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"}
-_S3_PREFIX = {"type": "string", "pattern": r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$"}
 _INSTANCE = {"type": "string", "pattern": r"^ml\.[a-z0-9]+\.[a-z0-9]+$"}
 _COUNT = {"type": "integer", "minimum": 1}
-
-TFVARS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": [
-        "bucket_name", "bucket_prefix", "bucket_train_prefix", "bucket_inf_prefix",
-        "notification_function_name", "custom_notification_config", "email_recipient",
-        "pipeline_inf", "pipeline_train", "pipeline_trainwhpo", "recreate_pipelines",
-        "model_package_group_name", "accuracy_mse_threshold", "role_arn", "kms_key",
-        "subnet_id", "sg_id", "upload_training_data", "upload_inference_data", "user_id",
-    ],
-    "properties": {
-        "aws_region": {"type": "string", "pattern": r"^[a-z]{2}(-[a-z]+)+-\d$"},
-        "bucket_name": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"},
-        "bucket_prefix": _S3_PREFIX,
-        "bucket_train_prefix": _S3_PREFIX,
-        "bucket_inf_prefix": _S3_PREFIX,
-        "notification_function_name": {"type": "string", "pattern": r"^[a-zA-Z0-9_-]{1,64}$"},
-        "custom_notification_config": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["step_name", "step_status", "step_custom_message"],
-                "additionalProperties": False,
-                "properties": {
-                    "step_name": {"type": "string", "minLength": 1},
-                    "step_status": {"enum": ["Starting", "Executing", "Stopping", "Stopped",
-                                             "Failed", "Succeeded"]},
-                    "step_custom_message": {"type": "string", "minLength": 1},
-                },
-            },
-        },
-        "email_recipient": {"type": "array", "items": {"type": "string", "pattern": r"^[^@\s]+@[^@\s]+$"}},
-        "pipeline_inf": {"type": "string", "pattern": r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$"},
-        "pipeline_train": {"type": "string", "pattern": r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$"},
-        "pipeline_trainwhpo": {"type": "string", "pattern": r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$"},
-        "recreate_pipelines": {"type": "boolean"},
-        "model_package_group_name": _NAME,
-        "accuracy_mse_threshold": {"type": "number", "exclusiveMinimum": 0},
-        "role_arn": {"type": "string", "pattern": r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$"},
-        "kms_key": {"type": "string",
-                    "pattern": r"^$|^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[\w/-]+$|^alias/[\w/-]+$|^[0-9a-f-]{36}$"},
-        "subnet_id": {"type": "string", "pattern": r"^$|^subnet-[0-9a-f]{8,17}$"},
-        "sg_id": {"type": "string", "pattern": r"^$|^sg-[0-9a-f]{8,17}$"},
-        "upload_training_data": {"type": "boolean"},
-        "upload_inference_data": {"type": "boolean"},
-        "user_id": {"type": "string", "minLength": 1},
-    },
-}
 
 _PROCESSING = {
     "type": "object", "additionalProperties": False,
@@ -215,8 +170,18 @@ class EnvConfig:
 
     source: Path
     values: dict[str, Any]
+    pipeline_names: dict[str, str] = field(default_factory=dict)  # contract key -> SageMaker pipeline name
+    model_package_group: str = ""
+
+    def pipeline_name(self, key: str) -> str:
+        try:
+            return self.pipeline_names[key]
+        except KeyError:
+            raise ConfigError(f"{self.source}: no pipeline {key!r} (contracts.json: {', '.join(self.pipeline_names)})") from None
 
     def __getattr__(self, name: str) -> Any:  # tfvars keys as attributes: cfg.env.bucket_name
+        if name == "model_package_group_name":
+            return self.model_package_group
         try:
             return self.values[name]
         except KeyError:
@@ -294,37 +259,40 @@ def _validate(data: Any, schema: dict[str, Any], source: Path) -> None:
         raise ConfigError(f"{source}: invalid configuration:\n  {lines}")
 
 
-def _load_hcl(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"{path}: file not found")
+def _tfvars_keys(path: Path) -> list[str]:
+    """The keys a tfvars file sets. python-hcl2 only lists them (tfparse, which evaluates the
+    values, does not report keys that variables.tf does not declare)."""
     try:
         with path.open() as handle:
-            data = hcl2.load(handle, serialization_options=hcl2.SerializationOptions(
-                strip_string_quotes=True, with_comments=False))
+            return [k for k in hcl2.load(handle) if not k.startswith("__")]
     except Exception as exc:  # lark raises many error types; all mean "not valid HCL"
         raise ConfigError(f"{path}: not valid HCL: {exc}".strip()) from exc
-    return data
 
 
 def declared_variables(variables_tf: Path = VARIABLES_TF) -> set[str]:
-    """Names of the variables declared in variables.tf."""
-    data = _load_hcl(variables_tf)
-    names: set[str] = set()
-    for block in data.get("variable", []):
-        names.update(block.keys())
-    return names
+    """Names of the variables declared in the module of variables.tf."""
+    return set(tfmodule.load(variables_tf.parent).variables)
 
 
 def load_env(path: Path | str = DEFAULT_ENV_FILE, variables_tf: Path = VARIABLES_TF) -> EnvConfig:
     path = Path(path)
-    values = _load_hcl(path)
-    values = {k: v for k, v in values.items() if not k.startswith("__")}
-    if variables_tf.is_file():
-        undeclared = sorted(set(values) - declared_variables(variables_tf))
-        if undeclared:
-            raise ConfigError(f"{path}: keys not declared in {variables_tf.name}: {', '.join(undeclared)}")
-    _validate(values, TFVARS_SCHEMA, path)
-    return EnvConfig(source=path, values=values)
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found")
+    keys = _tfvars_keys(path)
+    try:
+        module = tfmodule.load(variables_tf.parent, path)
+    except tfmodule.TerraformConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    problems = []
+    undeclared = sorted(set(keys) - set(module.variables))
+    if undeclared:
+        problems.append(f"keys not declared in {variables_tf.name}: {', '.join(undeclared)}")
+    problems += module.validation_errors(set_keys=set(keys))
+    if problems:
+        raise ConfigError(f"{path}: invalid configuration (variables.tf rules, as terraform plan applies them):\n  "
+                          + "\n  ".join(problems))
+    return EnvConfig(source=path, values=dict(module.values), pipeline_names=dict(module.locals["pipeline_names"]),
+                     model_package_group=module.locals["model_package_group_name"])
 
 
 def load_settings(kind: str, path: Path | str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from pipeline_scripts import common
 from pipeline_scripts.common import PROCESSING, artifact_uri, output_of, processing_input, processing_output
 from pipeline_scripts.config import ConfigError, PipelineConfig
 from pipeline_scripts.contracts import STEPS
+from pipeline_scripts.instances import vcpus
 
 if TYPE_CHECKING:  # the SDK is imported where it is used: it needs a region at import (common.load_sdk)
     from sagemaker.core.workflow.pipeline_context import PipelineSession
@@ -151,7 +152,7 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
     from sagemaker.mlops.workflow.model_step import ModelStep
     from sagemaker.serve.model_builder import ModelBuilder
 
-    name = cfg.env.pipeline_inf
+    name = cfg.env.pipeline_name("inference")
     model = approved_model(cfg, session)
     retries = common.retry_policies()
     transform = cfg.settings["transform"]
@@ -178,7 +179,8 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
         instance_count=transform["instance_count"], instance_type=transform["instance_type"],
         strategy="MultiRecord", assemble_with="Line", accept="text/csv",
         max_payload=transform.get("max_payload_mb", 6),
-        max_concurrent_transforms=transform.get("max_concurrent_transforms"),
+        # default: one request per vCPU (the API's own default is 1: one busy core per instance)
+        max_concurrent_transforms=transform.get("max_concurrent_transforms") or vcpus(transform["instance_type"]),
         output_path=artifact_uri(cfg, name, "predictions"),
         output_kms_key=common.kms_key(cfg), volume_kms_key=common.kms_key(cfg),
         sagemaker_session=session)

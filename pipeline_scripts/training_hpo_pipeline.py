@@ -93,7 +93,7 @@ def _tuning_step_class() -> type:
 
 
 def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
-    return build_training_pipeline(cfg, session, cfg.env.pipeline_trainwhpo, tuning_step, with_feedback=True)
+    return build_training_pipeline(cfg, session, cfg.env.pipeline_name("training_hpo"), tuning_step, with_feedback=True)
 
 
 def main(argv: list[str] | None = None) -> int:

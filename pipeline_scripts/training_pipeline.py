@@ -216,7 +216,7 @@ def build_training_pipeline(cfg: PipelineConfig, session: PipelineSession, name:
 
 
 def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
-    return build_training_pipeline(cfg, session, cfg.env.pipeline_train, training_step)
+    return build_training_pipeline(cfg, session, cfg.env.pipeline_name("training"), training_step)
 
 
 def main(argv: list[str] | None = None) -> int:

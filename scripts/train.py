@@ -123,10 +123,34 @@ def input_fn(request_body, request_content_type):
             request_body = request_body.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ValueError(f"request body is not UTF-8 text: {exc}") from None
-    try:
+    fast = _parse_numeric_csv_vectorized(request_body)
+    if fast is not None:
+        return fast
+    try:  # unusual or bad input: the strict parser decides and names the line, column and value
         return parse_numeric_csv(request_body, "request body")
     except InputError as exc:
         raise ValueError(str(exc)) from None
+
+
+def _parse_numeric_csv_vectorized(text):
+    """The common case of input_fn in one vectorized pass (pandas' C reader, ~10x the csv module), or None.
+
+    It accepts only what parse_numeric_csv accepts, with the same values: every line a row of the same
+    number of finite floats; no missing-value words (na_filter off), no comments, blank lines kept (and
+    then rejected). Anything else returns None and the strict parser reports it.
+    """
+    import pandas as pd  # in the serving container; imported here so training does not pay for it
+
+    try:
+        frame = pd.read_csv(io.StringIO(text), header=None, dtype=np.float64, engine="c", na_filter=False,
+                            skip_blank_lines=False)
+    except Exception:  # noqa: BLE001 - any parse problem: the strict parser reports it precisely
+        return None
+    values = frame.to_numpy(dtype=np.float64)
+    lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    if values.shape[0] != lines or "\r" in text or not np.isfinite(values).all():
+        return None
+    return values
 
 
 def predict_fn(input_data, model):

@@ -74,12 +74,16 @@ def test_all_tfvars_keys_are_declared_in_variables_tf():
 
 
 @pytest.mark.parametrize("replace, expected", [
-    ({"accuracy_mse_threshold": '"low"'}, r"accuracy_mse_threshold'.*expected type number.*\"low\""),
-    ({"accuracy_mse_threshold": "-1"}, r"accuracy_mse_threshold'.*expected > 0"),
-    ({"recreate_pipelines": '"yes"'}, r"recreate_pipelines'.*expected type boolean"),
-    ({"role_arn": '"my-role"'}, r"role_arn'.*expected a value matching"),
-    ({"bucket_name": '"Bad_Bucket"'}, r"bucket_name'.*expected a value matching"),
-    ({"subnet_id": '"vpc-123"'}, r"subnet_id'.*expected a value matching"),
+    ({"accuracy_mse_threshold": '"low"'}, r"accuracy_mse_threshold: the value set in .* does not convert to type number"),
+    ({"accuracy_mse_threshold": "-1"}, r"accuracy_mse_threshold must be > 0.*got -1"),
+    ({"recreate_pipelines": '"yes"'}, r"recreate_pipelines: the value set in .* does not convert to type bool"),
+    ({"role_arn": '"my-role"'}, r"role_arn must match .*got 'my-role'"),
+    ({"bucket_name": '"Bad_Bucket"'}, r"bucket_name must match .*got 'Bad_Bucket'"),
+    ({"subnet_id": '"vpc-123"'}, r"subnet_id must match .*got 'vpc-123'"),
+    # issue 10: values variables.tf rejects are rejected here too (same rules, same evaluator)
+    ({"kms_key": '""'}, r"kms_key must match .*got ''"),
+    ({"kms_key": '"arn:aws:kms:us-east-1:123456789012:alias/my-key"'}, r"kms_key must match .*alias/my-key"),
+    ({"environment": '"qa"'}, r"environment must be one of dev, staging, prod.*got 'qa'"),
 ])
 def test_wrong_tfvars_values_name_file_key_and_expectation(tmp_path, replace, expected):
     path = _write_tfvars(tmp_path, replace=replace)
@@ -90,9 +94,33 @@ def test_wrong_tfvars_values_name_file_key_and_expectation(tmp_path, replace, ex
 
 
 def test_missing_tfvars_key_is_named(tmp_path):
-    path = _write_tfvars(tmp_path, drop="pipeline_inf")
-    with pytest.raises(ConfigError, match=r"missing key 'pipeline_inf'"):
+    path = _write_tfvars(tmp_path, drop="role_arn")
+    with pytest.raises(ConfigError, match=r"role_arn: required, no value set"):
         load_env(path)
+
+
+def test_duplicated_tfvars_key_is_rejected_with_its_line(tmp_path):
+    path = _write_tfvars(tmp_path, append='\nuser_id = "again"\n')
+    line = len(path.read_text().splitlines())
+    with pytest.raises(ConfigError, match=rf"{re.escape(str(path))}:{line},1-8: Attribute redefined.*user_id"):
+        load_env(path)
+
+
+def test_pipeline_names_default_from_the_data_set_and_the_contract(tmp_path):
+    import json
+    from pipeline_scripts.contracts import PIPELINES
+    from pipeline_scripts.config import PROJECT_ROOT
+    dataset = json.loads((PROJECT_ROOT / "scripts" / "dataset_schema.json").read_text())["name"]
+    env = load_env(DEFAULT_ENV_FILE)
+    assert env.pipeline_names == {k: f"{dataset}-{p.name_suffix}" for k, p in PIPELINES.items()}
+    assert env.model_package_group_name == f"{dataset}-models"
+    path = _write_tfvars(tmp_path, append='\npipeline_names = { inference = "my-scoring" }\nmodel_package_group_name = "grp"\n')
+    env = load_env(path)
+    assert env.pipeline_name("inference") == "my-scoring" and env.pipeline_name("training") == f"{dataset}-training"
+    assert env.model_package_group_name == "grp"
+    bad = _write_tfvars(tmp_path, append='\npipeline_names = { scoring = "x" }\n')
+    with pytest.raises(ConfigError, match="pipeline_names keys must be pipeline keys of contracts.json"):
+        load_env(bad)
 
 
 def test_undeclared_tfvars_key_is_rejected(tmp_path):

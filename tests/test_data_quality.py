@@ -109,15 +109,35 @@ def test_baseline_files_follow_model_monitor_schemas(baseline):
                                        "num_constraints": {"is_non_negative": True}}
 
 
-@pytest.mark.parametrize("n", [1, 5, 2048, 2049, 4097, 100_003])
-def test_sketch_weights_add_up_and_ranks_are_close(n):
-    vals = np.sort(np.random.default_rng(n).normal(size=n))
-    sketch = dq.kll_sketch(vals)
-    assert sum(len(items) * 2 ** lvl for lvl, items in enumerate(sketch["data"])) == n
-    assert max(len(items) for items in sketch["data"]) <= dq.KLL_K
-    pts, cum = dq.sketch_points({"distribution": {"kll": {"sketch": sketch}}})
-    true_rank = np.searchsorted(vals, pts, side="right")
-    assert np.max(np.abs(cum - true_rank)) / n <= 1.0 / dq.KLL_K
+@pytest.mark.parametrize("n, chunk", [(1, 1), (5, 5), (2048, 2048), (2049, 1000), (4097, 4097), (100_003, 7_000),
+                                      (1_000_000, 250_000), (1_000_000, 1_000_000)])
+def test_sketch_weights_add_up_and_ranks_are_within_the_documented_error(n, chunk):
+    vals = np.random.default_rng(n).normal(size=n)
+    sketch = dq.KLL()
+    for start in range(0, n, chunk):
+        sketch.update(vals[start:start + chunk])
+    doc = sketch.to_model_monitor()
+    assert sketch.n == n and sum(len(items) * 2 ** lvl for lvl, items in enumerate(doc["data"])) == n
+    assert sum(len(items) for items in doc["data"]) <= dq.KLL_K / (1 - 0.64) + 2 * len(doc["data"])
+    pts, cum = dq.sketch_points({"distribution": {"kll": {"sketch": doc}}})
+    true_rank = np.searchsorted(np.sort(vals), pts, side="right")
+    assert np.max(np.abs(cum - true_rank)) / n <= dq.RANK_ERROR
+    if n <= dq.KLL_K:  # small inputs are kept whole: exact
+        assert np.array_equal(pts, np.sort(vals))
+
+
+def test_merged_sketches_stay_within_the_documented_error():
+    rng = np.random.default_rng(9)
+    parts = [rng.normal(i, 1 + i, size) for i, size in enumerate((300_000, 5, 120_000, 2_500))]
+    merged = dq.KLL()
+    for part in parts:
+        s = dq.KLL(seed=len(part))
+        s.update(part)
+        merged.merge(dq.KLL.from_model_monitor(s.to_model_monitor()))  # through the partial-file form
+    every = np.sort(np.concatenate(parts))
+    pts, cum = merged.points()
+    assert merged.n == every.size == cum[-1]
+    assert np.max(np.abs(cum - np.searchsorted(every, pts, side="right"))) / every.size <= dq.RANK_ERROR
 
 
 def test_integral_type_inferred_without_schema(tmp_path):
@@ -192,7 +212,7 @@ def test_each_check_type_on_small_data(tmp_path, baseline):
     df = df.drop(columns=["shell_weight"]).assign(extra=1)
     s = check(tmp_path, df, baseline)
     assert kinds(s, "length") == ["data_type_check"]
-    assert any("'abc' (data row 4)" in v["description"] for v in s["violations"])
+    assert any("'abc' (cur.csv, data row 4)" in v["description"] for v in s["violations"])
     assert kinds(s, "height") == ["completeness_check"]
     assert kinds(s, "sex") == ["categorical_values_check"]
     assert kinds(s, "diameter") == ["data_type_check"]  # is_non_negative
@@ -342,7 +362,7 @@ def test_baseline_rejects_bad_data(tmp_path):
     df = abalone(50, 1).astype({"height": object})
     df.loc[4, "height"] = "tall"
     df.to_csv(tmp_path / "a.csv", index=False)
-    with pytest.raises(dq.DataQualityError, match=r"column height of baseline input .*a.csv .*'tall' \(data row 5\)"):
+    with pytest.raises(dq.DataQualityError, match=r"column height of baseline input .*a.csv .*'tall' \(a.csv, data row 5\)"):
         dq.run_baseline(str(tmp_path / "a.csv"), str(tmp_path / "s.json"), True, str(tmp_path / "o"))
     abalone(50, 1).assign(rings=np.nan).to_csv(tmp_path / "b.csv", index=False)
     with pytest.raises(dq.DataQualityError, match="column rings .* has no values"):

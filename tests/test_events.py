@@ -1,122 +1,70 @@
 """Event routing in events.tf, checked against AWS's documented sample events.
 
-Patterns are read from events.tf with python-hcl2 (as the offline runtime does), the
-${var.X} interpolations are filled from each env file, and the result is run through moto's
+events.tf is evaluated with each env file by pipeline_scripts.tfmodule (tfparse, the reader the
+offline runtime and config use): for_each and count expanded, jsonencode() patterns built, the
+contract (contracts.json) and the data set name applied. The patterns then run through moto's
 EventBridge matcher. moto 5.2.5 does not implement the TestEventPattern API
 (events.test_event_pattern raises NotImplementedError), so the matcher class that moto's
 put_events routing uses is called directly, and one end-to-end test routes events through
 put_rule/put_targets/put_events to an SQS target.
 
-Sample events: awsdocs/amazon-sagemaker-developer-guide doc_source/automating-sagemaker-with-eventbridge.md
-(pipeline execution, pipeline step, model package state change) and awsdocs/amazon-s3-userguide
-doc_source/ev-events.md (Object Created), with names replaced by this project's.
+Sample events (each builder below names its page):
+  * SageMaker: "Events that Amazon SageMaker AI sends to Amazon EventBridge",
+    https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html
+    (pipeline execution status, pipeline step status, model package state change);
+  * S3: "Amazon S3 event notifications > EventBridge > Event message structure",
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html (Object Created);
+with names replaced by this project's.
 """
 
 import copy
 import json
 import os
 import re
-import textwrap
 from pathlib import Path
 
 import boto3
-import hcl2
 import pytest
 from moto import mock_aws
 from moto.events.models import EventPattern
 
+from pipeline_scripts import tfmodule
+from pipeline_scripts.contracts import MARKERS, PIPELINES, STEPS
+
 ROOT = Path(__file__).resolve().parent.parent
 ENV_FILES = sorted((ROOT / "env_files").glob("*_env.tfvars"))
-OPTS = hcl2.SerializationOptions(with_comments=False, explicit_blocks=False, strip_string_quotes=True)
 ALLOWED_FILTERS = {"prefix", "suffix", "wildcard", "equals-ignore-case", "anything-but", "exists", "numeric", "cidr"}
 ACCOUNT, REGION = "123456789012", "us-east-1"
 
 
 # ---------------------------------------------------------------- loading events.tf
-def _load(path):
-    with open(path) as fh:
-        return hcl2.load(fh, serialization_options=OPTS)
+class Loaded:
+    def __init__(self, env_file):
+        self.module = tfmodule.load(ROOT, env_file)
+        self.vars = self.module.values
+        self.names = self.module.locals["pipeline_names"]
+        self.group = self.module.locals["model_package_group_name"]
 
 
-def _variable_defaults():
-    defaults = {}
-    for block in _load(ROOT / "variables.tf").get("variable", []):
-        for name, body in block.items():
-            if "default" in body:
-                defaults[name] = body["default"]
-    return defaults
-
-
-def load_tfvars(path):
-    values = _variable_defaults()
-    values.update(_load(path))
-    return values
-
-
-def _heredoc_body(raw):
-    """python-hcl2 keeps heredocs as '<<-TAG\\n...\\nTAG'; return the dedented body."""
-    match = re.match(r"^<<-?(\w+)\n(.*)\n\s*\1\s*$", raw, re.S)
-    assert match, f"events.tf: expected a heredoc, got {raw[:60]!r}"
-    return textwrap.dedent(match.group(2))
-
-
-def _substitute(text, tfvars, where):
-    def repl(m):
-        name = m.group(1)
-        assert name in tfvars, f"events.tf {where}: ${{var.{name}}} has no value in the env file"
-        return str(tfvars[name])
-
-    out = re.sub(r"\$\{var\.([A-Za-z0-9_]+)\}", repl, text)
-    leftover = re.findall(r"\$\{[^}]*\}", out)
-    assert not leftover, f"events.tf {where}: only ${{var.X}} interpolations are allowed in patterns, found {leftover}"
-    return out
-
-
-def _eval_count(expr, tfvars):
-    """Evaluate the simple count forms used in events.tf: var.X (==|!=) "" joined by &&, ? 1 : 0 / ? 0 : 1."""
-    if expr is None:
-        return 1
-    if isinstance(expr, int):
-        return expr
-    m = re.fullmatch(r"\$\{(.*)\s\?\s*([01])\s*:\s*([01])\}", expr.strip())
-    assert m, f"events.tf: unsupported count expression {expr}"
-    cond, yes, no = m.groups()
-    result = True
-    for part in cond.split("&&"):
-        pm = re.fullmatch(r'\s*var\.(\w+)\s*(==|!=)\s*""\s*', part)
-        assert pm, f"events.tf: unsupported count condition {part!r}"
-        empty = tfvars[pm.group(1)] == ""
-        result = result and (empty if pm.group(2) == "==" else not empty)
-    return int(yes) if result else int(no)
-
-
-def load_rules(tfvars):
-    """{rule name: {"enabled", "pattern" (dict or None), "schedule", "targets": [...]}}"""
-    doc = _load(ROOT / "events.tf")
-    rules, targets = {}, {}
-    for block in doc.get("resource", []):
-        for rtype, named in block.items():
-            for name, body in named.items():
-                if rtype == "aws_cloudwatch_event_rule":
-                    pattern = None
-                    if "event_pattern" in body:
-                        text = _substitute(_heredoc_body(body["event_pattern"]), tfvars, name)
-                        try:
-                            pattern = json.loads(text)
-                        except json.JSONDecodeError as exc:
-                            pytest.fail(f"events.tf rule {name}: event_pattern is not valid JSON: {exc}")
-                    rules[name] = {
-                        "enabled": _eval_count(body.get("count"), tfvars),
-                        "pattern": pattern,
-                        "schedule": body.get("schedule_expression"),
-                        "targets": [],
-                    }
-                elif rtype == "aws_cloudwatch_event_target":
-                    targets[name] = body
-    for name, body in targets.items():
-        rule_ref = re.search(r"aws_cloudwatch_event_rule\.(\w+)", body["rule"]).group(1)
-        assert rule_ref in rules, f"events.tf target {name} references unknown rule {rule_ref}"
-        rules[rule_ref]["targets"].append({"name": name, **body})
+def load_rules(loaded):
+    """{instance name: {"pattern" (dict or None), "schedule", "name", "targets": [...]}}"""
+    module = loaded.module
+    rules = {}
+    for block in module.instances("aws_cloudwatch_event_rule"):
+        name = block["__tfmeta"]["path"].split(".", 1)[1]
+        pattern = block.get("event_pattern")
+        if pattern is not None:
+            try:
+                pattern = json.loads(pattern)
+            except (TypeError, json.JSONDecodeError) as exc:
+                pytest.fail(f"events.tf rule {name}: event_pattern is not valid JSON: {exc}")
+        rules[name] = {"pattern": pattern, "schedule": block.get("schedule_expression"), "name": block["name"],
+                       "targets": []}
+    by_name = {r["name"]: r for r in rules.values()}
+    for block in module.instances("aws_cloudwatch_event_target"):
+        assert block["rule"] in by_name, f"target {block['__tfmeta']['path']} references unknown rule {block['rule']}"
+        target = dict(block, arn_block=module.by_id(block.get("arn")))
+        by_name[block["rule"]]["targets"].append(target)
     return rules
 
 
@@ -234,8 +182,8 @@ def doc_object_created(bucket, key, detail_type="Object Created"):
 # ---------------------------------------------------------------- fixtures
 @pytest.fixture(params=ENV_FILES, ids=lambda p: p.name)
 def env(request):
-    tfvars = load_tfvars(request.param)
-    return tfvars, load_rules(tfvars)
+    loaded = Loaded(request.param)
+    return loaded, load_rules(loaded)
 
 
 def test_env_files_exist():
@@ -273,13 +221,19 @@ def test_every_pattern_is_valid_json_with_known_filters(env):
         assert rule["targets"], f"rule {name}: has no target"
 
 
+def _starter(target):
+    return target["arn_block"] and target["arn_block"]["__tfmeta"]["path"] == "aws_lambda_function.start_pipeline"
+
+
 def test_training_and_inference_data_arrival(env):
-    tfvars, rules = env
+    """S3 sample: https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html (Object Created)."""
+    loaded, rules = env
+    tfvars = loaded.vars
     bucket, prefix = tfvars["bucket_name"], tfvars["bucket_prefix"]
     train_key = f"{prefix}/{tfvars['bucket_train_prefix']}/training-data.csv"
     inf_key = f"{prefix}/{tfvars['bucket_inf_prefix']}/input/inference-data.csv"
     gt_key = f"{prefix}/{tfvars['bucket_inf_prefix']}/ground-truth/ground-truth.csv"
-    train, inf = rules["training_data_arrival"]["pattern"], rules["inference_data_arrival"]["pattern"]
+    train, inf = rules['data_arrival["training"]']["pattern"], rules['data_arrival["inference"]']["pattern"]
 
     assert matches(train, doc_object_created(bucket, train_key))
     assert not matches(inf, doc_object_created(bucket, train_key))
@@ -296,95 +250,107 @@ def test_training_and_inference_data_arrival(env):
     assert not matches(train, cloudtrail)
 
 
-def test_data_arrival_targets_are_the_pipelines(env):
+def test_every_started_pipeline_of_the_contract_has_its_rule_and_goes_through_the_starter(env):
+    """One rule per contract started_by entry (for_each over contracts.json), each targeting the
+    starter Lambda with {"pipeline": <key>, "event": <aws.events.event.json>}."""
     _, rules = env
-    expected = {"training_data_arrival": "train", "inference_data_arrival": "inf", "model_quality_breach": "trainwhpo"}
+    expected = {f'data_arrival["{k}"]': k for k, p in PIPELINES.items() if p.started_by.get("data_arrival")}
+    expected.update({f'model_quality_breach["{k}"]': k for k, p in PIPELINES.items() if p.started_by.get("breach_of")})
+    assert expected and set(expected) <= set(rules)
     for rule, key in expected.items():
         (target,) = rules[rule]["targets"]
-        assert target["arn"] == f"${{local.pipeline_arns.{key}}}", f"{rule} must target pipeline {key}"
-        assert "sagemaker_pipeline_target" in target, f"{rule}: target needs sagemaker_pipeline_target"
-        assert "events_start_pipelines" in target["role_arn"]
-        assert "dlq" in target["dead_letter_config"][0]["arn"]
+        assert _starter(target), f"{rule} must target the starter Lambda"
+        template = target["input_transformer"]["input_template"]
+        assert json.loads(template.replace("<aws.events.event.json>", "{}")) == {"pipeline": key, "event": {}}
+        assert target["dead_letter_config"]["arn"], rule
+        assert target["retry_policy"]["maximum_retry_attempts"] > 0
 
 
 def test_hpo_retraining_only_on_a_real_breach(env):
-    tfvars, rules = env
-    rule = rules["model_quality_breach"]["pattern"]
-    inf = tfvars["pipeline_inf"]
-    breach = doc_step_status(inf, "ModelQualityCalcStep", "Failed",
-                             "ClientError: AlgorithmError: ModelQualityBreach: mse=7.1 exceeds threshold=5.5")
-    crash = doc_step_status(inf, "ModelQualityCalcStep", "Failed",
+    """Step status sample: https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html"""
+    loaded, rules = env
+    (key,) = [k for k, p in PIPELINES.items() if p.started_by.get("breach_of")]
+    rule = rules[f'model_quality_breach["{key}"]']["pattern"]
+    inf = loaded.names[PIPELINES[key].started_by["breach_of"]]
+    step, marker = STEPS["model_quality"], MARKERS["model_quality_breach"]
+    breach = doc_step_status(inf, step, "Failed", f"ClientError: AlgorithmError: {marker}: mse=7.1 exceeds threshold=5.5")
+    crash = doc_step_status(inf, step, "Failed",
                             "ClientError: AlgorithmError: ValueError: model_quality_input.csv has no prediction column")
-    no_reason = doc_step_status(inf, "ModelQualityCalcStep", "Failed")
+    no_reason = doc_step_status(inf, step, "Failed")
     assert matches(rule, breach)
     assert not matches(rule, crash)
     assert not matches(rule, no_reason)
-    assert not matches(rule, doc_step_status(inf, "ModelQualityCalcStep", "Succeeded"))
-    assert not matches(rule, doc_step_status(inf, "DataQualityCheckStep", "Failed", "ModelQualityBreach: copied text"))
+    assert not matches(rule, doc_step_status(inf, step, "Succeeded"))
+    assert not matches(rule, doc_step_status(inf, STEPS["data_quality_check"], "Failed", f"{marker}: copied text"))
     # Same step name in another pipeline (e.g. a training pipeline) does not retrain.
-    assert not matches(rule, doc_step_status(tfvars["pipeline_train"], "ModelQualityCalcStep", "Failed", "ModelQualityBreach: x"))
+    assert not matches(rule, doc_step_status(loaded.names["training"], step, "Failed", f"{marker}: x"))
     # SageMaker lower-cases pipeline names in ARNs: the suffix match ignores case.
-    assert matches(rule, doc_step_status(inf.upper(), "ModelQualityCalcStep", "Failed", "ModelQualityBreach: mse=9"))
+    assert matches(rule, doc_step_status(inf.upper(), step, "Failed", f"{marker}: mse=9"))
 
 
 def test_notification_rules(env):
-    tfvars, rules = env
-    pipelines = [tfvars["pipeline_train"], tfvars["pipeline_trainwhpo"], tfvars["pipeline_inf"]]
+    """Pipeline/step/model package samples: https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html"""
+    loaded, rules = env
+    pipelines = list(loaded.names.values())
+    assert len(pipelines) == len(PIPELINES)
     status, step = rules["pipeline_status"]["pattern"], rules["step_status"]["pattern"]
     for name in pipelines:
         for s in ("Succeeded", "Failed", "Stopped"):
             assert matches(status, doc_pipeline_status(name, s)), (name, s)
         assert not matches(status, doc_pipeline_status(name, "Executing"))
-        assert matches(step, doc_step_status(name, "DataQualityCheckStep", "Succeeded"))
-        assert matches(step, doc_step_status(name, "TrainingStep", "Failed", "boom"))
-        assert not matches(step, doc_step_status(name, "TrainingStep", "Executing"))
-        assert not matches(status, doc_step_status(name, "TrainingStep", "Failed", "boom"))
+        assert matches(step, doc_step_status(name, STEPS["data_quality_check"], "Succeeded"))
+        assert matches(step, doc_step_status(name, STEPS["training"], "Failed", "boom"))
+        assert not matches(step, doc_step_status(name, STEPS["training"], "Executing"))
+        assert not matches(status, doc_step_status(name, STEPS["training"], "Failed", "boom"))
         assert not matches(step, doc_pipeline_status(name, "Failed"))
     assert not matches(status, doc_pipeline_status("myPipeline-123"))  # the unmodified doc sample: not ours
     assert not matches(step, doc_step_status("myPipeline-123"))
     pkg = rules["model_package_status"]["pattern"]
-    assert matches(pkg, doc_model_package(tfvars["model_package_group_name"], "Approved"))
-    assert matches(pkg, doc_model_package(tfvars["model_package_group_name"], "Rejected"))
+    assert matches(pkg, doc_model_package(loaded.group, "Approved"))
+    assert matches(pkg, doc_model_package(loaded.group, "Rejected"))
     assert not matches(pkg, doc_model_package("versionedmp-p-idy6c3e1fiqj"))
     for rule in ("pipeline_status", "step_status", "model_package_status"):
         (target,) = rules[rule]["targets"]
-        assert target["arn"] == "${aws_lambda_function.notification.arn}"
+        assert target["arn_block"]["__tfmeta"]["path"] == "aws_lambda_function.notification"
         # The Lambda needs the raw event (id for deduplication, metadata for the report).
         assert "input_transformer" not in target
 
 
 def test_model_approval_deploy_trigger(env):
-    tfvars, rules = env
-    rule = rules["model_approved"]
+    """Model package sample: https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html"""
+    loaded, rules = env
+    tfvars = loaded.vars
     enabled = all(tfvars[k] != "" for k in ("gitlab_project_id", "gitlab_api_url", "gitlab_trigger_token_secret_arn"))
-    assert rule["enabled"] == int(enabled)
-    group = tfvars["model_package_group_name"]
+    assert ("model_approved[0]" in rules) == enabled
+    if not enabled:
+        return
+    rule = rules["model_approved[0]"]
+    group = loaded.group
     assert matches(rule["pattern"], doc_model_package(group, "Approved"))
     assert not matches(rule["pattern"], doc_model_package(group, "Rejected"))  # the documented sample is Rejected
     assert not matches(rule["pattern"], doc_model_package(group, "PendingManualApproval"))
     assert not matches(rule["pattern"], doc_model_package("another-group", "Approved"))
     (target,) = rule["targets"]
-    assert target["arn"] == "${aws_lambda_function.deploy_trigger[0].arn}"
-    paths = target["input_transformer"][0]["input_paths"]
+    assert target["arn_block"]["__tfmeta"]["path"] == "aws_lambda_function.deploy_trigger[0]"
+    paths = target["input_transformer"]["input_paths"]
     assert paths["package_arn"] == "$.detail.ModelPackageArn" and paths["event_id"] == "$.id"
 
 
 def test_schedules_are_optional(env):
-    tfvars, rules = env
-    for rule, var in (("training_schedule", "training_schedule_expression"), ("inference_schedule", "inference_schedule_expression")):
-        assert rules[rule]["enabled"] == (0 if tfvars[var] == "" else 1)
-        assert rules[rule]["schedule"] == f"${{var.{var}}}"
-        if tfvars[var]:
-            assert re.fullmatch(r"(cron|rate)\(.+\)", tfvars[var])
+    loaded, rules = env
+    schedules = loaded.vars["pipeline_schedules"]
+    found = {n: r for n, r in rules.items() if r["schedule"]}
+    assert set(found) == {f'schedule["{k}"]' for k in schedules}
+    for key, expr in schedules.items():
+        assert found[f'schedule["{key}"]']["schedule"] == expr
+        assert re.fullmatch(r"(cron|rate)\(.+\)", expr)
 
 
 def test_prod_enables_schedule_and_deploy_trigger():
-    tfvars = load_tfvars(ROOT / "env_files" / "prod_env.tfvars")
-    rules = load_rules(tfvars)
-    assert rules["inference_schedule"]["enabled"] == 1
-    assert rules["model_approved"]["enabled"] == 1
-    dev = load_rules(load_tfvars(ROOT / "env_files" / "dev_env.tfvars"))
-    assert dev["model_approved"]["enabled"] == 0 and dev["training_schedule"]["enabled"] == 0
+    prod = load_rules(Loaded(ROOT / "env_files" / "prod_env.tfvars"))
+    assert 'schedule["inference"]' in prod and "model_approved[0]" in prod
+    dev = load_rules(Loaded(ROOT / "env_files" / "dev_env.tfvars"))
+    assert "model_approved[0]" not in dev and not any(r["schedule"] for r in dev.values())
 
 
 def test_moto_eventbridge_routes_breach_but_not_crash(monkeypatch):
@@ -392,21 +358,23 @@ def test_moto_eventbridge_routes_breach_but_not_crash(monkeypatch):
     for k, v in {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                  "AWS_SESSION_TOKEN": "testing"}.items():
         monkeypatch.setenv(k, v)
-    tfvars = load_tfvars(ROOT / "env_files" / "dev_env.tfvars")
-    rules = load_rules(tfvars)
-    inf = tfvars["pipeline_inf"]
+    loaded = Loaded(ROOT / "env_files" / "dev_env.tfvars")
+    rules = load_rules(loaded)
+    inf = loaded.names["inference"]
+    (breach_rule,) = [r for n, r in rules.items() if n.startswith("model_quality_breach[")]
+    marker, step = MARKERS["model_quality_breach"], STEPS["model_quality"]
     with mock_aws():
         events, sqs = boto3.client("events"), boto3.client("sqs")
         queue_url = sqs.create_queue(QueueName="hpo")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_rule(Name="breach", EventPattern=json.dumps(rules["model_quality_breach"]["pattern"]))
+        events.put_rule(Name="breach", EventPattern=json.dumps(breach_rule["pattern"]))
         events.put_targets(Rule="breach", Targets=[{"Id": "q", "Arn": queue_arn}])
         entries = []
-        for reason in ("ModelQualityBreach: mse=7.1 exceeds threshold=5.5", "ValueError: bad input"):
-            ev = doc_step_status(inf, "ModelQualityCalcStep", "Failed", reason)
+        for reason in (f"{marker}: mse=7.1 exceeds threshold=5.5", "ValueError: bad input"):
+            ev = doc_step_status(inf, step, "Failed", reason)
             entries.append({"Source": ev["source"], "DetailType": ev["detail-type"], "Detail": json.dumps(ev["detail"]),
                             "Resources": ev["resources"]})
         assert events.put_events(Entries=entries)["FailedEntryCount"] == 0
         msgs = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
         reasons = [json.loads(m["Body"])["detail"]["failureReason"] for m in msgs]
-        assert reasons == ["ModelQualityBreach: mse=7.1 exceeds threshold=5.5"]
+        assert reasons == [f"{marker}: mse=7.1 exceeds threshold=5.5"]

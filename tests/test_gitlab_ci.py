@@ -1,6 +1,8 @@
 """The GitLab CI/CD definition: schema, stages, promotion gates, merge-request scope."""
 
+import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -89,13 +91,64 @@ def test_test_job_runs_make_test(ci):
     assert job["variables"]["REQUIRE_CHECKOV"] == "1"
 
 
-def test_build_pipelines_runs_the_three_modules(ci):
+def _build_commands(script_line):
+    """The builder commands a build job's tools/build_pipelines.py line runs (its --dry-run plan)."""
+    args = shlex.split(script_line.replace("${TF_ENV}", "dev").replace("$MODEL_PACKAGE_ARN", PACKAGE))
+    assert args[:2] == ["python", "tools/build_pipelines.py"], script_line
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "build_pipelines.py"), *args[2:], "--dry-run"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+PACKAGE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/abalone-models/7"
+
+
+def test_build_jobs_cover_every_contract_pipeline_with_the_tfvars_region(ci):
+    """The CI jobs come from contracts.json: every pipeline there is built, none is listed in CI."""
+    from pipeline_scripts.contracts import PIPELINES
     jobs = _jobs(ci)
     for env in ENVS:
-        script = "\n".join(jobs[f"build-pipelines:{env}"]["script"])
-        for module in ("training_pipeline", "training_hpo_pipeline", "inference_pipeline"):
-            assert f"python -m pipeline_scripts.{module}" in script, (env, module)
-        assert jobs[f"build-pipelines:{env}"]["stage"] == "build-pipelines"
+        job = jobs[f"build-pipelines:{env}"]
+        assert job["stage"] == "build-pipelines"
+        (line,) = [l for l in job["script"] if "build_pipelines.py" in l]
+        printed = _build_commands(line)
+        assert "AWS_DEFAULT_REGION=us-east-1 (from env_files/dev_env.tfvars)" in printed
+        for key, contract in PIPELINES.items():
+            assert f"-m {contract.builder} --env-file env_files/dev_env.tfvars" in printed, key
+    assert "pipeline_scripts." not in CI_FILE.read_text(), "CI must not list pipelines: they come from the contract"
+
+
+def test_approval_trigger_runs_only_the_approved_environment_with_that_arn(ci):
+    """deploy_trigger.py starts a pipeline through the trigger API (CI_PIPELINE_SOURCE=trigger) with
+    DEPLOY_ENVIRONMENT and MODEL_PACKAGE_ARN: exactly that environment's deploy-model job runs."""
+    from pipeline_scripts.contracts import PIPELINES
+    source = (ROOT / "code" / "lambda_function" / "deploy_trigger.py").read_text()
+    assert '"DEPLOY_ENVIRONMENT"' in source and '"MODEL_PACKAGE_ARN"' in source
+    jobs = _jobs(ci)
+    for env in ENVS:
+        trigger = dict(MAIN, CI_PIPELINE_SOURCE="trigger", DEPLOY_ENVIRONMENT=env, MODEL_PACKAGE_ARN=PACKAGE)
+        running = sorted(n for n, j in jobs.items() if _when(j, trigger) != "never")
+        assert running == [f"deploy-model:{env}"], (env, running)
+        job = jobs[f"deploy-model:{env}"]
+        assert job["environment"]["name"] == env and job["needs"] == []
+        (line,) = [l for l in job["script"] if "build_pipelines.py" in l]
+        printed = _build_commands(line)
+        served = [k for k, p in PIPELINES.items() if p.needs_approved_model]
+        assert served and all(f"-m {PIPELINES[k].builder} --env-file env_files/dev_env.tfvars --model-package-arn {PACKAGE}" in printed
+                              for k in served)
+        assert not any(f"-m {p.builder} " in printed for k, p in PIPELINES.items() if k not in served)
+    # a trigger without an ARN runs nothing; no deploy-model job runs in push or MR pipelines
+    assert not [n for n, j in jobs.items() if _when(j, dict(MAIN, CI_PIPELINE_SOURCE="trigger", DEPLOY_ENVIRONMENT="dev")) != "never"]
+    for env in ENVS:
+        assert _when(jobs[f"deploy-model:{env}"], MAIN) == "never" and _when(jobs[f"deploy-model:{env}"], MR) == "never"
+
+
+def test_lock_file_travels_from_plan_to_apply(ci):
+    jobs = _jobs(ci)
+    for env in ENVS:
+        assert ".terraform.lock.hcl" in jobs[f"plan:{env}"]["artifacts"]["paths"]
+        assert any((n if isinstance(n, str) else n["job"]) == f"plan:{env}" for n in jobs[f"apply:{env}"]["needs"])
 
 
 def test_every_environment_has_the_full_chain(ci):
@@ -121,6 +174,7 @@ def test_apply_and_destroy_are_manual_on_main_only(ci):
             assert _when(job, MR) == "never" and _when(job, FEATURE) == "never", f"{kind}:{env} must not run outside main"
         assert jobs[f"apply:{env}"].get("allow_failure") is False, "a manual gate must block the pipeline"
         assert jobs[f"destroy:{env}"]["environment"]["action"] == "stop"
+        assert jobs[f"destroy:{env}"]["allow_failure"] is True, "a manual destroy must not block the pipeline"
         assert "plan.cache" in " ".join(jobs[f"apply:{env}"]["script"]), "apply must apply the reviewed plan"
 
 
@@ -131,6 +185,8 @@ def test_promotion_dev_staging_prod(ci):
         return {n if isinstance(n, str) else n["job"] for n in jobs[name].get("needs", [])}
 
     assert "apply:dev" in needs("apply:staging") and "apply:staging" in needs("apply:prod")
+    # prod's pipelines and its destroy come after staging
+    assert "build-pipelines:staging" in needs("build-pipelines:prod") and "apply:staging" in needs("destroy:prod")
     assert "test" in needs("build-pipelines:dev")
     for env in ("staging", "prod"):
         # Promotion starts with a manual, blocking job.
@@ -184,3 +240,40 @@ def test_ci_local_script_documents_its_result():
     assert script.is_file()
     text = script.read_text()
     assert "gitlab-ci-local" in text and "lambda-package" in text
+
+
+# ---------------------------------------------------------------- the same, by gitlab-ci-local
+GCL = ROOT / ".ci-tools" / "node_modules" / ".bin" / "gitlab-ci-local"
+
+
+def _gitlab_ci_local_list(tmp_path, variables):
+    """Jobs gitlab-ci-local would run (`--list` evaluates workflow and job rules) for a pipeline of
+    the given predefined variables, on a throwaway clone holding only .gitlab-ci.yml on branch main."""
+    if not shutil.which("node"):
+        pytest.skip("node is not installed: gitlab-ci-local cannot run (the Python rule evaluation above still ran)")
+    exe = str(GCL) if GCL.exists() else shutil.which("gitlab-ci-local")
+    if not exe:
+        pytest.fail(f"gitlab-ci-local is missing: `make .ci-tools/.installed` installs it into {GCL.parent.parent.parent}")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(CI_FILE, repo / ".gitlab-ci.yml")
+    git = ["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci", "-c", "init.defaultBranch=main"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "ci"]):
+        subprocess.run(git + args, cwd=repo, check=True, capture_output=True)
+    cmd = [exe, "--list", "--ignore-predefined-vars", ",".join(sorted(variables))]
+    for k, v in variables.items():
+        cmd += ["--variable", f"{k}={v}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=repo, env=dict(os.environ, HOME=str(tmp_path)))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    start = next(i for i, l in enumerate(lines) if l.startswith("name "))
+    return [l.split()[0] for l in lines[start + 1:] if l.strip()]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_gitlab_ci_local_trigger_pipeline_runs_only_the_approved_environment(tmp_path, env):
+    """The trigger source as deploy_trigger.py makes it (GitLab trigger API: CI_PIPELINE_SOURCE=trigger,
+    DEPLOY_ENVIRONMENT, MODEL_PACKAGE_ARN), evaluated by gitlab-ci-local."""
+    jobs = _gitlab_ci_local_list(tmp_path, {"CI_PIPELINE_SOURCE": "trigger", "DEPLOY_ENVIRONMENT": env,
+                                            "MODEL_PACKAGE_ARN": PACKAGE})
+    assert jobs == [f"deploy-model:{env}"]

@@ -10,7 +10,6 @@ import urllib.parse
 from pathlib import Path
 
 import boto3
-import hcl2
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
@@ -29,9 +28,11 @@ BUCKET = "mlops-test-bucket"
 
 
 def _dev_custom_config():
-    opts = hcl2.SerializationOptions(with_comments=False, explicit_blocks=False, strip_string_quotes=True)
-    with open(ROOT / "env_files" / "dev_env.tfvars") as fh:
-        return json.dumps(hcl2.load(fh, serialization_options=opts)["custom_notification_config"])
+    """CUSTOM_NOTIFICATION_CONFIG exactly as lambda.tf sets it for dev (steps resolved from roles)."""
+    from pipeline_scripts import tfmodule
+    module = tfmodule.load(ROOT, ROOT / "env_files" / "dev_env.tfvars")
+    (fn,) = [b for b in module.instances("aws_lambda_function") if b["__tfmeta"]["path"].endswith(".notification")]
+    return fn["environment"]["variables"]["CUSTOM_NOTIFICATION_CONFIG"]
 
 
 @pytest.fixture

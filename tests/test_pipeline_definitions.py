@@ -326,13 +326,13 @@ def test_inference_without_approved_model_stops_with_clear_message(account, caps
 def test_upsert_then_describe(account):
     cfg = load_pipeline_config("training")
     assert training_pipeline.main(["--no-upload"]) == 0
-    described = boto3.client("sagemaker").describe_pipeline(PipelineName=cfg.env.pipeline_train)
+    described = boto3.client("sagemaker").describe_pipeline(PipelineName=cfg.env.pipeline_name("training"))
     stored = json.loads(described["PipelineDefinition"])
     assert set(flatten(stored["Steps"])) == set(TRAINING_STEPS)
     assert described["RoleArn"] == cfg.env.role_arn
     # a second run updates in place
     assert training_pipeline.main(["--no-upload"]) == 0
-    assert boto3.client("sagemaker").describe_pipeline(PipelineName=cfg.env.pipeline_train)["PipelineArn"] == \
+    assert boto3.client("sagemaker").describe_pipeline(PipelineName=cfg.env.pipeline_name("training"))["PipelineArn"] == \
         described["PipelineArn"]
 
 
@@ -349,10 +349,10 @@ def test_recreate_pipelines_deletes_before_creating(account, tmp_path):
     cfg = load_pipeline_config("training")
     sm = boto3.client("sagemaker")
     assert training_pipeline.main(["--no-upload"]) == 0
-    first = sm.describe_pipeline(PipelineName=cfg.env.pipeline_train)["CreationTime"]
+    first = sm.describe_pipeline(PipelineName=cfg.env.pipeline_name("training"))["CreationTime"]
     env_file = _env_file_with(tmp_path, recreate_pipelines="true")
     assert training_pipeline.main(["--no-upload", "--env-file", str(env_file)]) == 0
-    second = sm.describe_pipeline(PipelineName=cfg.env.pipeline_train)["CreationTime"]
+    second = sm.describe_pipeline(PipelineName=cfg.env.pipeline_name("training"))["CreationTime"]
     assert second > first
 
 

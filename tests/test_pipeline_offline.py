@@ -38,8 +38,8 @@ def clean_env(home: Path) -> dict[str, str]:
 
 def approved_package_description(cfg) -> dict:
     """A DescribeModelPackage response of an approved version, as `aws sagemaker describe-model-package` prints it."""
-    model_dir = cfg.env.s3_uri("artifacts", cfg.env.pipeline_train, "models", "job-1", "output")
-    baseline = cfg.env.s3_uri("artifacts", cfg.env.pipeline_train, "run-1", "data-quality-baseline")
+    model_dir = cfg.env.s3_uri("artifacts", cfg.env.pipeline_name("training"), "models", "job-1", "output")
+    baseline = cfg.env.s3_uri("artifacts", cfg.env.pipeline_name("training"), "run-1", "data-quality-baseline")
     source = {"ContentType": "application/json"}
     return {
         "ModelPackageGroupName": cfg.env.model_package_group_name,
@@ -166,7 +166,7 @@ def test_model_package_arn_selects_that_version(aws, tmp_path):
     from pipeline_scripts import inference_pipeline
 
     assert inference_pipeline.main(["--model-package-arn", arns[0], "--no-upload"]) == 0
-    stored = sm.describe_pipeline(PipelineName=cfg.env.pipeline_inf)["PipelineDefinition"]
+    stored = sm.describe_pipeline(PipelineName=cfg.env.pipeline_name("inference"))["PipelineDefinition"]
     create_model = next(s for s in json.loads(stored)["Steps"] if s["Type"] == "Model")
     assert create_model["Arguments"]["PrimaryContainer"]["ModelDataUrl"].endswith("model-1.tar.gz")
 

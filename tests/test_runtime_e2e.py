@@ -30,7 +30,7 @@ def test_demo_story_on_small_data(tmp_path):
     assert rc == 0 and not failed, failed
     from pipeline_scripts.config import load_env
     names = [e["PipelineName"] for e in summary["executions"]]
-    assert names.count(load_env(ROOT / "env_files" / "dev_env.tfvars").pipeline_trainwhpo) == 1
+    assert names.count(load_env(ROOT / "env_files" / "dev_env.tfvars").pipeline_name("training_hpo")) == 1
     assert [v["approval"] for v in summary["model_versions"]] == ["Approved", "Approved"]
     assert summary["reports"] and all(Path(r).read_text().startswith("<!") for r in summary["reports"])
     outbox = (out / "workspace" / "outbox" / "notifications.jsonl").read_text().splitlines()
@@ -52,7 +52,7 @@ def test_crashing_script_fails_training_nothing_registered_and_retry_recovers(tm
         rt.aws.s3.create_bucket(Bucket=v["bucket_name"])
         from pipeline_scripts import training_pipeline
         assert training_pipeline.main(["--env-file", str(ROOT / "env_files/dev_env.tfvars"), "--no-upload"]) == 0
-        bucket, key = _code_object(rt, v["pipeline_train"], "TrainingEval")
+        bucket, key = _code_object(rt, rt.tf.pipeline_names["training"], "TrainingEval")
         good = rt.aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         # a bad code deploy: the evaluation script crashes
         rt.aws.s3.put_object(Bucket=bucket, Key=key, Body=b"raise RuntimeError('evaluation exploded')\n")
@@ -67,7 +67,7 @@ def test_crashing_script_fails_training_nothing_registered_and_retry_recovers(tm
         assert "evaluation exploded" in Path(rec["Steps"]["TrainingEval"]["Properties"]["LogFile"]).read_text()
         assert "ModelRegisterStep" not in rec["Steps"]
         groups = rt.aws.sm.list_model_package_groups()["ModelPackageGroupSummaryList"]
-        assert not groups or not rt.aws.sm.list_model_packages(ModelPackageGroupName=v["model_package_group_name"])["ModelPackageSummaryList"]
+        assert not groups or not rt.aws.sm.list_model_packages(ModelPackageGroupName=rt.tf.model_package_group_name)["ModelPackageSummaryList"]
         notes = [n["message"] for n in rt.notifications.received]
         assert any("TrainingEval" in m and "See job logs" in m for m in notes), notes
         done = {n: rec["Steps"][n]["Properties"].get("ProcessingJobName") or rec["Steps"][n]["Properties"].get("TrainingJobName")
@@ -81,12 +81,13 @@ def test_crashing_script_fails_training_nothing_registered_and_retry_recovers(tm
         for n, job in done.items():  # succeeded steps kept their jobs and outputs
             props = again["Steps"][n]["Properties"]
             assert (props.get("ProcessingJobName") or props.get("TrainingJobName")) == job
-        pk = rt.aws.sm.list_model_packages(ModelPackageGroupName=v["model_package_group_name"])["ModelPackageSummaryList"]
+        pk = rt.aws.sm.list_model_packages(ModelPackageGroupName=rt.tf.model_package_group_name)["ModelPackageSummaryList"]
         assert [p["ModelApprovalStatus"] for p in pk] == ["PendingManualApproval"]
 
 
 def test_data_arrival_for_a_missing_pipeline_goes_to_the_dead_letter_queue(tmp_path, make_dataset):
-    """EventBridge cannot start a pipeline that was never upserted: the event is dead-lettered, the runtime goes on."""
+    """A pipeline that was never upserted cannot start: StartPipelineExecution fails, the starter Lambda
+    fails, and its asynchronous invocation ends in the function's dead-letter queue; the runtime goes on."""
     from local_runtime.runtime import Runtime
     with Runtime(repo_root=ROOT, workspace=tmp_path / "ws", quiet=True, persist=False) as runtime:
         v = runtime.tf.vars
@@ -95,8 +96,9 @@ def test_data_arrival_for_a_missing_pipeline_goes_to_the_dead_letter_queue(tmp_p
         runtime.upload(data, f"{v['bucket_prefix']}/{v['bucket_inf_prefix']}/input/inference-data.csv")
         runtime.pump()
         (letter,) = runtime.bus.dead_letters
-        assert letter["pipeline"] == v["pipeline_inf"] and "does not exist" in letter["error"]
-        assert letter["rule"].endswith("inference-data-arrival")
+        assert runtime.tf.pipeline_names["inference"] in letter["error"] and "ClientError" in letter["error"]
+        assert letter["rule"].endswith("inference-data-arrival") and letter["function"].endswith("start-pipeline")
+        assert letter["dlq"].endswith(":mlops-dev-mlops-events-dlq")
         assert runtime.workspace.list_executions() == []
 
 
@@ -131,7 +133,7 @@ def test_model_monitor_option_runs_quality_check_steps(tmp_path, make_dataset, s
         baseline = rec["Steps"]["DataQualityBaselineStep"]
         assert baseline["StepType"] == "QualityCheck"
         statistics = baseline["Properties"]["CalculatedBaselineStatistics"]
-        (package,) = rt.aws.sm.list_model_packages(ModelPackageGroupName=v["model_package_group_name"])["ModelPackageSummaryList"]
+        (package,) = rt.aws.sm.list_model_packages(ModelPackageGroupName=rt.tf.model_package_group_name)["ModelPackageSummaryList"]
         described = rt.aws.sm.describe_model_package(ModelPackageName=package["ModelPackageArn"])
         assert described["DriftCheckBaselines"]["ModelDataQuality"]["Statistics"]["S3Uri"] == statistics
         bucket, key = statistics[len("s3://"):].split("/", 1)

@@ -89,8 +89,25 @@ def test_input_transformer_quotes_strings_and_inserts_json():
         json_path(event, "$..detail")
 
 
+def test_input_transformer_predefined_variables():
+    """EventBridge predefined variables (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html):
+    aws.events.event.json is the whole event and may only be a JSON field value; the names are reserved."""
+    from local_runtime.events import Rule
+    event = {"id": "1", "time": "2021-11-12T00:00:00Z", "detail-type": "Object Created", "detail": {"k": "v"}}
+    rule = Rule("r", "my-rule", {}, "default", True)
+    out = apply_input_transformer(event, {}, '{"p": "x", "event": <aws.events.event.json>, "head": <aws.events.event>, '
+                                              '"rule": "<aws.events.rule-name>", "at": "<aws.events.event.ingestion-time>"}', rule)
+    assert out == {"p": "x", "event": event, "head": {k: v for k, v in event.items() if k != "detail"},
+                   "rule": "my-rule", "at": "2021-11-12T00:00:00Z"}
+    with pytest.raises(TerraformError, match="only be used as the value of a JSON field"):
+        apply_input_transformer(event, {}, '{"e": "<aws.events.event.json>"}', rule)
+    with pytest.raises(TerraformError, match="reserved"):
+        apply_input_transformer(event, {"aws.events.rule-name": "$.id"}, '{"e": <aws.events.rule-name>}', rule)
+
+
 def test_terraform_expressions(tmp_path):
-    (tmp_path / "variables.tf").write_text('variable "env" {\n  default = "dev"\n}\nvariable "on" {\n  default = ""\n}\n')
+    (tmp_path / "variables.tf").write_text('variable "env" {\n  default = "dev"\n}\nvariable "on" {\n  default = ""\n}\n'
+                                           'variable "bucket" {}\nvariable "name" {}\n')
     (tmp_path / "main.tf").write_text('''
 locals {
   arns = { train = "arn:aws:sagemaker:us-east-1:1:pipeline/${lower(var.name)}" }
@@ -117,14 +134,42 @@ resource "aws_lambda_function" "f" {
 ''')
     (tmp_path / "x.tfvars").write_text('bucket = "bkt"\nname = "My-Pipe"\n')
     tf = Terraform(tmp_path, tmp_path / "x.tfvars")
-    assert not tf.enabled("aws_cloudwatch_event_rule", "r")
-    assert json.loads(tf.attr("aws_cloudwatch_event_rule", "r", "event_pattern"))["detail"]["bucket"]["name"] == ["bkt"]
-    env = tf.eval(tf.resource_body("aws_lambda_function", "f")["environment"][0], "t")["variables"]
+    assert not tf.enabled("aws_cloudwatch_event_rule", "r")  # count = 0: no instance, as in Terraform
+    assert "r" not in tf.resources.get("aws_cloudwatch_event_rule", {})
+    env = tf.eval(tf.resource_body("aws_lambda_function", "f")["environment"], "t")["variables"]
     assert env["TOPIC"] == "arn:aws:sns:us-east-1:123456789012:topic-dev"
     assert json.loads(env["CFG"]) == {"a": [1, 2], "b-c": "dev"}
     assert env["ARN"].endswith("pipeline/my-pipe")
-    with pytest.raises(TerraformError, match="regex"):
-        tf.eval("${regex(\"a\", var.env)}", "t")
+
+
+def test_terraform_for_each_and_try(tmp_path):
+    """tfparse evaluates what the hand-written evaluator got wrong: try() falls back on an error,
+    for_each expands into one instance per key, count = 0 leaves none."""
+    (tmp_path / "main.tf").write_text('''
+locals {
+  c = jsondecode(file("${path.module}/c.json"))
+}
+resource "aws_sns_topic" "t" {
+  for_each = { for k, p in local.c : k => p if try(p.on, false) }
+  name     = "t-${each.key}-${try(each.value.missing, "fallback")}"
+}
+''')
+    (tmp_path / "c.json").write_text(json.dumps({"a": {"on": True}, "b": {}}))
+    tf = Terraform(tmp_path, None)
+    assert set(tf.resources["aws_sns_topic"]) == {'t["a"]'}
+    assert tf.attr("aws_sns_topic", 't["a"]', "name") == "t-a-fallback"
+
+
+def test_terraform_rejects_what_variables_tf_rejects(tmp_path):
+    (tmp_path / "variables.tf").write_text('variable "env" {\n  type = string\n  validation {\n'
+                                           '    condition     = contains(["dev"], var.env)\n'
+                                           '    error_message = "env must be dev."\n  }\n}\n')
+    (tmp_path / "x.tfvars").write_text('env = "qa"\n')
+    with pytest.raises(TerraformError, match="env must be dev"):
+        Terraform(tmp_path, tmp_path / "x.tfvars")
+    (tmp_path / "x.tfvars").write_text('env = "dev"\nenv = "dev"\n')
+    with pytest.raises(TerraformError, match="x.tfvars:2.*Attribute redefined"):
+        Terraform(tmp_path, tmp_path / "x.tfvars")
 
 
 def _step(name, stype="Processing", args=None, **kw):

@@ -44,13 +44,10 @@ SOURCE_ORDER = ["weight", "cylinders", "mpg", "origin", "horsepower", "model_yea
 
 
 def _copy_repo(dest: Path) -> Path:
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
-                           text=True, check=True).stdout.split("\n")
-    for name in filter(None, files):
-        src = ROOT / name
-        if src.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
+    """The working tree without environments, outputs and caches (no git needed)."""
+    skip = shutil.ignore_patterns(".git", ".venv*", "demo-output", ".local-sagemaker", "__pycache__", "*.egg-info",
+                                  ".pytest_cache", "bench-output")
+    shutil.copytree(ROOT, dest, ignore=skip)
     return dest
 
 
