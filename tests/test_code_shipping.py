@@ -84,7 +84,7 @@ def test_threshold_fail_message_names_the_test_mse(tmp_path):
         assert training_pipeline.main(["--env-file", str(ROOT / "env_files/dev_env.tfvars"), "--no-upload"]) == 0
         key = f"{v['bucket_prefix']}/{v['bucket_train_prefix']}/training-data.csv"
         rt.aws.s3.upload_file(str(tmp_path / "data" / "training-data.csv"), v["bucket_name"], key)
-        rec = rt.execute_pipeline(v["pipeline_train"], {"MseThreshold": 0.001}, {"source": "test"})
+        rec = rt.execute_pipeline(rt.tf.pipeline_names["training"], {"MseThreshold": 0.001}, {"source": "test"})
         assert rec["PipelineExecutionStatus"] == "Failed"
         evaluation = json.loads(rt.aws.s3.get_object(
             Bucket=v["bucket_name"],
