@@ -395,6 +395,36 @@ def processor(cfg: PipelineConfig, session: PipelineSession, base_job_name: str,
     )
 
 
+def sharded_data_quality(cfg: PipelineConfig, session: PipelineSession, base_job_name: str, step_role: str,
+                         shard_step: str, merge_step: str, sharded: Any, inputs: list, output: tuple[str, Any],
+                         command: str) -> list[Any]:
+    """A data-quality baseline or check over ``instance_count(step_role)`` instances (owner: scale helper).
+
+    ``shard_step``: every instance reads its share of the data files (``sharded``, ShardedByS3Key) and writes
+    its mergeable profile, partial-<host>.json (``--partial``: also when one instance runs it, as offline).
+    ``merge_step`` (one instance, the name the rest of the pipeline refers to) merges the partials and
+    writes the usual files to ``output`` = (output name, S3 destination): the same statistics as one pass.
+    """
+    from sagemaker.core.workflow.functions import Join
+    from sagemaker.mlops.workflow import ProcessingStep
+
+    name, destination = output
+    partials_uri = Join(on="/", values=[destination, "partials"])
+    shards = ProcessingStep(name=shard_step, retry_policies=retry_policies(), step_args=processor(
+        cfg, session, f"{base_job_name}-shards", step_role).run(
+        code=script("data_quality.py"), inputs=[sharded, *inputs],
+        outputs=[processing_output("partials", f"{PROCESSING}/output", partials_uri)],
+        arguments=[command, "--partial"]))
+    merger = processor(cfg, session, base_job_name, step_role)
+    merger.instance_count = 1  # merging partials is a one-instance job
+    merge = ProcessingStep(name=merge_step, retry_policies=retry_policies(), step_args=merger.run(
+        code=script("data_quality.py"),
+        inputs=[*inputs, processing_input("partials", output_of(shards, "partials"), f"{PROCESSING}/input/partials")],
+        outputs=[processing_output(name, f"{PROCESSING}/output", destination)],
+        arguments=[command, "--partials", f"{PROCESSING}/input/partials"]))
+    return [shards, merge]
+
+
 def check_job_config(cfg: PipelineConfig, session: PipelineSession, step_role: str) -> Any:
     """The job settings of a Model Monitor QualityCheckStep: the same instances, keys and network
     as the processing steps."""

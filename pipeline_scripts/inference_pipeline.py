@@ -32,6 +32,7 @@ PREPROCESS = STEPS["inference_preprocess"]
 TRANSFORM = STEPS["batch_transform"]
 DATA_CHECK_PREP = STEPS["data_check_preprocess"]
 DATA_QUALITY = STEPS["data_quality_check"]
+DATA_QUALITY_SHARDS = STEPS["data_quality_check_shards"]
 GROUND_TRUTH_COND = STEPS["ground_truth_condition"]
 MODEL_QUALITY = STEPS["model_quality"]
 
@@ -111,8 +112,9 @@ def _from_description(package: dict[str, Any], source: str) -> ApprovedModel:
                          baseline_constraints=baselines["Constraints"]["S3Uri"])
 
 
-def _data_quality_step(cfg: PipelineConfig, session: PipelineSession, name: str, data_check: ProcessingStep,
-                       model: ApprovedModel) -> ProcessingStep:
+def _data_quality_steps(cfg: PipelineConfig, session: PipelineSession, name: str, data_check: ProcessingStep,
+                        model: ApprovedModel) -> list[Any]:
+    """The data-quality check; the last step writes the violations (a sharded step first with > 1 instance)."""
     from sagemaker.mlops.workflow import ProcessingStep
 
     destination = artifact_uri(cfg, name, "data-quality")
@@ -120,15 +122,24 @@ def _data_quality_step(cfg: PipelineConfig, session: PipelineSession, name: str,
         from sagemaker.core.model_monitor.dataset_format import DatasetFormat
         from sagemaker.mlops.workflow.quality_check_step import DataQualityCheckConfig, QualityCheckStep
 
-        return QualityCheckStep(
+        return [QualityCheckStep(
             name=DATA_QUALITY, skip_check=False, register_new_baseline=False, fail_on_violation=False,
             supplied_baseline_statistics=model.baseline_statistics,
             supplied_baseline_constraints=model.baseline_constraints,
             quality_check_config=DataQualityCheckConfig(
                 baseline_dataset=output_of(data_check, "data_check"), dataset_format=DatasetFormat.csv(header=True),
                 output_s3_uri=destination),
-            check_job_config=common.check_job_config(cfg, session, "data_quality_check"))
-    return ProcessingStep(name=DATA_QUALITY, retry_policies=common.retry_policies(), step_args=common.processor(
+            check_job_config=common.check_job_config(cfg, session, "data_quality_check"))]
+    baselines = [processing_input("baseline_statistics", model.baseline_statistics, f"{PROCESSING}/baseline/statistics"),
+                 processing_input("baseline_constraints", model.baseline_constraints,
+                                  f"{PROCESSING}/baseline/constraints")]
+    if common.instance_count(cfg, "data_quality_check") > 1:
+        return common.sharded_data_quality(
+            cfg, session, f"{name}-dq-check", "data_quality_check", DATA_QUALITY_SHARDS, DATA_QUALITY,
+            sharded=processing_input("data_check", output_of(data_check, "data_check"),
+                                     f"{PROCESSING}/input/data_check", sharded=True),
+            inputs=baselines, output=("data_quality", destination), command="check")
+    return [ProcessingStep(name=DATA_QUALITY, retry_policies=common.retry_policies(), step_args=common.processor(
         cfg, session, f"{name}-dq-check", "data_quality_check").run(
         code=common.script("data_quality.py"),
         inputs=[processing_input("data_check", output_of(data_check, "data_check"), f"{PROCESSING}/input/data_check"),
@@ -138,7 +149,7 @@ def _data_quality_step(cfg: PipelineConfig, session: PipelineSession, name: str,
                                  f"{PROCESSING}/baseline/constraints")],
         outputs=[processing_output("data_quality", f"{PROCESSING}/output", destination)],
         arguments=["check"],
-    ))
+    ))]
 
 
 def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
@@ -203,7 +214,7 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
                              Join(on="/", values=[cfg.env.feedback_uri, ExecutionVariables.PIPELINE_EXECUTION_ID]))],
     ))
 
-    data_quality = _data_quality_step(cfg, session, name, data_check, model)
+    *data_quality_shards, data_quality = _data_quality_steps(cfg, session, name, data_check, model)
 
     model_quality = ProcessingStep(name=MODEL_QUALITY, retry_policies=retries, step_args=common.processor(
         cfg, session, f"{name}-model-quality").run(
@@ -221,7 +232,7 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
         if_steps=[model_quality], else_steps=[])
 
     return Pipeline(name=name, parameters=[inference_root, mse_threshold],
-                    steps=[create_model, preprocess, batch, data_check, data_quality, gate],
+                    steps=[create_model, preprocess, batch, data_check, *data_quality_shards, data_quality, gate],
                     sagemaker_session=session)
 
 

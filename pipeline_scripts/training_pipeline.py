@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 # Step names are an interface (EventBridge rules, notifications): contracts.json holds them.
 PREPROCESS = STEPS["training_preprocess"]
 BASELINE = STEPS["data_quality_baseline"]
+BASELINE_SHARDS = STEPS["data_quality_baseline_shards"]
 TRAIN = STEPS["training"]
 EVALUATE = STEPS["evaluation"]
 CONDITION = STEPS["mse_condition"]
@@ -88,9 +89,11 @@ def training_step(cfg: PipelineConfig, session: PipelineSession, pipeline_name: 
     return step, step.properties.ModelArtifacts.S3ModelArtifacts
 
 
-def _baseline_step(cfg: PipelineConfig, session: PipelineSession, pipeline_name: str,
-                   pre: ProcessingStep, schema_uri: str) -> Any:
-    """Data-quality baseline of the training split: our engine by default, Model Monitor on request."""
+def _baseline_steps(cfg: PipelineConfig, session: PipelineSession, pipeline_name: str,
+                    pre: ProcessingStep, schema_uri: str) -> list[Any]:
+    """Data-quality baseline of the training split: our engine by default, Model Monitor on request.
+    The last step writes statistics.json/constraints.json; with more than one instance a sharded step
+    comes first (see common.sharded_data_quality)."""
     from sagemaker.mlops.workflow import ProcessingStep
 
     destination = artifact_uri(cfg, pipeline_name, "data-quality-baseline")
@@ -100,12 +103,18 @@ def _baseline_step(cfg: PipelineConfig, session: PipelineSession, pipeline_name:
         from sagemaker.mlops.workflow.quality_check_step import DataQualityCheckConfig, QualityCheckStep
 
         # QualityCheck steps take no RetryPolicies (SageMaker supports them on job steps only)
-        return QualityCheckStep(
+        return [QualityCheckStep(
             name=BASELINE, skip_check=True, register_new_baseline=True,
             quality_check_config=DataQualityCheckConfig(
                 baseline_dataset=output_of(pre, "baseline"), dataset_format=DatasetFormat.csv(header=True),
                 output_s3_uri=destination),
-            check_job_config=common.check_job_config(cfg, session, "data_quality_baseline"))
+            check_job_config=common.check_job_config(cfg, session, "data_quality_baseline"))]
+    if common.instance_count(cfg, "data_quality_baseline") > 1:
+        return common.sharded_data_quality(
+            cfg, session, f"{pipeline_name}-dq-baseline", "data_quality_baseline", BASELINE_SHARDS, BASELINE,
+            sharded=processing_input("baseline", output_of(pre, "baseline"), f"{PROCESSING}/input/baseline", sharded=True),
+            inputs=[processing_input("schema", schema_uri, f"{PROCESSING}/input/schema")],
+            output=("baseline", destination), command="baseline")
     args = common.processor(cfg, session, f"{pipeline_name}-dq-baseline", "data_quality_baseline").run(
         code=common.script("data_quality.py"),
         inputs=[processing_input("baseline", output_of(pre, "baseline"), f"{PROCESSING}/input/baseline"),
@@ -113,7 +122,7 @@ def _baseline_step(cfg: PipelineConfig, session: PipelineSession, pipeline_name:
         outputs=[processing_output("baseline", f"{PROCESSING}/output", destination)],
         arguments=["baseline"],
     )
-    return ProcessingStep(name=BASELINE, step_args=args, retry_policies=common.retry_policies())
+    return [ProcessingStep(name=BASELINE, step_args=args, retry_policies=common.retry_policies())]
 
 
 def _baseline_files(cfg: PipelineConfig, baseline: Any) -> tuple[Any, Any]:
@@ -169,7 +178,7 @@ def build_training_pipeline(cfg: PipelineConfig, session: PipelineSession, name:
         outputs=[processing_output(out, f"{PROCESSING}/output/{out}", artifact_uri(cfg, name, "preprocess", out))
                  for out in ("train", "validation", "test", "baseline", "preprocessor")],
     ))
-    baseline = _baseline_step(cfg, session, name, pre, schema_uri)
+    *baseline_shards, baseline = _baseline_steps(cfg, session, name, pre, schema_uri)
     train, model_data = make_model_step(cfg, session, name, pre)
 
     evaluation = PropertyFile(name="EvaluationReport", output_name="evaluation", path="evaluation.json")
@@ -212,7 +221,7 @@ def build_training_pipeline(cfg: PipelineConfig, session: PipelineSession, name:
 
     parameters = [training_data, *([feedback_data] if with_feedback else []), mse_threshold, approval_status]
     return Pipeline(name=name, parameters=parameters,
-                    steps=[pre, baseline, train, evaluate, gate], sagemaker_session=session)
+                    steps=[pre, *baseline_shards, baseline, train, evaluate, gate], sagemaker_session=session)
 
 
 def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:

@@ -318,8 +318,9 @@ def test_instance_counts_per_processing_step(tmp_path):
                             .definition())
     counts = {s["Name"]: s["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceCount"]
               for s in sagemaker_api_check.steps_of(definition) if s["Type"] == "Processing"}
-    assert counts == {STEPS["training_preprocess"]: 3, STEPS["data_quality_baseline"]: 2,
-                      STEPS["evaluation"]: settings["processing"]["instance_count"]}
+    # a data-quality baseline over 2 instances: the sharded step, then the one-instance merge (its usual name)
+    assert counts == {STEPS["training_preprocess"]: 3, STEPS["data_quality_baseline_shards"]: 2,
+                      STEPS["data_quality_baseline"]: 1, STEPS["evaluation"]: settings["processing"]["instance_count"]}
 
 
 def test_instance_counts_name_known_step_roles(tmp_path):
