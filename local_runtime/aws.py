@@ -72,6 +72,10 @@ class Aws:
     def embedded(self) -> bool:
         return self._mock is not None
 
+    def generation(self) -> dict | None:
+        """Write counters of the embedded moto (None with an endpoint: then nothing can be skipped)."""
+        return dict(self._patches.generation) if self._patches is not None else None
+
     def client(self, name: str):
         if name not in self._clients:
             import boto3
@@ -104,17 +108,23 @@ def list_keys(s3, bucket: str, prefix: str) -> list[str]:
     return keys
 
 
-def download_prefix(s3, uri: str, dest: Path, data_type: str = "S3Prefix") -> list[Path]:
+def download_prefix(s3, uri: str, dest: Path, data_type: str = "S3Prefix",
+                    shard: tuple[int, int] | None = None) -> list[Path]:
     """Stage S3 objects like SageMaker File mode: an exact key lands as its file name, a prefix keeps
-    relative paths below the prefix. Raises when nothing matches (SageMaker fails the job likewise)."""
+    relative paths below the prefix. Raises when nothing matches (SageMaker fails the job likewise).
+
+    shard=(i, n): S3DataDistributionType ShardedByS3Key on instance i of n: this instance gets every n-th object
+    of the sorted key list (AWS documents "a subset"; with fewer objects than instances some get none)."""
     bucket, prefix = split_s3(uri)
     if data_type not in ("S3Prefix", None):
         raise ValueError(f"S3DataType {data_type!r} is not supported by the local runtime (only S3Prefix): {uri}")
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    keys = [k for k in list_keys(s3, bucket, prefix) if not k.endswith("/")]
+    keys = sorted(k for k in list_keys(s3, bucket, prefix) if not k.endswith("/"))
     if not keys:
         raise FileNotFoundError(f"no S3 objects under {uri}")
+    if shard is not None:
+        keys = keys[shard[0]::shard[1]]
     base_dir = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
     out = []
     for key in keys:
@@ -169,27 +179,72 @@ class Snapshot:
 
     def __init__(self, root: Path):
         self.root = Path(root)
+        self._saved_generation: dict = {}
+        self._saved_models = None
+        self._index = None
 
     def save(self, aws: Aws, models: dict) -> None:
-        s3, sm = aws.s3, aws.sm
-        index_path = self.root / "s3_index.json"
-        old_index = read_json(index_path, {})
-        index = {}
+        """Write what changed since the last save (every part is rewritten atomically, blobs only when new)."""
+        generation = aws.generation() or {}
+        if generation.get("s3") is None or generation.get("s3") != self._saved_generation.get("s3"):
+            self._save_s3(aws)
+        if generation.get("sagemaker") is None or generation.get("sagemaker") != self._saved_generation.get("sagemaker"):
+            self._save_sagemaker(aws)
+        if models != self._saved_models:
+            atomic_write_json(self.root / "models.json", models)
+            self._saved_models = json.loads(json.dumps(models, default=str))
+        self._saved_generation = generation
+
+    def _objects(self, aws: Aws):
+        """(bucket, key, etag, read, sse, kms key) of every object; with an embedded moto straight from its backend
+        (no HTTP round trip per object: checkpoints run after every step)."""
+        if aws.embedded:
+            from moto.s3.models import s3_backends
+
+            backend = s3_backends[ACCOUNT]["global"]
+            for name, bucket in list(backend.buckets.items()):
+                yield name, None, None, None, None, None
+                for key_name, key in list(bucket.keys.items()):
+                    if key is None or not hasattr(key, "value"):
+                        continue
+                    yield (name, key_name, key.etag, (lambda k=key: k.value), getattr(key, "encryption", None),
+                           getattr(key, "kms_key_id", None))
+            return
+        s3 = aws.s3
         for b in s3.list_buckets().get("Buckets", []):
-            bucket = b["Name"]
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            yield b["Name"], None, None, None, None, None
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=b["Name"]):
                 for o in page.get("Contents", []):
-                    ident = f"{bucket}/{o['Key']}"
-                    blob = self.root / "s3" / hashlib.sha1(ident.encode()).hexdigest()
-                    entry = old_index.get(ident, {})
-                    if entry.get("etag") != o["ETag"] or not blob.exists():
-                        got = s3.get_object(Bucket=bucket, Key=o["Key"])
-                        atomic_write_bytes(blob, got["Body"].read())
-                        entry = {"sse": got.get("ServerSideEncryption"), "kms_key": got.get("SSEKMSKeyId")}
-                    index[ident] = {"bucket": bucket, "key": o["Key"], "etag": o["ETag"], "blob": blob.name,
-                                    "sse": entry.get("sse"), "kms_key": entry.get("kms_key")}
-            index.setdefault(f"{bucket}/", {"bucket": bucket, "key": None})
-        atomic_write_json(index_path, index)
+                    def read(bucket=b["Name"], key=o["Key"]):
+                        got = s3.get_object(Bucket=bucket, Key=key)
+                        return got["Body"].read()
+                    yield b["Name"], o["Key"], o["ETag"], read, None, None  # encryption: head_object when saved
+
+    def _save_s3(self, aws: Aws) -> None:
+        index_path = self.root / "s3_index.json"
+        old_index = self._index if self._index is not None else read_json(index_path, {})
+        index = {}
+        for bucket, key, etag, read, sse, kms in self._objects(aws):
+            if key is None:
+                index.setdefault(f"{bucket}/", {"bucket": bucket, "key": None})
+                continue
+            ident = f"{bucket}/{key}"
+            blob = self.root / "s3" / hashlib.sha1(ident.encode()).hexdigest()
+            entry = old_index.get(ident, {})
+            if entry.get("etag") != etag or not blob.exists():
+                atomic_write_bytes(blob, read())
+                if not aws.embedded:
+                    head = aws.s3.head_object(Bucket=bucket, Key=key)
+                    sse, kms = head.get("ServerSideEncryption"), head.get("SSEKMSKeyId")
+                entry = {"sse": sse, "kms_key": kms}
+            index[ident] = {"bucket": bucket, "key": key, "etag": etag, "blob": blob.name,
+                            "sse": entry.get("sse"), "kms_key": entry.get("kms_key")}
+        if index != old_index:
+            atomic_write_json(index_path, index)
+        self._index = index
+
+    def _save_sagemaker(self, aws: Aws) -> None:
+        sm = aws.sm
         pipelines = []
         for p in sm.list_pipelines().get("PipelineSummaries", []):
             d = sm.describe_pipeline(PipelineName=p["PipelineName"])
@@ -209,7 +264,30 @@ class Snapshot:
                     "ApprovalDescription", "MetadataProperties") if d.get(k) is not None})
         packages.sort(key=lambda p: (p["ModelPackageGroupName"], p.get("ModelPackageVersion", 0)))
         atomic_write_json(self.root / "registry.json", {"groups": groups, "packages": packages})
-        atomic_write_json(self.root / "models.json", models)
+
+    def _restore_s3_backend(self, index: dict) -> None:
+        from moto.s3.models import s3_backends
+
+        backend = s3_backends[ACCOUNT]["global"]
+        for entry in index.values():
+            if entry["bucket"] not in backend.buckets:
+                backend.create_bucket(entry["bucket"], region())
+            if entry.get("key"):
+                backend.put_object(entry["bucket"], entry["key"], (self.root / "s3" / entry["blob"]).read_bytes(),
+                                   encryption=entry.get("sse"), kms_key_id=entry.get("kms_key"))
+
+    def _restore_s3_api(self, s3, index: dict) -> None:
+        made = set()
+        for entry in index.values():
+            if entry["bucket"] not in made:
+                s3.create_bucket(Bucket=entry["bucket"])
+                made.add(entry["bucket"])
+            if entry.get("key"):
+                extra = {"ServerSideEncryption": entry["sse"]} if entry.get("sse") else {}
+                if entry.get("kms_key"):
+                    extra["SSEKMSKeyId"] = entry["kms_key"]
+                s3.put_object(Bucket=entry["bucket"], Key=entry["key"],
+                              Body=(self.root / "s3" / entry["blob"]).read_bytes(), **extra)
 
     def restore(self, aws: Aws) -> dict:
         """Replay into a fresh embedded moto; returns the saved CreateModel records."""
@@ -217,18 +295,12 @@ class Snapshot:
         from .emulation import trusted
 
         index = read_json(self.root / "s3_index.json", {})
-        made = set()
         with trusted():  # replaying saved objects is not an upload: bucket policies do not apply
-            for entry in index.values():
-                if entry["bucket"] not in made:
-                    s3.create_bucket(Bucket=entry["bucket"])
-                    made.add(entry["bucket"])
-                if entry.get("key"):
-                    extra = {"ServerSideEncryption": entry["sse"]} if entry.get("sse") else {}
-                    if entry.get("kms_key"):
-                        extra["SSEKMSKeyId"] = entry["kms_key"]
-                    s3.put_object(Bucket=entry["bucket"], Key=entry["key"],
-                                  Body=(self.root / "s3" / entry["blob"]).read_bytes(), **extra)
+            if aws.embedded:
+                self._restore_s3_backend(index)
+            else:
+                self._restore_s3_api(s3, index)
+        self._index = index
         for p in read_json(self.root / "pipelines.json", []):
             sm.create_pipeline(**{k: v for k, v in p.items() if v is not None})
         reg = read_json(self.root / "registry.json", {"groups": [], "packages": []})

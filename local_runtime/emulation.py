@@ -153,6 +153,8 @@ class Patches:
     def __init__(self, bucket_policies: dict | None = None, on_pipeline_start=None):
         self._saved: list[tuple[type, str, object]] = []
         self.on_pipeline_start = on_pipeline_start  # (pipeline name, execution ARN, parameters) of API starts
+        # bumped by every write, so a checkpoint can skip the parts nothing changed (see aws.Snapshot)
+        self.generation = {"s3": 0, "sagemaker": 0}
         self.bucket_policies = {b: json.dumps(p).encode() for b, p in (bucket_policies or {}).items()}
 
     def _wrap(self, cls: type, name: str, make):
@@ -163,6 +165,8 @@ class Patches:
     def install(self) -> "Patches":
         from moto.s3.models import FakeBucket, S3Backend
         from moto.sagemaker.models import SageMakerModelBackend
+
+        patches = self
 
         def put_object(original):
             def wrapper(self, bucket_name, key_name, value, *args, **kwargs):
@@ -182,8 +186,6 @@ class Patches:
                 _check_upload(self, dest_bucket_name, dest_key_name, kwargs.get("encryption"), kwargs.get("kms_key_id"))
                 return original(self, src_key, dest_bucket_name, dest_key_name, *args, **kwargs)
             return wrapper
-
-        patches = self
 
         def start_pipeline_execution(original):
             def wrapper(self, pipeline_name, pipeline_execution_display_name, pipeline_parameters,
@@ -232,6 +234,24 @@ class Patches:
                     return PermissionResult.NEUTRAL
                 return IAMPolicy(json.dumps(dict(doc, Statement=plain))).is_action_permitted(action, resource)
             return wrapper
+
+        def bump(part):
+            def make(original):
+                def wrapper(*args, **kwargs):
+                    result = original(*args, **kwargs)
+                    patches.generation[part] += 1
+                    return result
+                return wrapper
+            return make
+
+        for name in ("put_object", "delete_object", "delete_objects", "create_bucket", "delete_bucket",
+                     "put_bucket_policy", "delete_bucket_policy"):
+            self._wrap(S3Backend, name, bump("s3"))
+        for name in ("create_pipeline", "update_pipeline", "delete_pipeline", "create_model_package",
+                     "update_model_package", "delete_model_package", "create_model_package_group",
+                     "delete_model_package_group", "create_model", "delete_model"):
+            if hasattr(SageMakerModelBackend, name):
+                self._wrap(SageMakerModelBackend, name, bump("sagemaker"))
 
         self._wrap(FakeBucket, "get_permission", get_permission)
         self._wrap(S3Backend, "create_bucket", create_bucket)

@@ -25,10 +25,6 @@ from .services import ExecutionObserver, ExecutionStore, JobRecorder, ModelStore
 from .workspace import Workspace
 
 
-# Off until the HPO builder uploads its code with the project key (issue 9, item 4): AWS would deny that upload.
-_ENFORCE_PROJECT_BUCKET_POLICY = False
-
-
 def find_repo_root(start: Path | None = None) -> Path:
     return find_root(start)
 
@@ -98,7 +94,7 @@ class Runtime:
         self.tf = Terraform(self.config.terraform_dir, self.env_file)
         self._configure_region()
         prepare_environment(self.config.sdk_config)
-        self.aws = Aws(bucket_policies=self._bucket_policies() if _ENFORCE_PROJECT_BUCKET_POLICY else {},
+        self.aws = Aws(bucket_policies=self._bucket_policies(),
                        on_pipeline_start=self._api_start).__enter__()
         self.snapshot = Snapshot(self.workspace.root / "aws")
         if self.aws.embedded and self.persist:

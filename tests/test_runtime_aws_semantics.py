@@ -248,3 +248,20 @@ def test_training_failure_reason_is_the_first_1024_characters_of_the_failure_fil
     job = described["Train"]
     assert job["TrainingJobStatus"] == "Failed" and job["FailureReason"] == "F" * 1024
     assert rec["Steps"]["Train"]["FailureReason"] == "F" * 1024
+
+
+def test_the_project_bucket_denies_an_upload_without_the_project_key(tmp_path):
+    """The project bucket is a prerequisite whose policy requires SSE-KMS with the tfvars key (README, Deploy to
+    AWS); the runtime enforces it on every client in the process, so an upload AWS would reject fails here too."""
+    from local_runtime.runtime import Runtime
+    with Runtime(repo_root=ROOT, workspace=tmp_path / "ws", quiet=True, persist=False) as rt:
+        rt.aws.s3.create_bucket(Bucket=rt.bucket)
+        policy = json.loads(rt.aws.s3.get_bucket_policy(Bucket=rt.bucket)["Policy"])
+        assert {st["Sid"] for st in policy["Statement"]} == {"DenyUploadsWithoutSseKms", "DenyUploadsWithAnotherKey"}
+        other_client = boto3.Session().client("s3")  # e.g. one an SDK session creates
+        _denied(lambda: other_client.put_object(Bucket=rt.bucket, Key="x", Body=b"1"))
+        data = tmp_path / "d.csv"
+        data.write_text("1\n")
+        rt.upload(data, "abalone/elsewhere/d.csv")  # `sm-local upload` encrypts with the project key
+        head = rt.aws.s3.head_object(Bucket=rt.bucket, Key="abalone/elsewhere/d.csv")
+        assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == rt.kms_key

@@ -55,7 +55,8 @@ def test_crashing_script_fails_training_nothing_registered_and_retry_recovers(tm
         bucket, key = _code_object(rt, rt.tf.pipeline_names["training"], "TrainingEval")
         good = rt.aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         # a bad code deploy: the evaluation script crashes
-        rt.aws.s3.put_object(Bucket=bucket, Key=key, Body=b"raise RuntimeError('evaluation exploded')\n")
+        sse = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": v["kms_key"]}  # the bucket policy requires it
+        rt.aws.s3.put_object(Bucket=bucket, Key=key, Body=b"raise RuntimeError('evaluation exploded')\n", **sse)
         rt.upload(tmp_path / "data" / "training-data.csv", f"{v['bucket_prefix']}/{v['bucket_train_prefix']}/training-data.csv")
         rt.pump()
         rec = rt.workspace.load_execution(rt.executions_run[-1])
@@ -73,7 +74,7 @@ def test_crashing_script_fails_training_nothing_registered_and_retry_recovers(tm
         done = {n: rec["Steps"][n]["Properties"].get("ProcessingJobName") or rec["Steps"][n]["Properties"].get("TrainingJobName")
                 for n in ("TrainingPreProcessStep", "TrainingStep")}
 
-        rt.aws.s3.put_object(Bucket=bucket, Key=key, Body=good)  # hotfix, then RetryPipelineExecution
+        rt.aws.s3.put_object(Bucket=bucket, Key=key, Body=good, **sse)  # hotfix, then RetryPipelineExecution
         rt.bus.enqueue(("retry", rec["PipelineExecutionId"]))
         rt.pump()
         again = rt.workspace.load_execution(rec["PipelineExecutionId"])

@@ -101,7 +101,8 @@ def test_kill_9_mid_step_loses_no_upload_and_retry_resumes_the_execution(tmp_pat
         rec = rt.workspace.load_execution(running["PipelineExecutionId"])
         assert rec["PipelineExecutionStatus"] == "Failed" and "retry" in rec["FailureReason"]
         assert rec["Steps"]["Gate"]["StepStatus"] == "Failed"
-        assert rt.aws.s3.get_object(Bucket=BUCKET, Key="uploads/data.csv")["Body"].read() == b"1,2\n"
+        kept = rt.aws.s3.get_object(Bucket=BUCKET, Key="uploads/data.csv")
+        assert kept["Body"].read() == b"1,2\n" and kept["ServerSideEncryption"] == "aws:kms"  # encryption replayed too
         rt.bus.enqueue(("retry", rec["PipelineExecutionId"]))
         rt.pump()
         again = rt.workspace.load_execution(rec["PipelineExecutionId"])

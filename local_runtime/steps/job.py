@@ -3,6 +3,7 @@ in the AWS emulation, a fresh /opt/ml under the job's folder, the container proc
 of the job as SageMaker reports it (status, FailureReason, ExitMessage), outputs uploaded after success only."""
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -35,6 +36,28 @@ class Job:
         self.log_path = self.dir / "logs.txt"
         self.started = time.time()
 
+    def hosts(self, count) -> list[str]:
+        n = int(count or 1)
+        if n < 1:
+            raise StepFailure(f"InstanceCount must be at least 1, got {count!r}")
+        return [f"algo-{i}" for i in range(1, n + 1)]
+
+    def host_root(self, host: str, hosts: list[str]) -> Path:
+        """/opt/ml of one instance, with /opt/ml/config/resourceconfig.json as SageMaker writes it
+        (https://docs.aws.amazon.com/sagemaker/latest/dg/build-your-own-processing-container.html)."""
+        root = self.root if len(hosts) == 1 else self.dir / host / "opt" / "ml"
+        if root != self.root:
+            if root.exists():
+                shutil.rmtree(root)
+            root.mkdir(parents=True)
+        (root / "config").mkdir(exist_ok=True)
+        (root / "config" / "resourceconfig.json").write_text(
+            json.dumps({"current_host": host, "hosts": hosts, "network_interface_name": "eth0"}))
+        return root
+
+    def host_log(self, host: str, hosts: list[str]) -> Path:
+        return self.log_path if host == hosts[0] else self.dir / f"logs-{host}.txt"
+
     def run(self, cmd: list[str], env: dict, cwd: Path, timeout: float | None = None,
             root: Path | None = None, log_path: Path | None = None) -> int:
         return run_process(cmd, env, cwd, log_path or self.log_path, timeout=timeout)
@@ -42,9 +65,11 @@ class Job:
     def base_record(self) -> dict:
         return {"LocalJobDir": str(self.dir), "LogFile": str(self.log_path)}
 
-    def fail(self, record: dict, returncode: int, root: Path | None = None, log_path: Path | None = None):
+    def fail(self, record: dict, returncode: int, root: Path | None = None, log_path: Path | None = None,
+             extra: dict | None = None):
         """End the job as Failed with SageMaker's FailureReason/ExitMessage for this job kind; raises StepFailure."""
         fields = failure_fields(self.kind, root or self.root, log_path or self.log_path, returncode)
+        fields.update(extra or {})
         record.update(fields)
         record[self._status_key] = "Failed"
         if self.kind == "training":
@@ -54,7 +79,8 @@ class Job:
         raise StepFailure(fields["FailureReason"], properties=record)
 
     def complete(self, record: dict, root: Path | None = None) -> dict:
-        record.update(exit_message(self.kind, root or self.root))  # ExitMessage on every terminal status
+        if "ExitMessage" not in record:
+            record.update(exit_message(self.kind, root or self.root))  # ExitMessage on every terminal status
         record[self._status_key] = "Completed"
         if self.kind == "training":
             record["SecondaryStatus"] = "Completed"

@@ -48,7 +48,6 @@ def run_quality_check(ctx: StepContext):
     stats_uri, cons_uri = a.get("SuppliedBaselineStatistics"), a.get("SuppliedBaselineConstraints")
     proc_args = {k: v for k, v in a.items() if k not in _CONTROL}
     job_name = ctx.job_name()
-    root = ctx.workspace.root / "jobs" / job_name / "opt" / "ml"
     mode = "baseline" if skip or not cons_uri else "check"
     if mode == "check":
         # Supplied baselines become extra processing inputs, as the Model Monitor container receives them.
@@ -58,14 +57,19 @@ def run_quality_check(ctx: StepContext):
                 extra.append({"InputName": name, "S3Input": {"S3Uri": uri, "LocalPath": f"/opt/ml/processing/{name}",
                                                               "S3DataType": "S3Prefix", "S3InputMode": "File"}})
         proc_args["ProcessingInputs"] = list(proc_args.get("ProcessingInputs", [])) + extra
+
+    def command(root: Path) -> list[str]:
+        if mode == "baseline":
+            return [sys.executable, str(engine), "baseline", "--input", relocate(dataset, root),
+                    "--output", relocate(out_local, root)]
         cmd = [sys.executable, str(engine), "check", "--input", relocate(dataset, root),
                "--baseline-constraints", relocate(f"/opt/ml/processing/baseline_constraints/{cons_uri.rsplit('/', 1)[-1]}", root),
                "--output", relocate(out_local, root)]
         if stats_uri:
             cmd += ["--baseline-statistics", relocate(f"/opt/ml/processing/baseline_statistics/{stats_uri.rsplit('/', 1)[-1]}", root)]
-    else:
-        cmd = [sys.executable, str(engine), "baseline", "--input", relocate(dataset, root), "--output", relocate(out_local, root)]
-    record = run_processing_job(ctx, proc_args, job_name, entrypoint_override=cmd)
+        return cmd
+
+    record = run_processing_job(ctx, proc_args, job_name, entrypoint_override=command)
     calc_stats, calc_cons = f"{out_uri}/statistics.json", f"{out_uri}/constraints.json"
     props = dict(record, CalculatedBaselineStatistics=calc_stats, CalculatedBaselineConstraints=calc_cons,
                  BaselineUsedForDriftCheckStatistics=calc_stats if (register_new or not stats_uri) else stats_uri,

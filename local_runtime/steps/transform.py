@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import tarfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..aws import download_prefix, split_s3, upload_file
@@ -75,29 +76,51 @@ def run_transform_job(ctx: StepContext, args: dict, job_name: str) -> dict:
         dst.parent.mkdir(parents=True, exist_ok=True)
         pairs.append((str(f), str(dst)))
     tout = args.get("TransformOutput") or {}
-    spec = {
-        "model_dir": str(root / "model"), "code_dir": str(code_dir), "program": program, "files": pairs,
-        "max_payload_mb": args.get("MaxPayloadInMB", 6), "strategy": args.get("BatchStrategy", "MultiRecord"),
-        "split_type": tin.get("SplitType", "None"), "content_type": tin.get("ContentType"),
-        "accept": tout.get("Accept"), "assemble_with": tout.get("AssembleWith", "None"),
-        "report": str(job_dir / "records.json"), "failure_file": str(root / "output" / "message"),
-    }
-    spec_path = job_dir / "spec.json"
-    spec_path.write_text(json.dumps(spec, indent=1))
+    # "batch transform distributes the S3 objects among the instances": whole objects, never split
+    # (https://docs.aws.amazon.com/sagemaker/latest/dg/batch-transform.html); each instance serves its share.
+    hosts = job.hosts((args.get("TransformResources") or {}).get("InstanceCount", 1))
     worker = Path(__file__).with_name("transform_worker.py")
-    run_env = dict(env, SM_CONTAINER_ROOT=str(root), SM_MODEL_DIR=str(root / "model"), PYTHONPATH=str(code_dir))
-    rc = job.run([sys.executable, str(worker), str(spec_path)], run_env, code_dir)
+    runs = []
+    for i, host in enumerate(hosts):
+        share = pairs[i::len(hosts)]
+        if not share:
+            continue  # fewer objects than instances: this one idles
+        host_root = job.host_root(host, hosts)
+        (host_root / "output").mkdir(exist_ok=True)
+        spec = {
+            "model_dir": str(root / "model"), "code_dir": str(code_dir), "program": program, "files": share,
+            "max_payload_mb": args.get("MaxPayloadInMB", 6), "strategy": args.get("BatchStrategy", "MultiRecord"),
+            "split_type": tin.get("SplitType", "None"), "content_type": tin.get("ContentType"),
+            "accept": tout.get("Accept"), "assemble_with": tout.get("AssembleWith", "None"),
+            "report": str(job_dir / f"records-{host}.json"), "failure_file": str(host_root / "output" / "message"),
+        }
+        spec_path = job_dir / f"spec-{host}.json"
+        spec_path.write_text(json.dumps(spec, indent=1))
+        run_env = dict(env, SM_CONTAINER_ROOT=str(host_root), SM_MODEL_DIR=str(root / "model"), PYTHONPATH=str(code_dir))
+        runs.append((host, host_root, [sys.executable, str(worker), str(spec_path)], run_env))
+
+    def run_host(item) -> int:
+        host, _, cmd, run_env = item
+        return job.run(cmd, run_env, code_dir, log_path=job.host_log(host, hosts))
+
+    with ThreadPoolExecutor(max_workers=max(1, len(runs))) as pool:
+        codes = list(pool.map(run_host, runs))
     record = dict(job.base_record(),
                   TransformJobName=job_name, TransformJobArn=job.arn, ModelName=model_name,
                   TransformInput=tin, TransformOutput=tout, TransformResources=args.get("TransformResources"),
-                  BatchStrategy=spec["strategy"], MaxPayloadInMB=spec["max_payload_mb"], TransformStartTime=job.started)
-    if rc != 0:
-        job.fail(record, rc)
+                  BatchStrategy=args.get("BatchStrategy", "MultiRecord"), MaxPayloadInMB=args.get("MaxPayloadInMB", 6),
+                  TransformStartTime=job.started)
+    for (host, host_root, _, _), rc in zip(runs, codes):
+        if rc != 0:
+            job.fail(record, rc, root=host_root, log_path=job.host_log(host, hosts))
     out_uri = tout.get("S3OutputPath", "").rstrip("/")
     for _, dst in pairs:
         rel = Path(dst).relative_to(out_dir).as_posix()
         upload_file(s3, dst, f"{out_uri}/{rel}", tout.get("KmsKeyId"))
-    record["RecordCounts"] = json.loads((job_dir / "records.json").read_text())
+    counts = {}
+    for host, *_ in runs:
+        counts.update(json.loads((job_dir / f"records-{host}.json").read_text()))
+    record["RecordCounts"] = counts
     return job.complete(record)
 
 
