@@ -83,7 +83,7 @@ def test_threshold_fail_message_names_the_test_mse(tmp_path):
         rt.aws.s3.create_bucket(Bucket=v["bucket_name"])
         assert training_pipeline.main(["--env-file", str(ROOT / "env_files/dev_env.tfvars"), "--no-upload"]) == 0
         key = f"{v['bucket_prefix']}/{v['bucket_train_prefix']}/training-data.csv"
-        rt.aws.s3.upload_file(str(tmp_path / "data" / "training-data.csv"), v["bucket_name"], key)
+        rt.upload(tmp_path / "data" / "training-data.csv", key)  # with the project key, as the bucket policy wants
         rec = rt.execute_pipeline(rt.tf.pipeline_names["training"], {"MseThreshold": 0.001}, {"source": "test"})
         assert rec["PipelineExecutionStatus"] == "Failed"
         evaluation = json.loads(rt.aws.s3.get_object(
