@@ -10,34 +10,51 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 # gitlab-ci-local evaluates .gitlab-ci.yml's rules in the CI tests (Node.js >= 20; skipped without node)
 GCL_DIR       := .ci-tools
 GCL_STAMP     := $(GCL_DIR)/.installed
-GCL_VERSION   := 4.73.0
 BENCH_VENV    := .venv-bench
 BENCH_STAMP   := $(BENCH_VENV)/.installed
 
-.PHONY: demo test bench bench-dq bench-scale bench-transform bench-runtime bench-models lambda-zip clean-local
+.PHONY: lock demo test bench bench-dq bench-scale bench-transform bench-runtime bench-models lambda-zip clean-local
 
-$(STAMP): pyproject.toml
+# Every environment installs from a lock file of its whole dependency tree, so every machine gets the
+# same versions: requirements.lock, tools/checkov.lock, bench/requirements.lock (`make lock` regenerates
+# them from pyproject.toml, tools/checkov.in and bench/requirements.txt) and tools/gitlab-ci-local's
+# package-lock.json.
+$(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip==25.3" "setuptools==80.9.0"
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-$(CHECKOV_STAMP):
+$(CHECKOV_STAMP): tools/checkov.lock
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade "pip==25.3"
-	$(CHECKOV_VENV)/bin/pip install --quiet "checkov==3.3.30"
+	$(CHECKOV_VENV)/bin/pip install --quiet -r tools/checkov.lock
 	touch $(CHECKOV_STAMP)
 
-$(GCL_STAMP):
+$(GCL_STAMP): tools/gitlab-ci-local/package-lock.json
 	@if command -v npm >/dev/null; then \
-		npm install --prefix $(GCL_DIR) --no-audit --no-fund --silent "gitlab-ci-local@$(GCL_VERSION)" && touch $(GCL_STAMP); \
+		mkdir -p $(GCL_DIR) && cp tools/gitlab-ci-local/package.json tools/gitlab-ci-local/package-lock.json $(GCL_DIR)/ && \
+		npm ci --prefix $(GCL_DIR) --no-audit --no-fund --silent && touch $(GCL_STAMP); \
 	else echo "npm not found: the gitlab-ci-local tests will be skipped"; fi
 
-$(BENCH_STAMP): bench/requirements.txt
+$(BENCH_STAMP): bench/requirements.lock
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet --upgrade "pip==25.3"
-	$(BENCH_VENV)/bin/pip install --quiet -r bench/requirements.txt
+	$(BENCH_VENV)/bin/pip install --quiet -r bench/requirements.lock
 	touch $(BENCH_STAMP)
+
+TOOLS_VENV := .venv-tools
+UV_COMPILE := $(TOOLS_VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --no-header
+
+## Regenerate the lock files after changing a pin (needs the registries).
+lock:
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/pip install --quiet "uv==0.13.8"
+	$(UV_COMPILE) pyproject.toml --extra test -o requirements.lock
+	$(UV_COMPILE) tools/checkov.in -o tools/checkov.lock
+	$(UV_COMPILE) bench/requirements.txt -o bench/requirements.lock
+	cd tools/gitlab-ci-local && npm install --package-lock-only --no-audit --no-fund --silent
 
 ## The offline demo: the whole MLOps loop on this machine, against an embedded moto.
 demo: $(STAMP)
