@@ -165,7 +165,6 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
 
     name = cfg.env.pipeline_name("inference")
     model = approved_model(cfg, session)
-    schema_uri = common.upload_schema(cfg, session)
     retries = common.retry_policies()
     transform = cfg.settings["transform"]
 
@@ -206,7 +205,8 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
         inputs=[processing_input("inference", inference_root, f"{PROCESSING}/input/inference"),
                 processing_input("predictions", batch.properties.TransformOutput.S3OutputPath,
                                  f"{PROCESSING}/input/predictions"),
-                processing_input("schema", schema_uri, f"{PROCESSING}/input/schema")],
+                # the schema travels inside the model (one route, see scripts/steplib/schema.py)
+                processing_input("model", model.model_data_url, f"{PROCESSING}/model")],
         outputs=[processing_output(out, f"{PROCESSING}/output/{out}", artifact_uri(cfg, name, out))
                  for out in ("data_check", "model_quality", "ground_truth")]
         # labelled batches land where the HPO pipeline looks for them, one folder per execution
