@@ -68,16 +68,11 @@ def test_offline_job_imports_only_what_its_inputs_bring(tmp_path):
     assert code == 1 and "No module named 'steplib'" in log.read_text()
 
 
-def test_threshold_fail_message_names_the_test_mse(tmp_path):
+def test_threshold_fail_message_names_the_test_mse(tmp_path, make_dataset):
     """The MSE gate's FailStep message carries the test-split MSE (Std:JsonGet inside Std:Join), offline as on AWS."""
-    import sys
-
     from local_runtime.runtime import Runtime
 
-    sys.path.insert(0, str(ROOT))
-    from tools import make_data
-
-    make_data.generate(tmp_path / "data", 300, 20, 5, drift=False)
+    make_dataset(n=300, inference_rows=20, seed=5, out=tmp_path / "data")
     with Runtime(repo_root=ROOT, workspace=tmp_path / "ws", quiet=True, persist=False) as rt:
         v = rt.tf.vars
         rt.aws.s3.create_bucket(Bucket=v["bucket_name"])

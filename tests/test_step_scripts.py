@@ -362,9 +362,14 @@ def test_preprocess_inference_refuses_unseen_and_bad_rows(tmp_path, e2e):
         cat = CATEGORICAL[0].name
         write(data, "".join(with_cell(r, cat, "unseen-category", FEATURE_NAMES) if i == 1 else ",".join(r) + "\n"
                             for i, r in enumerate(rows)))
-        proc = run("preprocess_inference.py", root)  # the shipped schema's policy: unknown_category error
-        assert proc.returncode != 0
-        assert f"inference-data.csv: line 2: unknown category 'unseen-category' in column '{cat}'" in message(root)
+        proc = run("preprocess_inference.py", root)
+        if CATEGORICAL[0].unknown_category == "error":  # the schema's policy (the shipped one: error)
+            assert proc.returncode != 0
+            assert f"inference-data.csv: line 2: unknown category 'unseen-category' in column '{cat}'" in message(root)
+        else:  # ignore / most_frequent: the row is kept, in order
+            assert proc.returncode == 0, proc.stderr
+            out = np.loadtxt(root / "processing/output/transformed/inference-transformed.csv", delimiter=",", ndmin=2)
+            assert out.shape == (3, width(e2e["root"]))
     if NUMERIC:
         num = NUMERIC[0].name
         write(data, ",".join(rows[0]) + "\n" + with_cell(rows[1], num, "oops", FEATURE_NAMES))
