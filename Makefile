@@ -1,5 +1,6 @@
 # Two entry points for a fresh machine: `make demo` and `make test`.
 # Both create the virtual environments and install the pinned dependencies on first use.
+.DEFAULT_GOAL := help
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -13,7 +14,12 @@ GCL_STAMP     := $(GCL_DIR)/.installed
 BENCH_VENV    := .venv-bench
 BENCH_STAMP   := $(BENCH_VENV)/.installed
 
-.PHONY: lock demo test bench bench-dq bench-scale bench-transform bench-runtime bench-models lambda-zip clean-local
+.PHONY: help lock demo test studio bench bench-dq bench-scale bench-transform bench-runtime bench-models lambda-zip clean-local
+
+## Show the targets (default).
+help:
+	@awk '/^## /{doc=substr($$0,4); next} /^[a-z][a-z-]*:/{if(doc){split($$0,t,":"); printf "  make %-14s %s\n", t[1], doc}; doc=""}' $(MAKEFILE_LIST)
+	@echo "  sm-local commands: .venv/bin/sm-local --help (after the first make demo / make test)"
 
 # Every environment installs from a lock file of its whole dependency tree, so every machine gets the
 # same versions: requirements.lock, tools/checkov.lock, bench/requirements.lock (`make lock` regenerates
@@ -60,10 +66,15 @@ lock:
 demo: $(STAMP)
 	$(BIN)/sm-local demo
 
-## The test suite, including checkov on the Terraform (REQUIRE_CHECKOV makes a missing checkov a failure).
+## The test suite, with checkov on the Terraform and the studio page in headless chromium (missing = failure).
 test: $(STAMP) $(CHECKOV_STAMP) $(GCL_STAMP)
-	REQUIRE_CHECKOV=1 $(BIN)/python -m pytest -n 2
+	REQUIRE_CHECKOV=1 REQUIRE_BROWSER=1 $(BIN)/python -m pytest -n 2
 
+## The local studio page (pipelines, executions, model registry with Approve/Reject, reports) on port 8642.
+studio: $(STAMP)
+	$(BIN)/sm-local studio
+
+## Every benchmark below.
 bench: bench-dq bench-scale bench-transform bench-runtime
 
 ## Our data-quality engine (production pandas, .venv) against Evidently (.venv-bench): speed and detection.
@@ -85,8 +96,10 @@ bench-runtime: $(STAMP)
 bench-models: $(STAMP)
 	$(BIN)/python bench/bench_models.py $(if $(DATA),--data "$(DATA)") $(if $(SCHEMA),--schema "$(SCHEMA)")
 
+## The Lambda deployment package.
 lambda-zip: $(STAMP)
 	$(BIN)/python tools/build_lambda.py
 
+## Remove the offline state (.local-sagemaker/) and demo-output/.
 clean-local:
 	rm -rf .local-sagemaker demo-output

@@ -187,13 +187,13 @@ resource "aws_cloudwatch_event_target" "notification" {
 resource "aws_cloudwatch_event_rule" "model_approved" {
   count       = local.deploy_trigger_enabled ? 1 : 0
   name        = "mlops-${var.environment}-model-approved"
-  description = "A model package of the group was approved: trigger the GitLab deploy pipeline"
+  description = "A model package of the group was approved (deploy) or rejected (rollback when it served): trigger the GitLab deploy pipeline"
   event_pattern = jsonencode({
     source        = ["aws.sagemaker"]
     "detail-type" = ["SageMaker Model Package State Change"]
     detail = {
       ModelPackageGroupName = [local.model_package_group_name]
-      ModelApprovalStatus   = ["Approved"]
+      ModelApprovalStatus   = ["Approved", "Rejected"]
     }
   })
 }

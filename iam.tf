@@ -47,7 +47,7 @@ data "aws_iam_policy_document" "notification" {
 
   statement {
     sid       = "Idempotency"
-    actions   = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
     resources = [aws_dynamodb_table.idempotency.arn]
   }
 
@@ -72,10 +72,34 @@ data "aws_iam_policy_document" "notification" {
   }
 
   # Execution ids are generated per run: wildcard only on the execution part of our three pipelines.
+  # The digest reads every step of the execution, and lists the executions a breach started.
   statement {
-    sid       = "ReadPipelineExecutionFailureReason"
-    actions   = ["sagemaker:DescribePipelineExecution"]
+    sid       = "ReadPipelineExecutions"
+    actions   = ["sagemaker:DescribePipelineExecution", "sagemaker:ListPipelineExecutionSteps"]
     resources = [for arn in values(local.pipeline_arns) : "${arn}/execution/*"]
+  }
+
+  statement {
+    sid       = "ListPipelineExecutions"
+    actions   = ["sagemaker:ListPipelineExecutions"]
+    resources = values(local.pipeline_arns)
+  }
+
+  # Failed steps' real reasons (ExitMessage / FailureReason) of the jobs our pipelines create.
+  statement {
+    sid     = "ReadPipelineJobs"
+    actions = ["sagemaker:DescribeTrainingJob", "sagemaker:DescribeTransformJob"]
+    resources = [
+      "arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:training-job/*",
+      "arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:transform-job/*",
+    ]
+  }
+
+  # Registration mails: the version's metrics and the serving version's, for comparison.
+  statement {
+    sid       = "ReadModelRegistry"
+    actions   = ["sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage"]
+    resources = ["arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:model-package/*"]
   }
 
   statement {
@@ -144,8 +168,15 @@ data "aws_iam_policy_document" "deploy_trigger" {
 
   statement {
     sid       = "Idempotency"
-    actions   = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
     resources = [aws_dynamodb_table.idempotency.arn]
+  }
+
+  # A rejection redeploys only when the rejected version is newer than every Approved one (it served).
+  statement {
+    sid       = "ListApprovedVersions"
+    actions   = ["sagemaker:ListModelPackages"]
+    resources = ["arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:model-package/*"]
   }
 
   statement {

@@ -117,6 +117,7 @@ resource "aws_lambda_function" "notification" {
       IDEMPOTENCY_TABLE          = aws_dynamodb_table.idempotency.name
       IDEMPOTENCY_TTL_HOURS      = tostring(var.idempotency_ttl_hours)
       ENVIRONMENT                = var.environment
+      NOTIFY_CLEAN_RUNS          = tostring(var.notify_clean_runs)
       CONTRACT_STEPS             = local.contract_env.CONTRACT_STEPS
       CONTRACT_MARKERS           = local.contract_env.CONTRACT_MARKERS
       CONTRACT_PIPELINES         = local.contract_env.CONTRACT_PIPELINES

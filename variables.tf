@@ -101,6 +101,12 @@ variable "email_recipient" {
   }
 }
 
+variable "notify_clean_runs" {
+  description = "Also e-mail clean pipeline runs (succeeded, no drift, no breach) and approvals; false = only what needs attention."
+  type        = bool
+  default     = false
+}
+
 variable "custom_notification_config" {
   description = "Extra text appended to notifications of a step (named by its role in contracts.json steps) and status: list of {step_role, step_status, step_custom_message}."
   type = list(object({

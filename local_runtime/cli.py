@@ -3,13 +3,23 @@
 AWS calls go to an embedded moto per command by default; its state is snapshotted to <workspace>/aws/
 between commands. Set AWS_ENDPOINT_URL (e.g. http://127.0.0.1:5000 of `moto_server`) to use a long-lived
 endpoint instead. Workspace: --workspace or SM_LOCAL_WORKSPACE (default .local-sagemaker/).
+Pipelines are named by their contracts.json keys (training, training_hpo, inference; hpo also works)
+or by their full names.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import sys
+
+EXIT_CODES = """exit codes:
+  0  done (and every execution the command started succeeded)
+  1  an execution the command started (run, upload, retry, approve's deploy) failed
+  2  bad input: unknown name, missing file, rejected AWS call, malformed state (one error line, no traceback)
+  3  upsert: the inference pipeline was skipped because no model version is Approved yet
+"""
 
 
 def _params(values):
@@ -22,68 +32,115 @@ def _params(values):
     return out
 
 
-UPSERT_MODULES = {"training": "training_pipeline", "hpo": "training_hpo_pipeline", "inference": "inference_pipeline"}
+def _pipeline_keys() -> list[str]:
+    from pipeline_scripts.contracts import PIPELINES
+    return list(PIPELINES)
+
+
+ALIASES = {"hpo": "training_hpo"}
 
 
 def upsert(rt, names: list[str], env_file: str) -> int:
     """Run the pipeline scripts against the runtime's AWS; exit code 3 of the inference script (no
-    approved version yet) is reported, not fatal, as in the GitLab build job."""
+    approved version yet) is reported, not fatal, when all pipelines are upserted, as in the GitLab build job."""
+    import contextlib
     import importlib
+    import io
 
+    from pipeline_scripts.contracts import PIPELINES
     rt.aws.s3.create_bucket(Bucket=rt.tf.vars["bucket_name"])
     worst = 0
-    for name in names or list(UPSERT_MODULES):
-        module = importlib.import_module(f"pipeline_scripts.{UPSERT_MODULES[name]}")
-        code = module.main(["--env-file", str(env_file), "--no-upload"])
-        if code == 3 and not names:
-            print("inference pipeline skipped until a model version is approved (then run `sm-local upsert inference`)")
-            continue
+    keys = [ALIASES.get(n, n) for n in names] or list(PIPELINES)
+    for key in keys:
+        module = importlib.import_module(PIPELINES[key].builder)
+        argv = ["--env-file", str(env_file), "--no-upload"]
+        if PIPELINES[key].needs_approved_model and not names:
+            # expected on a first deploy: say so plainly instead of the script's error line
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                code = module.main(argv)
+            if code == 3:
+                print(f"{key} pipeline skipped until a model version is approved (approving one deploys it; "
+                      f"or run `sm-local upsert {key}` after approving)")
+                continue
+            sys.stderr.write(err.getvalue())
+        else:
+            code = module.main(argv)
         worst = max(worst, code)
     return worst
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sm-local", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    keys = _pipeline_keys()
+    p = argparse.ArgumentParser(prog="sm-local", description=__doc__, epilog=EXIT_CODES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workspace", default=None, help="state dir (default: SM_LOCAL_WORKSPACE or .local-sagemaker)")
     p.add_argument("--env-file", default=None,
                    help="tfvars (Terraform variables) to resolve *.tf with (default: env_file of [tool.sm-local])")
-    sub = p.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("demo", help="run the whole MLOps story on the data set and check every expectation")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def cmd(name, help_, json_flag=False):
+        sp = sub.add_parser(name, help=help_, description=help_, epilog=EXIT_CODES,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+        if json_flag:
+            sp.add_argument("--json", action="store_true", help="machine-readable output")
+        return sp
+
+    d = cmd("demo", "run the whole MLOps story on the data set and check every expectation")
     d.add_argument("--output", default="demo-output", help="summary.json, reports and the demo workspace go here")
     d.add_argument("--rows", type=int, default=None, help="generate this many training rows instead of using data/*.csv")
     d.add_argument("--inference-rows", type=int, default=1000)
     d.add_argument("--drift-rows", type=int, default=None, help="rows of drifted inference data (default: --inference-rows)")
-    up = sub.add_parser("upsert", help="create the bucket (as Terraform would) and upsert the pipelines with "
-                                       "pipeline_scripts, exactly as the GitLab build job does")
-    up.add_argument("pipelines", nargs="*", metavar="{training,hpo,inference}",
-                    help="which pipelines (default: all three; inference only when a version is approved)")
-    r = sub.add_parser("run", help="start an execution of an upserted pipeline and process the events it causes")
-    r.add_argument("pipeline")
+    up = cmd("upsert", "create the bucket (as Terraform would) and upsert the pipelines with pipeline_scripts, "
+                       "exactly as the GitLab build job does")
+    up.add_argument("pipelines", nargs="*", metavar="PIPELINE",
+                    help=f"{', '.join(keys)} (default: all; inference only once a version is Approved)")
+    r = cmd("run", "start an execution of an upserted pipeline and process the events it causes")
+    r.add_argument("pipeline", help=f"{', '.join(keys)} or a pipeline name")
     r.add_argument("--param", action="append", metavar="K=V", help="pipeline parameter override (repeatable)")
-    sub.add_parser("executions", help="list executions")
-    s = sub.add_parser("steps", help="show the steps of an execution")
-    s.add_argument("execution_id")
-    s.add_argument("--json", action="store_true", help="print the full execution record")
-    a = sub.add_parser("approve", help="approve (or --reject) a model package version")
+    cmd("executions", "list executions", json_flag=True)
+    s = cmd("steps", "show the steps of an execution, with their log files", json_flag=True)
+    s.add_argument("execution_id", help="execution id or 'latest'")
+    lg = cmd("logs", "print the job logs of an execution's steps (all steps, or one)")
+    lg.add_argument("execution_id", help="execution id or 'latest'")
+    lg.add_argument("step", nargs="?", help="step name (default: every step that has logs)")
+    rp = cmd("report", "print the path of an inference execution's HTML report (written if missing)")
+    rp.add_argument("execution_id", help="execution id or 'latest' (the latest inference execution)")
+    rp.add_argument("--open", action="store_true", help="also open it in the default browser")
+    a = cmd("approve", "approve (or --reject) a model package version; the approval event deploys it")
     a.add_argument("package", help="model package ARN or <group>/<version>")
     a.add_argument("--reject", action="store_true")
     a.add_argument("--comment", default=None)
-    sub.add_parser("notifications", help="print the notification outbox")
-    rt_ = sub.add_parser("retry", help="retry a failed execution from its failed step")
+    cmd("notifications", "print the notification outbox", json_flag=True)
+    rt_ = cmd("retry", "retry a failed execution from its failed step")
     rt_.add_argument("execution_id")
-    u = sub.add_parser("upload", help="upload a file into the bucket (emits S3 Object Created, may start pipelines)")
+    u = cmd("upload", "upload a file into the bucket (emits S3 Object Created, may start pipelines)")
     u.add_argument("file")
     u.add_argument("key", help="S3 key inside the tfvars bucket (or s3://bucket/key)")
-    sub.add_parser("versions", help="list model package versions with metrics and approval state")
+    cmd("versions", "list model package versions with metrics and approval state", json_flag=True)
+    ls = cmd("ls", "list objects in the emulated S3 bucket", json_flag=True)
+    ls.add_argument("prefix", nargs="?", default="", help="key prefix inside the tfvars bucket (or s3://bucket/prefix)")
+    rm = cmd("rm", "delete objects from the emulated S3 bucket (no event: like `aws s3 rm`)")
+    rm.add_argument("key", help="key inside the tfvars bucket (or s3://bucket/key)")
+    rm.add_argument("--recursive", action="store_true", help="delete every object under the key as a prefix")
+    dl = cmd("download", "copy an object of the emulated S3 bucket to a local file")
+    dl.add_argument("key", help="key inside the tfvars bucket (or s3://bucket/key)")
+    dl.add_argument("dest", nargs="?", default=None, help="local path (default: the key's file name here)")
+    st = cmd("studio", "serve the local studio web page: pipelines, executions, model registry with "
+                       "Approve/Reject, reports")
+    from .studio.app import DEFAULT_PORT
+    st.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})")
+    st.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
     return p
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    unknown = [n for n in getattr(args, "pipelines", None) or [] if n not in UPSERT_MODULES]
+    valid = set(_pipeline_keys()) | set(ALIASES)
+    unknown = [n for n in getattr(args, "pipelines", None) or [] if n not in valid]
     if unknown:
-        parser.error(f"upsert: unknown pipeline(s) {', '.join(unknown)}; choose from {', '.join(UPSERT_MODULES)}")
+        parser.error(f"upsert: unknown pipeline(s) {', '.join(unknown)}; choose from {', '.join(_pipeline_keys())}")
     # Console: the runtime's own progress lines (print) and warnings; Lambda INFO logs go to the
     # workspace's lambda_invocations.jsonl, SDK chatter is dropped.
     from pipeline_scripts.console import configure_logging
@@ -93,11 +150,30 @@ def main(argv=None) -> int:
     from .errors import RuntimeErrorBase
     try:
         return _run(args)
-    except (RuntimeErrorBase, FileNotFoundError, KeyError, ClientError) as exc:
+    except BrokenPipeError:
+        # `sm-local steps --json | head`: the reader left; stop quietly like other Unix tools (128 + SIGPIPE)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except (RuntimeErrorBase, FileNotFoundError, KeyError, ValueError, ClientError) as exc:
         # a wrong name, a missing file or a rejected AWS call: say what, no traceback
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"sm-local: error: {message}", file=sys.stderr)
         return 2
+
+
+def _dump(obj) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def _resolve_execution(ws, ref: str, inference_only: bool = False) -> dict:
+    if ref != "latest":
+        return ws.load_execution(ref)
+    from .inspect import is_inference
+    recs = [r for r in ws.list_executions() if not inference_only or is_inference(r)]
+    if not recs:
+        raise KeyError(f"no {'inference ' if inference_only else ''}executions in {ws.root}")
+    return recs[-1]
 
 
 def _run(args) -> int:
@@ -105,35 +181,77 @@ def _run(args) -> int:
         from .demo import run_demo
         return run_demo(output=args.output, env_file=args.env_file, rows=args.rows,
                         inference_rows=args.inference_rows, drift_rows=args.drift_rows, workspace=args.workspace)
+    if args.command == "studio":
+        from .studio import serve
+        return serve(host=args.host, port=args.port, workspace=args.workspace, env_file=args.env_file)
+    from . import inspect as ins
     from .runtime import Runtime
     from .workspace import Workspace
 
     if args.command == "executions":
         ws = Workspace(args.workspace)
-        rows = ws.list_executions()
+        rows = [ins.execution_row(ws, r) for r in ws.list_executions()]
+        if args.json:
+            _dump(rows)
+            return 0
         if not rows:
             print(f"no executions in {ws.root}")
         for e in rows:
-            print(f"{e['PipelineExecutionId']}  {e['PipelineName']:<26} {e['PipelineExecutionStatus'] or '-':<10} "
-                  f"{e.get('DurationSeconds', 0) or 0:7.1f}s  {e['StartTime']}  {(e.get('FailureReason') or '')[:90]}")
+            failed = f"{e['failed_step']}: {e['failed_step_reason'] or ''}" if e["failed_step"] else ""
+            print(f"{e['id']}  {e['pipeline']:<26} {e['status'] or '-':<10} {e['seconds'] or 0:7.1f}s  {e['start']}  "
+                  f"{failed[:110]}")
         return 0
     if args.command == "steps":
-        rec = Workspace(args.workspace).load_execution(args.execution_id)
+        ws = Workspace(args.workspace)
+        rec = _resolve_execution(ws, args.execution_id)
         if args.json:
-            print(json.dumps(rec, indent=2, default=str))
+            _dump(dict(rec, StepLogs={n: [str(p) for p in ins.step_log_files(ws, rec, n)] for n in rec["StepOrder"]}))
             return 0
         print(f"{rec['PipelineName']} {rec['PipelineExecutionId']} {rec['PipelineExecutionStatus']}  params={rec.get('Parameters')}")
-        for n in rec["StepOrder"]:
-            st = rec["Steps"][n]
-            meta = ", ".join(f"{k}={v.get('Arn') or v.get('Outcome')}" for k, v in (st.get("Metadata") or {}).items() if isinstance(v, dict))
-            print(f"  {n:<30} {st['StepType']:<14} {st['StepStatus']:<10} {st.get('DurationSeconds', 0):6.1f}s  {meta}")
-            if st.get("FailureReason"):
-                print(f"      reason: {st['FailureReason']}")
+        for row in ins.step_rows(ws, rec):
+            extra = f"  outcome={row['outcome']}" if row["outcome"] else ""
+            print(f"  {row['name']:<30} {row['type']:<14} {row['status']:<10} {row['seconds'] or 0:6.1f}s{extra}")
+            if row["failure_reason"]:
+                print(f"      reason: {row['failure_reason']}")
+            for log in row["logs"]:
+                print(f"      log: {log}")
+        return 0
+    if args.command == "logs":
+        ws = Workspace(args.workspace)
+        rec = _resolve_execution(ws, args.execution_id)
+        steps = [args.step] if args.step else rec["StepOrder"]
+        printed = 0
+        for n in steps:
+            for p in ins.step_log_files(ws, rec, n):
+                print(f"==> {n}: {p} <==")
+                sys.stdout.write(p.read_text(errors="replace"))
+                printed += 1
+        if not printed:
+            raise KeyError(f"no job logs for {args.step or 'any step'} of {rec['PipelineExecutionId']} "
+                           "(condition, fail and registration steps run no job)")
         return 0
     if args.command == "notifications":
         ws = Workspace(args.workspace)
+        if args.json:
+            _dump(ws.read_jsonl("outbox/notifications.jsonl"))
+            return 0
         path = ws.root / "outbox" / "notifications.txt"
         print(path.read_text() if path.exists() else f"no notifications in {path}")
+        return 0
+    if args.command == "report":
+        ws = Workspace(args.workspace)
+        rec = _resolve_execution(ws, args.execution_id, inference_only=args.execution_id == "latest")
+        path = ins.report_path(ws, rec)
+        if not path.exists():
+            with Runtime(workspace=args.workspace, env_file=args.env_file, quiet=True) as rt:
+                path = ins.ensure_report(rt, rec)
+        if path is None:
+            raise KeyError(f"execution {rec['PipelineExecutionId']} ({rec['PipelineName']}) has no data-quality "
+                           "check, so no report; reports are written for inference executions")
+        print(path)
+        if args.open:
+            import webbrowser
+            webbrowser.open(path.resolve().as_uri())
         return 0
     from .inspect import format_version
 
@@ -141,26 +259,31 @@ def _run(args) -> int:
         if args.command == "upsert":
             return upsert(rt, args.pipelines, rt.env_file)
         if args.command == "run":
-            rt.start_execution(args.pipeline, _params(args.param), {"type": "cli"})
+            rt.start_execution(ins.resolve_pipeline(rt, args.pipeline), _params(args.param), {"type": "cli"})
             rt.pump()
-            last = rt.workspace.load_execution(rt.executions_run[0])
-            return 0 if last["PipelineExecutionStatus"] == "Succeeded" else 1
+            return _started_outcome(rt)
         if args.command == "retry":
+            rec = rt.workspace.load_execution(args.execution_id)
+            if rec.get("PipelineExecutionStatus") != "Failed":
+                raise ValueError(f"execution {args.execution_id} is {rec.get('PipelineExecutionStatus')}; "
+                                 "only Failed executions can be retried")
             rt.bus.enqueue(("retry", args.execution_id))
             rt.pump()
             return 0 if rt.workspace.load_execution(args.execution_id)["PipelineExecutionStatus"] == "Succeeded" else 1
         if args.command == "upload":
-            key = args.key
-            bucket = None
-            if key.startswith("s3://"):
-                from .aws import split_s3
-                bucket, key = split_s3(key)
+            bucket, key = _bucket_key(rt, args.key)
             rt.upload(args.file, key, bucket)
             rt.pump()
-            return 0
+            return _started_outcome(rt)
         if args.command == "versions":
-            for d in rt.list_packages():
-                print(format_version(rt, d))
+            rows = ins.version_rows(rt)
+            if args.json:
+                _dump(rows)
+                return 0
+            if not rows:
+                print("no model versions registered")
+            for v in rows:
+                print(format_version_row(v))
             return 0
         if args.command == "approve":
             arn = rt.package_arn(args.package)
@@ -169,8 +292,68 @@ def _run(args) -> int:
             desc = rt.approve(arn, approve=not args.reject, comment=args.comment)
             print(f"{arn}: {desc['ModelApprovalStatus']}")
             rt.pump()
+            return _started_outcome(rt)
+        if args.command == "ls":
+            bucket, prefix = _bucket_key(rt, args.prefix)
+            objs = []
+            for page in rt.aws.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                objs += [{"key": o["Key"], "size": o["Size"], "last_modified": o["LastModified"].isoformat()}
+                         for o in page.get("Contents", [])]
+            if args.json:
+                _dump(objs)
+                return 0
+            for o in objs:
+                print(f"{o['last_modified'][:19]}  {o['size']:>12,}  s3://{bucket}/{o['key']}")
+            if not objs:
+                print(f"no objects under s3://{bucket}/{prefix}")
+            return 0
+        if args.command == "rm":
+            bucket, key = _bucket_key(rt, args.key)
+            from .aws import list_keys
+            keys = list_keys(rt.aws.s3, bucket, key) if args.recursive else [key]
+            if not args.recursive:
+                rt.aws.s3.head_object(Bucket=bucket, Key=key)  # a missing key is an error (exit 2), not a no-op
+            if not keys:
+                raise KeyError(f"no objects under s3://{bucket}/{key}")
+            for k in keys:
+                rt.aws.s3.delete_object(Bucket=bucket, Key=k)
+                print(f"delete: s3://{bucket}/{k}")
+            return 0
+        if args.command == "download":
+            bucket, key = _bucket_key(rt, args.key)
+            dest = args.dest or key.rsplit("/", 1)[-1]
+            if os.path.isdir(dest):
+                dest = os.path.join(dest, key.rsplit("/", 1)[-1])
+            rt.aws.s3.head_object(Bucket=bucket, Key=key)
+            rt.aws.s3.download_file(bucket, key, dest)
+            print(f"download: s3://{bucket}/{key} to {dest}")
             return 0
     return 2
+
+
+def _bucket_key(rt, ref: str) -> tuple[str, str]:
+    if ref.startswith("s3://"):
+        from .aws import split_s3
+        return split_s3(ref)
+    return rt.tf.vars["bucket_name"], ref
+
+
+def _started_outcome(rt) -> int:
+    """1 when an execution this command started (directly or through the events it caused) failed."""
+    failed = [e for e in rt.executions_run
+              if rt.workspace.load_execution(e).get("PipelineExecutionStatus") != "Succeeded"]
+    for e in failed:
+        rec = rt.workspace.load_execution(e)
+        print(f"sm-local: execution {e} of {rec['PipelineName']} {rec.get('PipelineExecutionStatus')} "
+              f"(see `sm-local steps {e}`)", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def format_version_row(v: dict) -> str:
+    from .inspect import fmt_number
+    metrics = " ".join(f"{k}={fmt_number(x)}" for k, x in v["metrics"].items())
+    serving = " serving" if v["serving"] else ""
+    return f"{v['ref']}  {v['status']:<22} {metrics}{serving}  {v['arn']}"
 
 
 if __name__ == "__main__":

@@ -95,6 +95,7 @@ def run_demo(output="demo-output", env_file=None, rows=None, inference_rows=1000
     if str(repo) not in sys.path:
         sys.path.insert(0, str(repo))
     with Runtime(repo_root=repo, workspace=ws, env_file=env_path) as rt:
+        rt.pipeline_configs.update({f"pipeline_scripts.{m}": c for m, c in _CONFIGS.items()})
         v = rt.tf.vars
         bucket, prefix = v["bucket_name"], v["bucket_prefix"]
         train_key = f"{prefix}/{v['bucket_train_prefix']}/training-data.csv"
@@ -126,10 +127,10 @@ def run_demo(output="demo-output", env_file=None, rows=None, inference_rows=1000
                      len(pk) == 1 and pk[0]["ModelApprovalStatus"] == "PendingManualApproval",
                      ", ".join(f"v{p['ModelPackageVersion']}={p['ModelApprovalStatus']}" for p in pk))
 
-        _chapter("3. Approve version 1 (approval event) and deploy (re-run inference pipeline script)")
-        if pk:
-            _show_and_approve(rt, pk[-1], "approved by the demo (data scientist)")
-        story.expect("inference pipeline upserted with the approved model", _upsert("inference_pipeline", env_path) == 0)
+        _chapter("3. Approve version 1: approval event -> deploy Lambda -> GitLab build job rebuilds inference")
+        deploys = _show_and_approve(rt, pk[-1], "approved by the demo (data scientist)") if pk else []
+        story.expect("approval deployed: the inference pipeline was rebuilt around the approved model",
+                     _deployed(rt, deploys, pk[-1] if pk else None), _deploy_text(deploys))
 
         _chapter("4. Ground truth, then inference data -> rule starts batch inference")
         _, inf1 = _score_batch(rt, normal, *batch_keys["batch-1"], p_inf, out, reports)
@@ -160,10 +161,10 @@ def run_demo(output="demo-output", env_file=None, rows=None, inference_rows=1000
                      len(pk) == 2 and pk[-1]["ModelApprovalStatus"] == "PendingManualApproval",
                      ", ".join(f"v{p['ModelPackageVersion']}={p['ModelApprovalStatus']}" for p in pk))
 
-        _chapter("6. Review board approves version 2, deploy, a later drifted batch is scored")
-        if len(pk) == 2:
-            _show_and_approve(rt, pk[-1], "approved by the review board")
-        story.expect("inference pipeline upserted with the new approved model", _upsert("inference_pipeline", env_path) == 0)
+        _chapter("6. Review board approves version 2 (deployed by the approval), a later drifted batch is scored")
+        deploys = _show_and_approve(rt, pk[-1], "approved by the review board") if len(pk) == 2 else []
+        story.expect("approval deployed: the inference pipeline was rebuilt around the new approved model",
+                     _deployed(rt, deploys, pk[-1] if len(pk) == 2 else None), _deploy_text(deploys))
         _, inf3 = _score_batch(rt, drift_later, *batch_keys["batch-3-drifted"], p_inf, out, reports)
         gate = (inf3[0]["Steps"].get(STEPS["model_quality_condition"]) or {}) if inf3 else {}
         story.expect("a later drifted batch passes model quality with the retrained model",
@@ -210,12 +211,30 @@ def _has_group(rt, group):
         return False
 
 
-def _show_and_approve(rt, desc, comment):
+def _show_and_approve(rt, desc, comment) -> list[dict]:
+    """Approve like Studio (UpdateModelPackage), process the events; returns the deploys it caused."""
     from .inspect import format_version
     print("  " + format_version(rt, desc))
+    before = len(rt.workspace.read_jsonl("gitlab/pipelines.jsonl"))
     new = rt.approve(desc["ModelPackageArn"], approve=True, comment=comment)
     print(f"  -> {new['ModelPackageArn']} {new['ModelApprovalStatus']}")
     rt.pump()
+    return rt.workspace.read_jsonl("gitlab/pipelines.jsonl")[before:]
+
+
+def _deployed(rt, deploys, desc) -> bool:
+    """Exactly one deploy, of this version, that rebuilt the inference pipeline (now in the account)."""
+    if desc is None or len(deploys) != 1:
+        return False
+    d = deploys[0]
+    from .inspect import pipeline_names
+    name = pipeline_names(rt).get("inference")
+    upserted = {p["PipelineName"] for p in rt.aws.sm.list_pipelines()["PipelineSummaries"]}
+    return d["variables"].get("MODEL_PACKAGE_ARN") == desc["ModelPackageArn"] and d["exit_code"] == 0 and name in upserted
+
+
+def _deploy_text(deploys) -> str:
+    return "; ".join(f"GitLab pipeline #{d['id']}: {d['outcome']}" for d in deploys) or "no deploy triggered"
 
 
 def _violations(rt, rec):
@@ -225,11 +244,16 @@ def _violations(rt, rec):
 
 
 def _report(rt, rec, out: Path):
-    from .inspect import write_inference_report
-    path = out / "reports" / f"inference-{rec['PipelineExecutionId']}.html"
+    """The runtime wrote the execution's report into the workspace (as for every execution); the demo keeps
+    a copy beside summary.json."""
+    from .inspect import ensure_report
     try:
-        write_inference_report(rt, rec, path)
-        print(f"  report: {path}")
+        src = ensure_report(rt, rec)
+        if src is None:
+            return None
+        path = out / "reports" / f"inference-{rec['PipelineExecutionId']}.html"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, path)
         return str(path)
     except Exception as exc:
         print(f"  report for {rec['PipelineExecutionId']} failed: {exc}")

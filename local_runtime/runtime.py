@@ -30,10 +30,14 @@ def find_repo_root(start: Path | None = None) -> Path:
 
 
 class ConsoleObserver(ExecutionObserver):
-    """Progress lines on stdout: one per finished step, one per tuning trial."""
+    """Progress lines on stdout: one when a step starts and when it ends, one per tuning trial."""
 
     def __init__(self, say):
         self.say = say
+
+    def step_started(self, execution: dict, step: dict) -> None:
+        # a line when the step starts, so a long step (tuning, a big transform) is never silent
+        self.say(f"  [ ▸ ] {execution['PipelineName']:<24} {step['StepName']:<30} started")
 
     def step_finished(self, execution: dict, step: dict) -> None:
         status = step["StepStatus"]
@@ -77,6 +81,8 @@ class Runtime:
         self.models = ModelStore()
         self.aws = None
         self.executions_run: list[str] = []
+        self.pipeline_configs: dict = {}  # {builder module: YAML} passed as --config (tests use a smaller HPO)
+        self.gitlab = None
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self):
@@ -91,7 +97,12 @@ class Runtime:
     def _start(self):
         from .terraform import Terraform
 
-        self.tf = Terraform(self.config.terraform_dir, self.env_file)
+        from . import moto_ext
+        from .gitlab import LocalGitLab
+
+        # offline, the approval deploy chain exists as in an account with a GitLab trigger (gitlab.py)
+        self.tf = Terraform(self.config.terraform_dir,
+                            LocalGitLab.offline_tfvars(self.env_file, self.workspace.root) or self.env_file)
         self._configure_region()
         prepare_environment(self.config.sdk_config)
         self.aws = Aws(bucket_policies=self._bucket_policies(),
@@ -102,12 +113,15 @@ class Runtime:
         self._recover_orphans()
         if self.aws.embedded and self.persist:
             self._restore_executions()
+        self.gitlab = LocalGitLab(self).start()
+        moto_ext.install(self._execution_by_arn)  # ListPipelineExecutionSteps for the notification digest
         from .lambdas import Lambdas
         from .notifications import Notifications
 
         self._create_lambda_dependencies()
         self.notifications = Notifications(self, self.tf)
         self.lambdas = Lambdas(self, self.tf)
+        self.gitlab.wire(self.lambdas)  # approval -> deploy Lambda -> local GitLab build job (see gitlab.py)
         publisher = _BusPublisher()
         store = ExecutionStore(self.aws, self.workspace, checkpoint=self.checkpoint)
         self.services = Services(aws=self.aws, workspace=self.workspace, jobs=JobRecorder(self.aws, self.workspace),
@@ -118,6 +132,8 @@ class Runtime:
         return self
 
     def __exit__(self, *exc):
+        if getattr(self, "gitlab", None):
+            self.gitlab.stop()
         try:
             self.checkpoint()
         finally:
@@ -262,9 +278,42 @@ class Runtime:
         return f"s3://{bucket}/{key}"
 
     def pump(self) -> int:
-        return self.bus.pump()
+        n = self.bus.pump()
+        while self.gitlab.pending:  # deploys triggered by the Lambda run after it returned, as in GitLab
+            self.gitlab.run_pending()
+            n += self.bus.pump()
+        return n
 
-    # ------------------------------------------------------------------ executions
+    def deploy_inference(self, model_package_arn: str | None = None) -> int:
+        """The GitLab build job of the approval deploy, in-process so it reaches the embedded moto: the
+        commands tools/build_pipelines.py plans for CI (the serving pipelines, around exactly the given
+        version), each builder's main() run here. Exit 3 = no Approved version."""
+        import importlib
+
+        if str(self.repo_root) not in sys.path:
+            sys.path.insert(0, str(self.repo_root))  # tools/ is the repository's, not an installed package
+        try:
+            from tools.build_pipelines import plan
+        except ImportError:  # older checkouts: the inference script alone, as the build job ran it
+            plan = None
+        from pipeline_scripts.contracts import PIPELINES
+        if plan is not None:
+            commands = [argv[1:] for _, argv, _ in plan(str(self.env_file), model_package_arn, None)]
+        else:
+            commands = [["-m", PIPELINES["inference"].builder, "--env-file", str(self.env_file)]
+                        + (["--model-package-arn", model_package_arn] if model_package_arn else [])]
+        worst = 0
+        for cmd in commands:
+            builder, argv = cmd[1], cmd[2:] + ["--no-upload"]
+            if self.pipeline_configs.get(builder):
+                argv += ["--config", str(self.pipeline_configs[builder])]
+            try:
+                code = int(importlib.import_module(builder).main(argv) or 0)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            worst = max(worst, code)
+        return worst
+
     def save(self, rec: dict) -> None:
         self.services.store.save(rec)
 
@@ -325,6 +374,7 @@ class Runtime:
         self.say(f"▶ {name} execution {exec_id} started (trigger: {_trigger_text(trigger)})")
         rec = executor.run()
         self.executions_run.append(exec_id)
+        self.write_report(rec)
         status = rec["PipelineExecutionStatus"]
         self.say(f"■ {name} execution {exec_id} {status} in {rec['DurationSeconds']:.1f}s"
                  + (f": {rec['FailureReason']}" if status == "Failed" else ""))
@@ -344,9 +394,29 @@ class Runtime:
         rec.pop("FailedStep", None)
         self.say(f"▶ {rec['PipelineName']} execution {exec_id} retried (attempt {rec['RetryCount'] + 1})")
         rec = Executor(self.services, rec, rec["Definition"]).run()
+        self.write_report(rec)
         self.say(f"■ {rec['PipelineName']} execution {exec_id} {rec['PipelineExecutionStatus']}"
                  + (f": {rec['FailureReason']}" if rec["PipelineExecutionStatus"] == "Failed" else ""))
         return rec
+
+    def _execution_by_arn(self, arn: str) -> dict | None:
+        try:
+            rec = self.workspace.load_execution(str(arn).rsplit("/", 1)[-1])
+        except KeyError:
+            return None
+        return rec if rec.get("PipelineExecutionArn") == arn else None
+
+    def write_report(self, rec: dict) -> None:
+        """Every inference execution gets its HTML report, written before its terminal event is processed
+        (the notification links it). A report that cannot be written is said, never fatal."""
+        from .inspect import ensure_report
+        try:
+            path = ensure_report(self, rec, refresh=True)
+        except Exception as exc:  # noqa: BLE001 (the execution's outcome stands; the report is extra)
+            self.say(f"  !! report of {rec['PipelineExecutionId']} not written: {type(exc).__name__}: {exc}")
+            return
+        if path:
+            self.say(f"  report: {path}")
 
     # ------------------------------------------------------------------ registry
     def approve(self, package: str, approve: bool = True, comment: str | None = None) -> dict:

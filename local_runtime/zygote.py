@@ -36,7 +36,12 @@ def _child(request: dict, replies: int) -> None:
     os.chdir(request["cwd"])
     script = request["argv"][0]
     sys.argv = list(request["argv"])
-    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+    # As a fresh interpreter would: the script's folder first, then PYTHONPATH (the job's libraries)
+    extra = [p for p in request["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
+    sys.path[0:0] = [os.path.dirname(os.path.abspath(script)), *extra]
+    # A container has only what its image and the job's inputs bring: the venv's editable-install finders
+    # (they would resolve steplib or pipeline_scripts from the repository) are not part of it.
+    sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
     code = 0
     try:
         runpy.run_path(script, run_name="__main__")

@@ -243,8 +243,12 @@ def image_uri(cfg: PipelineConfig, instance_type: str) -> str:
     from sagemaker.core import image_uris
 
     framework = cfg.settings["framework"]
-    return image_uris.retrieve(framework["name"], region=cfg.env.region, version=framework["version"],
-                               py_version=framework.get("py_version", "py3"), instance_type=instance_type)
+    try:
+        return image_uris.retrieve(framework["name"], region=cfg.env.region, version=framework["version"],
+                                   py_version=framework.get("py_version", "py3"), instance_type=instance_type)
+    except ValueError as exc:  # the SDK's own words name the versions it knows
+        raise ConfigError(f"{cfg.settings_source}: key 'framework': no SageMaker {framework['name']} image for "
+                          f"version {framework['version']!r} in {cfg.env.region}: {exc}") from None
 
 
 def kms_key(cfg: PipelineConfig) -> str | None:
@@ -317,12 +321,65 @@ def instance_count(cfg: PipelineConfig, step_role: str) -> int:
     return int(settings.get("instance_counts", {}).get(step_role, settings["instance_count"]))
 
 
-def processor(cfg: PipelineConfig, session: PipelineSession, base_job_name: str,
-              step_role: str | None = None) -> ScriptProcessor:
+# --- how the step library reaches the jobs ---------------------------------------------------------
+# Every step script imports ``steplib`` (scripts/steplib). Training jobs get it with their code
+# (upload_training_code packs scripts/), the model gets it in model.tar.gz (train.py copies it to code/).
+# Processing jobs get it as one more ProcessingInput, mounted at STEPLIB_MOUNT and put on PYTHONPATH:
+# the stock scikit-learn image runs the script with plain python3, nothing is pip-installed at job start,
+# and the upload is content-addressed, so the pipeline definition stays the same from build to build.
+# (SDK 3.27's FrameworkProcessor would ship it too, but it re-uploads sourcedir.tar.gz under a new
+# timestamped job name at every build and wraps the script in a generated bash runproc.sh.)
+STEPLIB_DIR = SCRIPTS_DIR / "steplib"
+STEPLIB_MOUNT = f"{PROCESSING}/input/steplib"
+
+
+def steplib_files() -> list[Path]:
+    return sorted(p for p in STEPLIB_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                  and p.suffix in (".py", ".json"))
+
+
+def upload_steplib(cfg: PipelineConfig, session: PipelineSession) -> str:
+    """Upload scripts/steplib (content-addressed key), once per build session; the S3 prefix whose steplib/
+    folder the jobs mount."""
+    uploaded = getattr(session, "_steplib_uri", None)
+    if uploaded:
+        return uploaded
+    files = steplib_files()
+    digest = hashlib.sha256(b"".join(p.relative_to(STEPLIB_DIR).as_posix().encode() + b"\0" + p.read_bytes()
+                                     for p in files)).hexdigest()[:16]
+    folder = cfg.env.s3_uri("code", "steplib", digest)
+    sessions = sessions_of(session, cfg.env.region)
+    for path in files:
+        sessions.put_object(f"{folder}/steplib/{path.relative_to(STEPLIB_DIR).as_posix()}", path.read_bytes(),
+                            encryption_args(cfg))
+    session._steplib_uri = folder  # type: ignore[attr-defined]
+    return folder
+
+
+@lru_cache(maxsize=None)
+def _step_script_processor_class() -> type:
     from sagemaker.core.processing import ScriptProcessor
 
+    class StepScriptProcessor(ScriptProcessor):
+        """A ScriptProcessor whose jobs also mount the step library (see above)."""
+
+        def __init__(self, *args: Any, steplib_uri: str, **kwargs: Any) -> None:
+            kwargs["env"] = {**(kwargs.get("env") or {}), "PYTHONPATH": STEPLIB_MOUNT}
+            super().__init__(*args, **kwargs)
+            self.steplib_uri = steplib_uri
+
+        def run(self, *args: Any, inputs: list | None = None, **kwargs: Any) -> Any:
+            lib = processing_input("steplib", self.steplib_uri, STEPLIB_MOUNT)
+            return super().run(*args, inputs=[*(inputs or []), lib], **kwargs)
+
+    return StepScriptProcessor
+
+
+def processor(cfg: PipelineConfig, session: PipelineSession, base_job_name: str,
+              step_role: str | None = None) -> ScriptProcessor:
     settings = cfg.settings["processing"]
-    return ScriptProcessor(
+    return _step_script_processor_class()(
+        steplib_uri=upload_steplib(cfg, session),
         role=cfg.env.role_arn,
         image_uri=image_uri(cfg, settings["instance_type"]),
         command=["python3"],

@@ -17,6 +17,7 @@ file, the key and what was expected.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 import hcl2
 import jsonschema
 import yaml
+from steplib import algorithms
 
 from pipeline_scripts import tfmodule
 from pipeline_scripts.contracts import STEPS
@@ -57,10 +59,10 @@ _FRAMEWORK = {
     "properties": {"name": {"enum": ["sklearn", "xgboost"]}, "version": {"type": "string"},
                    "py_version": {"type": "string"}},
 }
-_HYPERPARAMETERS = {
+_HYPERPARAMETERS = {  # names, types and ranges per algorithm: _check_algorithm (steplib/algorithms.py)
     "type": "object",
-    "properties": {"algorithm": {"enum": ["random_forest", "random_forest_svr", "xgboost"]}},
-    "additionalProperties": {"type": ["string", "number", "boolean"]},
+    "properties": {"algorithm": {"enum": list(algorithms.ALGORITHMS)}},
+    "additionalProperties": {"type": ["string", "number"]},
 }
 _RANGE = {
     "type": "object", "additionalProperties": False, "required": ["type"],
@@ -308,6 +310,7 @@ def load_settings(kind: str, path: Path | str) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     _validate(data, YAML_SCHEMAS[kind], path)
     _check_ranges(data, path)
+    _check_algorithm(data, path)
     return data
 
 
@@ -330,6 +333,62 @@ def _check_ranges(data: dict[str, Any], path: Path) -> None:
             raise ConfigError(f"{where}: expected numeric 'min' < 'max'")
         if name in data["training"]["hyperparameters"]:
             raise ConfigError(f"{where}: also set as a static hyperparameter in 'training.hyperparameters'")
+
+
+def _check_algorithm(data: dict[str, Any], path: Path) -> None:
+    """Hyperparameters, tuning ranges and objective against the algorithm registry; the image must carry
+    the algorithm's packages."""
+    training = data.get("training")
+    if not training:
+        return
+    hps = training["hyperparameters"]
+    algorithm = algorithms.ALGORITHMS[hps.get("algorithm", algorithms.DEFAULT_ALGORITHM)]
+    framework = data["framework"]["name"]
+    if framework not in algorithm.images:
+        raise ConfigError(
+            f"{path}: key 'training.hyperparameters.algorithm': {algorithm.name} imports "
+            f"{', '.join(algorithm.packages)}, which the SageMaker '{framework}' image does not carry; "
+            f"set framework.name to one of {', '.join(algorithm.images)} or choose another algorithm")
+    known = ", ".join(algorithm.names)
+    for name, value in hps.items():
+        if name == "algorithm":
+            continue
+        where = f"{path}: key 'training.hyperparameters.{name}'"
+        if name not in algorithm.names:
+            raise ConfigError(f"{where}: not a hyperparameter of {algorithm.name} (expected one of {known})")
+        problem = algorithm.hyperparameter(name).problem(value)
+        if problem:
+            raise ConfigError(f"{where}: {problem}")
+    tuning = data.get("tuning")
+    if not tuning:
+        return
+    for name, spec in tuning["ranges"].items():
+        where = f"{path}: key 'tuning.ranges.{name}'"
+        if name not in algorithm.names:
+            raise ConfigError(f"{where}: not a hyperparameter of {algorithm.name} (expected one of {known})")
+        hp = algorithm.hyperparameter(name)
+        if spec["type"] != "categorical" and spec["type"] != hp.tuning_type:
+            raise ConfigError(f"{where}: {name} is {hp.type.__name__}; use type {hp.tuning_type} or categorical")
+        bounds = [spec["min"], spec["max"]] if spec["type"] != "categorical" else spec["values"]
+        for value in bounds:
+            problem = hp.problem(value)
+            if problem:
+                raise ConfigError(f"{where}: {problem}")
+    objective = tuning["objective"]
+    if objective["metric"] != algorithms.OBJECTIVE_METRIC:
+        raise ConfigError(f"{path}: key 'tuning.objective.metric': train.py reports {algorithms.OBJECTIVE_METRIC}, "
+                          f"got {objective['metric']!r}")
+    if objective["type"] != algorithms.OBJECTIVE_TYPE:
+        raise ConfigError(f"{path}: key 'tuning.objective.type': {objective['metric']} is an error, it can only be "
+                          f"minimized (Minimize), got {objective['type']!r}")
+    sample = algorithms.OBJECTIVE_LINE.format(value=1.25)
+    try:
+        match = re.search(objective["regex"], sample)
+    except re.error as exc:
+        raise ConfigError(f"{path}: key 'tuning.objective.regex': not a valid regular expression ({exc})") from exc
+    if not match or not match.groups() or match.group(1) != "1.250000":
+        raise ConfigError(f"{path}: key 'tuning.objective.regex': must capture the value in train.py's line "
+                          f"{sample!r} as its first group")
 
 
 def load_pipeline_config(kind: str, env_file: Path | str = DEFAULT_ENV_FILE,

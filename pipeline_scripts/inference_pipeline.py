@@ -184,7 +184,6 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
 
     name = cfg.env.pipeline_name("inference")
     model = approved_model(cfg, session)
-    schema_uri = common.upload_schema(cfg, session)
     retries = common.retry_policies()
     transform = cfg.settings["transform"]
     input_prefix = "/".join(p.strip("/") for p in (cfg.env.bucket_prefix, cfg.env.bucket_inf_prefix, "input") if p)
@@ -234,7 +233,8 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
                 processing_input("inference", cfg.env.inference_root_uri, f"{PROCESSING}/input/inference"),
                 processing_input("predictions", batch.properties.TransformOutput.S3OutputPath,
                                  f"{PROCESSING}/input/predictions"),
-                processing_input("schema", schema_uri, f"{PROCESSING}/input/schema")],
+                # the schema travels inside the model (one route, see scripts/steplib/schema.py)
+                processing_input("model", model.model_data_url, f"{PROCESSING}/model")],
         outputs=[processing_output(out, f"{PROCESSING}/output/{out}", artifact_uri(cfg, name, out))
                  for out in ("data_check", "model_quality", "ground_truth")]
         # labelled batches that pass the schema land where the HPO pipeline looks for them, one folder per

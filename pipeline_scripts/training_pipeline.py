@@ -212,13 +212,12 @@ def build_training_pipeline(cfg: PipelineConfig, session: PipelineSession, name:
         description=registration.get("description"),
         customer_metadata_properties={"approver": registration.get("approver", ""), "pipeline": name},
     ))
+    test_mse = JsonGet(step_name=evaluate.name, property_file=evaluation, json_path="regression_metrics.mse.value")
     fail = FailStep(name=FAIL, error_message=Join(on=" ", values=[
-        "Test-split MSE is above the threshold", mse_threshold, "; the model was not registered."]))
+        "Test-split MSE", test_mse, "is above the threshold", mse_threshold, "; the model was not registered."]))
     gate = ConditionStep(
         name=CONDITION,
-        conditions=[ConditionLessThanOrEqualTo(
-            left=JsonGet(step_name=evaluate.name, property_file=evaluation, json_path="regression_metrics.mse.value"),
-            right=mse_threshold)],
+        conditions=[ConditionLessThanOrEqualTo(left=test_mse, right=mse_threshold)],
         if_steps=[register], else_steps=[fail])
 
     parameters = [training_data, *([feedback_data] if with_feedback else []), mse_threshold, approval_status]

@@ -11,29 +11,15 @@ Output: /opt/ml/processing/output/model_quality/model_quality.json, always:
         its FailStep reports a breach. Exit 1 only for bad input (never reported as a breach).
 """
 
-import argparse
-import csv
 import json
 import math
 import os
-import sys
-import traceback
 
 import numpy as np
 
-
-def container_path(path):  # env SM_CONTAINER_ROOT relocates /opt/ml (offline runtime, tests)
-    root = os.environ.get("SM_CONTAINER_ROOT")
-    return path.replace("/opt/ml", root, 1) if root and path.startswith("/opt/ml") else path
-
-
-class InputError(Exception):
-    """Bad input: the message names the file, the row and the problem."""
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # bad arguments also end in a failure message, not a bare exit 2
-        raise InputError(f"bad arguments: {message}")
+from steplib import InputError, Parser, container_path, run_main
+from steplib.csvio import read_numeric
+from steplib.metrics import regression_metrics
 
 
 def read_status(path):
@@ -52,49 +38,8 @@ def read_status(path):
 def read_pairs(path):
     if not os.path.isfile(path):
         raise InputError(f"{path}: model quality input not found")
-    pred, truth = [], []
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.reader(f, strict=True)
-            header = next(reader, None)
-            if header is None:
-                raise InputError(f"{path}: file is empty")
-            if [h.strip() for h in header] != ["prediction", "ground_truth"]:
-                raise InputError(f"{path}: line 1: header must be 'prediction,ground_truth', found {header!r}")
-            for row in reader:
-                line = reader.line_num
-                if len(row) != 2:
-                    raise InputError(f"{path}: line {line}: expected 2 columns, found {len(row)}")
-                for name, value, dest in (("prediction", row[0], pred), ("ground_truth", row[1], truth)):
-                    try:
-                        number = float(value)
-                    except ValueError:
-                        number = math.nan
-                    if not math.isfinite(number):
-                        raise InputError(f"{path}: line {line}: non-numeric or missing value {value!r} "
-                                         f"in column '{name}'")
-                    dest.append(number)
-    except csv.Error as exc:
-        raise InputError(f"{path}: malformed CSV at line {reader.line_num}: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc})") from None
-    if not pred:
-        raise InputError(f"{path}: no data rows after the header")
-    return np.asarray(pred), np.asarray(truth)
-
-
-def regression_metrics(y_true, y_pred, n_boot=200, seed=0):
-    def metrics(t, p):
-        err = p - t
-        mse = float(np.mean(err**2))
-        ss_tot = float(np.sum((t - t.mean()) ** 2))
-        r2 = 1.0 - float(np.sum(err**2)) / ss_tot if ss_tot > 0 else 0.0
-        return {"mse": mse, "rmse": math.sqrt(mse), "mae": float(np.mean(np.abs(err))), "r2": r2}
-
-    rng = np.random.default_rng(seed)
-    boots = [metrics(y_true[i], y_pred[i]) for i in (rng.integers(0, len(y_true), len(y_true)) for _ in range(n_boot))]
-    point = metrics(y_true, y_pred)
-    return {k: {"value": v, "standard_deviation": float(np.std([b[k] for b in boots]))} for k, v in point.items()}
+    data = np.asarray(read_numeric(path, header=["prediction", "ground_truth"]))
+    return data[:, 0], data[:, 1]
 
 
 def evaluate(input_dir, threshold):
@@ -137,21 +82,5 @@ def main(argv=None):
         json.dump(report, f, indent=2)
 
 
-def fail(message):
-    message = " ".join(str(message).split())[:1000]  # one line: SageMaker keeps the first 1 KB as ExitMessage
-    print(f"ERROR: {message}", file=sys.stderr)
-    path = container_path("/opt/ml/output/message")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(message + "\n")
-    sys.exit(1)
-
-
 if __name__ == "__main__":
-    try:
-        main()
-    except InputError as exc:
-        fail(exc)
-    except Exception as exc:  # noqa: BLE001 - reported, never swallowed: traceback + failure message
-        traceback.print_exc()
-        fail(f"model_quality failed: {type(exc).__name__}: {exc}")
+    run_main(main, "model_quality")

@@ -10,7 +10,7 @@ ground truth of their own is not scored (a clear note says so).
 
 Inputs : /opt/ml/processing/input/batch/ (the batch objects, as DataPreProcessingStep read them),
          /opt/ml/processing/input/predictions/*.out (one prediction per line, files in the batch's row order),
-         /opt/ml/processing/input/inference/ground-truth/ (labels), /opt/ml/processing/input/schema/*.json.
+         /opt/ml/processing/input/inference/ground-truth/ (labels), /opt/ml/processing/model/model.tar.gz (dataset_schema.json of the model: the one route).
 Outputs: data_check/data_check.csv (header: schema order, prediction in the target's place),
          model_quality/ground_truth.json (always) + model_quality_input.csv (prediction,ground_truth; when the
          labels are usable), ground_truth/ground_truth.json (the same status, the pipeline's property file),
@@ -20,33 +20,31 @@ Predictions and labels are joined by batch position (row n of a file with label 
 the row counts are checked per file.
 """
 
-import argparse
 import csv
 import datetime as dt
 import hashlib
 import json
 import math
 import os
-import sys
-import traceback
+import tempfile
+
+from steplib import InputError, Parser, container_path, run_main
+from steplib.archive import extract
+from steplib.csvio import read_table
+from steplib.schema import load_schema
 
 
-def container_path(path):  # env SM_CONTAINER_ROOT relocates /opt/ml (offline runtime, tests)
-    root = os.environ.get("SM_CONTAINER_ROOT")
-    return path.replace("/opt/ml", root, 1) if root and path.startswith("/opt/ml") else path
+def model_schema(model_path):
+    """The schema the model was trained with, from its model.tar.gz (the one route, see steplib/schema.py),
+    validated by the one schema module; returned as the plain document the checks below read."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = extract(model_path, tmp, {"dataset_schema.json"})["dataset_schema.json"]
+        typed = load_schema(path)
+        with open(path) as f:
+            return typed, json.load(f)
 
 
-class InputError(Exception):
-    """Bad input: the message names the file, the row and the problem."""
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # bad arguments also end in a failure message, not a bare exit 2
-        raise InputError(f"bad arguments: {message}")
-
-
-# ---------------------------------------------------------------- reading
-def list_files(directory, suffix=""):
+def relative_files(directory, suffix=""):
     """Relative paths under directory, sorted as DataPreProcessingStep sorts them (same batch row order)."""
     if not os.path.isdir(directory):
         return []
@@ -90,31 +88,21 @@ def read_csv(path, columns):
     return rows
 
 
-def load_schema(path):
-    try:
-        with open(path) as f:
-            schema = json.load(f)
-        columns, target = schema["columns"], schema["target"]
-        if target not in [c["name"] for c in columns]:
-            raise KeyError(f"target {target!r} is not a column")
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise InputError(f"{path}: cannot read the schema ({type(exc).__name__}: {exc})") from None
-    return schema
-
-
-def find_schema(directory_or_file):
-    if os.path.isfile(directory_or_file):
-        return directory_or_file
-    files = list_files(directory_or_file, ".json")
-    if len(files) != 1:
-        raise InputError(f"{directory_or_file}: expected one schema JSON file, found {files or 'none'}")
-    return os.path.join(directory_or_file, files[0])
+def read_features(path, schema):
+    """Raw feature rows as text, read by the step library's strict reader. Missing values and categories the
+    schema does not list pass through here: the data-quality check counts and reports them, and the feedback
+    check below keeps unknown categories out of training (missing values are imputed there)."""
+    features = schema.features
+    rows, _ = read_table(path, schema, features, allow_missing=[c.name for c in features],
+                         unknown_ok=[c.name for c in features], check_ranges=False, what="raw inference",
+                         as_text=True)
+    return rows
 
 
 # ---------------------------------------------------------------- the batch
 def batch_files(batch_dir, object_key, input_prefix):
     """[(batch name, local path)] of the batch, in DataPreProcessingStep's row order."""
-    local = list_files(batch_dir)
+    local = relative_files(batch_dir)
     if not local:
         raise InputError(f"{batch_dir}: the batch {object_key!r} has no objects")
     prefix = input_prefix.strip("/") + "/"
@@ -142,6 +130,8 @@ def schema_problems(rows, columns, target, path):
     for line, row in enumerate(rows, start=1):
         for col, value in zip(columns, row):
             name = col["name"]
+            if value == "":  # missing: imputed by the preprocessing fitted at training, not a schema problem
+                continue
             if col["type"] == "categorical":
                 if value not in [str(c) for c in col.get("categories", [])]:
                     problems.append(f"{path}: line {line}: column '{name}': unknown category {value!r} "
@@ -182,19 +172,17 @@ def main(argv=None):
     p.add_argument("--batch-dir", default="/opt/ml/processing/input/batch")
     p.add_argument("--inference-dir", default="/opt/ml/processing/input/inference")
     p.add_argument("--predictions-dir", default="/opt/ml/processing/input/predictions")
-    p.add_argument("--schema", default="/opt/ml/processing/input/schema")
+    p.add_argument("--model-path", default="/opt/ml/processing/model/model.tar.gz")
     p.add_argument("--output-dir", default="/opt/ml/processing/output")
     args = p.parse_args(argv)
 
-    schema = load_schema(find_schema(container_path(args.schema)))
+    typed_schema, schema = model_schema(container_path(args.model_path))
     columns, target = schema["columns"], schema["target"]
     names = [c["name"] for c in columns]
-    features = [(c["name"], c["type"] != "categorical") for c in columns if c["name"] != target]
-    target_col = next(c for c in columns if c["name"] == target)
 
     files = batch_files(container_path(args.batch_dir), args.object_key, args.input_prefix)
     pred_dir = container_path(args.predictions_dir)
-    pred_files = list_files(pred_dir, ".out")
+    pred_files = relative_files(pred_dir, ".out")
     if not pred_files:
         raise InputError(f"{pred_dir}: no prediction files (*.out)")
     preds = []
@@ -205,7 +193,7 @@ def main(argv=None):
     # Row n of the batch is prediction n (DataPreProcessingStep and the transform keep order and count).
     batches, start = [], 0
     for name, path in files:
-        rows = read_csv(path, features)
+        rows = read_features(path, typed_schema)
         batches.append({"name": name, "path": path, "rows": rows, "preds": preds[start:start + len(rows)]})
         start += len(rows)
         print(f"batch {name}: {len(rows)} rows from {path}")
@@ -291,21 +279,5 @@ def main(argv=None):
     print(f"joined {start} rows; ground truth: {json.dumps(status)}")
 
 
-def fail(message):
-    message = " ".join(str(message).split())[:1000]  # one line: SageMaker keeps the first 1 KB as ExitMessage
-    print(f"ERROR: {message}", file=sys.stderr)
-    path = container_path("/opt/ml/output/message")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(message + "\n")
-    sys.exit(1)
-
-
 if __name__ == "__main__":
-    try:
-        main()
-    except InputError as exc:
-        fail(exc)
-    except Exception as exc:  # noqa: BLE001 - reported, never swallowed: traceback + failure message
-        traceback.print_exc()
-        fail(f"prepare_data_check failed: {type(exc).__name__}: {exc}")
+    run_main(main, "prepare_data_check")

@@ -1,97 +1,54 @@
 """DataPreProcessingStep: apply the training-time preprocessing (never re-fitted) to raw inference data.
 
 Inputs : /opt/ml/processing/input/data/ (headerless CSVs, feature columns in schema order; files are read in
-         sorted name order), /opt/ml/processing/model/model.tar.gz (preprocessor.joblib, dataset_schema.json)
+         sorted name order), /opt/ml/processing/model/model.tar.gz (preprocessor.joblib, dataset_schema.json,
+         preprocessing.json: the schema and the fit the model was trained with)
 Output : /opt/ml/processing/output/transformed/inference-transformed.csv (headerless transformed features,
-         same rows, same order). Categories unseen in the schema are encoded as all zeros and reported.
+         same rows, same order).
+Missing feature values are imputed by the training fit (schema policy "impute"); a category the schema does
+not list is handled as its column's ``unknown_category`` policy says (error / ignore = all zeros /
+most_frequent = the train split's most frequent category), counted per column in the log.
 """
 
-import argparse
-import csv
-import math
+import json
 import os
-import sys
-import tarfile
 import tempfile
-import traceback
 
 import joblib
-import json
+import numpy as np
 import pandas as pd
 
+from steplib import InputError, Parser, container_path, list_files, run_main
+from steplib.archive import extract
+from steplib.csvio import read_table
+from steplib.features import check_finite, check_magnitudes, feature_frame, frame_of, shown, where
+from steplib.schema import load_schema
 
-def container_path(path):  # env SM_CONTAINER_ROOT relocates /opt/ml (offline runtime, tests)
-    root = os.environ.get("SM_CONTAINER_ROOT")
-    return path.replace("/opt/ml", root, 1) if root and path.startswith("/opt/ml") else path
-
-
-class InputError(Exception):
-    """Bad input: the message names the file, the row and the problem."""
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # bad arguments also end in a failure message, not a bare exit 2
-        raise InputError(f"bad arguments: {message}")
+MODEL_FILES = {"preprocessor.joblib", "dataset_schema.json", "preprocessing.json"}
 
 
-def extract_members(archive, names, dest):
-    """Copy just the named top-level files out of the model archive (no path from the archive is trusted)."""
-    found = {}
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            for m in tar.getmembers():
-                name = m.name[2:] if m.name.startswith("./") else m.name
-                if name in names and m.isfile():
-                    target = os.path.join(dest, name)
-                    with tar.extractfile(m) as src, open(target, "wb") as out:
-                        out.write(src.read())
-                    found[name] = target
-    except FileNotFoundError:
-        raise InputError(f"{archive}: model archive not found") from None
-    except tarfile.TarError as exc:
-        raise InputError(f"{archive}: not a readable tar.gz archive ({exc})") from None
-    missing = sorted(set(names) - set(found))
-    if missing:
-        raise InputError(f"{archive}: missing {', '.join(missing)} (was the model trained by scripts/train.py?)")
-    return found
-
-
-def read_features(path, features):
-    """Strict parse: wrong column count, non-numeric or missing numeric values are errors."""
-    rows = []
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.reader(f, strict=True)
-            for row in reader:
-                line = reader.line_num
-                if not row:
-                    raise InputError(f"{path}: line {line}: empty line")
-                if len(row) != len(features):
-                    raise InputError(f"{path}: line {line}: expected {len(features)} feature columns "
-                                     f"({', '.join(c['name'] for c in features)}), found {len(row)}")
-                values = []
-                for col, raw in zip(features, row):
-                    value = raw.strip()
-                    if col["type"] == "categorical":
-                        values.append(value)
-                        continue
-                    try:
-                        number = float(value)
-                    except ValueError:
-                        what = "missing value" if value == "" else f"non-numeric value {value!r}"
-                        raise InputError(f"{path}: line {line}: {what} in numeric column '{col['name']}'") from None
-                    if not math.isfinite(number):
-                        raise InputError(f"{path}: line {line}: missing or non-finite value {value!r} "
-                                         f"in column '{col['name']}'")
-                    values.append(number)
-                rows.append(values)
-    except csv.Error as exc:
-        raise InputError(f"{path}: malformed CSV at line {reader.line_num}: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc})") from None
-    if not rows:
-        raise InputError(f"{path}: file is empty")
-    return rows
+def apply_unknown_policy(df, schema, fit):
+    """Unknown categories per column policy (an 'error' column never gets here: the reader refused it)."""
+    for col in schema.categorical_features:
+        unknown = df[col.name].notna() & ~df[col.name].isin(col.categories)
+        n = int(unknown.sum())
+        if n and col.unknown_category == "most_frequent":
+            replacement = fit["most_frequent"].get(col.name)
+            if replacement is None:
+                raise InputError(f"{where(df, df.index[unknown][0])}: unknown category "
+                                 f"{shown(df.at[df.index[unknown][0], col.name])} in column '{col.name}' and the "
+                                 "training split had no value to use instead")
+            print(f"unseen categories in column '{col.name}': {n} row(s), values "
+                  f"{sorted(df.loc[unknown, col.name].unique().tolist())}; replaced by the most frequent "
+                  f"{replacement!r} (unknown_category: most_frequent)")
+            df.loc[unknown, col.name] = replacement
+        elif n:
+            print(f"WARNING unseen categories in column '{col.name}': {n} row(s), values "
+                  f"{sorted(df.loc[unknown, col.name].unique().tolist())}; encoded as all zeros "
+                  "(unknown_category: ignore)")
+        else:
+            print(f"unseen categories in column '{col.name}': 0 row(s)")
+    return df
 
 
 def main(argv=None):
@@ -101,35 +58,30 @@ def main(argv=None):
     p.add_argument("--output-dir", default="/opt/ml/processing/output/transformed")
     p.add_argument("--output-name", default="inference-transformed.csv")
     args = p.parse_args(argv)
-    input_dir, archive = container_path(args.input_dir), container_path(args.model_path)
+    archive = container_path(args.model_path)
     with tempfile.TemporaryDirectory() as tmp:
-        files = extract_members(archive, {"preprocessor.joblib", "dataset_schema.json"}, tmp)
+        files = extract(archive, tmp, MODEL_FILES)
         pre = joblib.load(files["preprocessor.joblib"])
-        with open(files["dataset_schema.json"]) as f:
-            schema = json.load(f)
-    features = [c for c in schema["columns"] if c["name"] != schema["target"]]
-    if not os.path.isdir(input_dir):
-        raise InputError(f"{input_dir}: input directory does not exist")
-    paths = sorted(os.path.join(d, n) for d, _, ns in os.walk(input_dir) for n in ns if not n.startswith("."))
-    if not paths:
-        raise InputError(f"{input_dir}: no input files")
-    rows = []
-    for path in paths:
-        file_rows = read_features(path, features)
-        print(f"read {len(file_rows)} rows from {path}")
-        rows.extend(file_rows)
-    df = pd.DataFrame(rows, columns=[c["name"] for c in features])
-    for col in features:
-        if col["type"] == "categorical":
-            unseen = df.loc[~df[col["name"]].isin(col["categories"]), col["name"]]
-            if len(unseen):  # kept (encoded as all zeros), but visible in the job log
-                print(f"WARNING unseen categories in column '{col['name']}': {len(unseen)} row(s), values "
-                      f"{sorted(unseen.unique().tolist())}; encoded as all zeros")
-            else:
-                print(f"unseen categories in column '{col['name']}': 0 row(s)")
-    transformed = pre.transform(df)  # the training-time fit, unchanged
+        schema = load_schema(files["dataset_schema.json"])
+        with open(files["preprocessing.json"]) as f:
+            fit = json.load(f)
+    features = schema.features
+    allow = schema.feature_names if schema.missing_features == "impute" else []
+    tolerant = [c.name for c in schema.categorical_features if c.unknown_category != "error"]
+    frames = []
+    for path in list_files(container_path(args.input_dir)):
+        lines = []
+        rows, missing = read_table(path, schema, features, allow_missing=allow, unknown_ok=tolerant,
+                                   what="inference", lines=lines)
+        frames.append(frame_of(rows, schema.feature_names, path, lines))
+        counts = ", ".join(f"{k}={v}" for k, v in missing.items() if v)
+        print(f"read {len(rows)} rows from {path}" + (f"; missing values imputed: {counts}" if counts else ""))
+    df = apply_unknown_policy(pd.concat(frames, ignore_index=True), schema, fit)
+    check_magnitudes(df, schema)
+    transformed = pre.transform(feature_frame(df, schema))  # the training-time fit, unchanged
     if transformed.shape[0] != len(df):
         raise InputError(f"preprocessing returned {transformed.shape[0]} rows for {len(df)} input rows")
+    check_finite(df, np.asarray(transformed, dtype=float), schema)
     out = container_path(args.output_dir)
     os.makedirs(out, exist_ok=True)
     out_path = os.path.join(out, args.output_name)
@@ -137,21 +89,5 @@ def main(argv=None):
     print(f"wrote {len(df)} rows x {transformed.shape[1]} features to {out_path}")
 
 
-def fail(message):
-    message = " ".join(str(message).split())[:1000]  # one line; SageMaker FailureReason is short
-    print(f"ERROR: {message}", file=sys.stderr)
-    path = container_path("/opt/ml/output/message")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(message + "\n")
-    sys.exit(1)
-
-
 if __name__ == "__main__":
-    try:
-        main()
-    except InputError as exc:
-        fail(exc)
-    except Exception as exc:  # noqa: BLE001 - reported, never swallowed: traceback + failure message
-        traceback.print_exc()
-        fail(f"preprocess_inference failed: {type(exc).__name__}: {exc}")
+    run_main(main, "preprocess_inference")

@@ -1,85 +1,50 @@
-"""TrainingPreProcessStep: validate raw training CSVs, split, fit the feature preprocessing on the train split.
+"""TrainingPreProcessStep: validate raw training CSVs, clean, split, fit the feature preprocessing on the train split.
 
 Inputs : /opt/ml/processing/input/data/ (headerless CSVs, schema column order, target included)
          --feedback-dir (HPO retraining): labelled inference batches in the same convention
          /opt/ml/processing/input/schema/dataset_schema.json
 Outputs: /opt/ml/processing/output/{train/train.csv, validation/validation.csv, test/test.csv}
          (headerless: target first, then transformed features), baseline/baseline.csv (raw train split with
-         header), preprocessor/preprocessor.joblib (+ dataset_schema.json), fitted on the train split only.
+         header), preprocessor/{preprocessor.joblib, dataset_schema.json, preprocessing.json}.
+
+Cleaning, each step counted in the log and in preprocessing.json (nothing is dropped silently):
+  * rows whose target is missing are dropped (they cannot teach a regressor);
+  * exact duplicate rows are dropped before the split (a copy in train and test would flatter the test MSE);
+  * missing feature values stay missing here and are imputed by the preprocessing fitted on the train split:
+    the median for numeric columns, a "__missing__" category for categorical ones (schema policy "impute");
+  * a value too large for the fitted standardization (its square overflows) is refused, naming file, line,
+    column and value, and every transformed value is checked finite before it is written.
 """
 
-import argparse
-import csv
 import json
 import math
 import os
 import shutil
-import sys
-import traceback
 
 import joblib
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from steplib import InputError, Parser, container_path, list_files, run_main
+from steplib.csvio import read_table
+from steplib.features import (build_preprocessor, check_finite, check_magnitudes, feature_frame, frame_of,
+                              where)
+from steplib.schema import load_schema
 
 
-def container_path(path):  # env SM_CONTAINER_ROOT relocates /opt/ml (offline runtime, tests)
-    root = os.environ.get("SM_CONTAINER_ROOT")
-    return path.replace("/opt/ml", root, 1) if root and path.startswith("/opt/ml") else path
-
-
-class InputError(Exception):
-    """Bad input: the message names the file, the row and the problem."""
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # bad arguments also end in a failure message, not a bare exit 2
-        raise InputError(f"bad arguments: {message}")
-
-
-def load_schema(path):
-    try:
-        with open(path) as f:
-            schema = json.load(f)
-        names = [c["name"] for c in schema["columns"]]
-        if schema["target"] not in names:
-            raise InputError(f"{path}: target '{schema['target']}' is not one of the columns")
-        for c in schema["columns"]:
-            if c["type"] == "categorical" and not c.get("categories"):
-                raise InputError(f"{path}: categorical column '{c['name']}' lists no categories")
-        return schema
-    except FileNotFoundError:
-        raise InputError(f"{path}: schema file not found") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise InputError(f"{path}: invalid schema ({type(exc).__name__}: {exc})") from None
-
-
-def list_input_files(directory):
-    if not os.path.isdir(directory):
-        raise InputError(f"{directory}: input directory does not exist")
-    files = sorted(os.path.join(d, n) for d, _, names in os.walk(directory) for n in names if not n.startswith("."))
-    if not files:
-        raise InputError(f"{directory}: no input files")
-    return files
-
-
-def read_rows(path, columns):
-    """Parse one headerless CSV strictly; every bad row is an error (nothing dropped)."""
-    rows = []
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.reader(f, strict=True)
-            for row in reader:
-                rows.append(parse_row(row, columns, path, reader.line_num))
-    except csv.Error as exc:
-        raise InputError(f"{path}: malformed CSV at line {reader.line_num}: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc})") from None
-    if not rows:
-        raise InputError(f"{path}: file is empty")
-    return rows
+def read_inputs(paths, schema):
+    """Every row of every file with its file and line; missing features allowed per the schema's policy."""
+    allow = [schema.target] + (schema.feature_names if schema.missing_features == "impute" else [])
+    frames, missing = [], {n: 0 for n in schema.names}
+    for path in paths:
+        lines = []
+        rows, counts = read_table(path, schema, schema.columns, allow_missing=allow, what="training", lines=lines)
+        frames.append(frame_of(rows, schema.names, path, lines))
+        for name, n in counts.items():
+            missing[name] += n
+        print(f"read {len(rows)} rows from {path}")
+    return pd.concat(frames, ignore_index=True), missing
 
 
 def feedback_files(directory, window):
@@ -122,66 +87,6 @@ def feedback_files(directory, window):
     return sorted(chosen)
 
 
-def parse_row(row, columns, path, lineno):
-    if not row:
-        raise InputError(f"{path}: line {lineno}: empty line")
-    if len(row) != len(columns):
-        raise InputError(f"{path}: line {lineno}: expected {len(columns)} columns "
-                         f"({', '.join(c['name'] for c in columns)}), found {len(row)}")
-    if lineno == 1 and all(not _is_number(v) for c, v in zip(columns, row) if c["type"] != "categorical"):
-        raise InputError(f"{path}: line 1 looks like a header row ({','.join(row)[:80]}); "
-                         "training CSVs must be headerless, in schema column order")
-    out = []
-    for col, raw in zip(columns, row):
-        value = raw.strip()
-        if col["type"] == "categorical":
-            if value not in col["categories"]:
-                raise InputError(f"{path}: line {lineno}: unknown category {value!r} in column '{col['name']}' "
-                                 f"(allowed: {', '.join(col['categories'])})")
-            out.append(value)
-            continue
-        if value == "" or value.lower() in ("nan", "na", "null", "none"):
-            raise InputError(f"{path}: line {lineno}: missing value in numeric column '{col['name']}' "
-                             "(training data must be complete; fix or remove the row upstream)")
-        try:
-            number = float(value)
-        except ValueError:
-            hint = " (training CSVs are headerless: is this a header row?)" if lineno == 1 else ""
-            raise InputError(f"{path}: line {lineno}: non-numeric value {value!r} in numeric column "
-                             f"'{col['name']}'{hint}") from None
-        if not math.isfinite(number):
-            raise InputError(f"{path}: line {lineno}: non-finite value {value!r} in column '{col['name']}'")
-        out.append(number)
-    return out
-
-
-def _is_number(value):
-    try:
-        float(value)
-        return True
-    except ValueError:
-        return False
-
-
-def build_preprocessor(schema):
-    feats = [c for c in schema["columns"] if c["name"] != schema["target"]]
-    cats = [c for c in feats if c["type"] == "categorical"]
-    nums = [c["name"] for c in feats if c["type"] != "categorical"]
-    steps = []
-    if cats:  # unknown categories at inference encode as all zeros (preprocess_inference reports them)
-        steps.append(("categorical", OneHotEncoder(categories=[c["categories"] for c in cats],
-                                                   handle_unknown="ignore", sparse_output=False),
-                      [c["name"] for c in cats]))
-    if nums:
-        steps.append(("numeric", StandardScaler(), nums))
-    return ColumnTransformer(steps, remainder="drop", sparse_threshold=0.0)
-
-
-def write_csv(frame, path, header=False):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    frame.to_csv(path, header=header, index=False)
-
-
 def main(argv=None):
     p = Parser(description=__doc__)
     p.add_argument("--input-dir", default="/opt/ml/processing/input/data")
@@ -191,7 +96,7 @@ def main(argv=None):
     p.add_argument("--test-ratio", type=float, default=0.15)
     p.add_argument("--seed", type=int, default=42)
     # HPO retraining also learns from labelled inference batches (DataCheckPreProcessingStep's feedback)
-    p.add_argument("--feedback-dir", default=None, help="labelled inference batches (<execution>/manifest.json + data/)")
+    p.add_argument("--feedback-dir", default=None, help="extra headerless CSVs in the training convention")
     p.add_argument("--feedback-window", type=int, default=10, help="use at most this many newest feedback batches")
     args = p.parse_args(argv)
     if not (0 < args.validation_ratio < 1 and 0 < args.test_ratio < 1
@@ -200,58 +105,67 @@ def main(argv=None):
                          "(each must be > 0 and their sum < 1)")
     schema_path, out = container_path(args.schema), container_path(args.output_dir)
     schema = load_schema(schema_path)
-    columns, target = schema["columns"], schema["target"]
-    names = [c["name"] for c in columns]
-    rows = []
-    inputs = list_input_files(container_path(args.input_dir))
+    names, target = schema.names, schema.target
+    inputs = list_files(container_path(args.input_dir))
     if args.feedback_window < 1:
         raise InputError(f"bad arguments: --feedback-window {args.feedback_window} must be >= 1")
     if args.feedback_dir:
         inputs += feedback_files(container_path(args.feedback_dir), args.feedback_window)
-    for path in inputs:
-        file_rows = read_rows(path, columns)
-        print(f"read {len(file_rows)} rows from {path}")
-        rows.extend(file_rows)
-    df = pd.DataFrame(rows, columns=names)
-    for c in columns:  # categorical columns stay strings, the rest float
-        df[c["name"]] = df[c["name"]].astype(str if c["type"] == "categorical" else float)
+    df, missing = read_inputs(inputs, schema)
+    report = {"rows_read": len(df), "missing_values": {k: v for k, v in missing.items() if v}}
+
+    no_target = df[target].isna()
+    if no_target.any():
+        print(f"dropped {int(no_target.sum())} row(s) with a missing target '{target}' "
+              f"(first: {where(df, df.index[no_target][0])})")
+    df = df[~no_target]
+    duplicated = df.duplicated(subset=names, keep="first")
+    if duplicated.any():
+        print(f"dropped {int(duplicated.sum())} exact duplicate row(s) before the split "
+              f"(first: {where(df, df.index[duplicated][0])})")
+    df = df[~duplicated]
+    report.update(rows_missing_target_dropped=int(no_target.sum()), duplicate_rows_dropped=int(duplicated.sum()),
+                  rows_used=len(df))
+    for name, n in report["missing_values"].items():
+        if name != target:
+            print(f"missing values in column '{name}': {n} (imputed by the preprocessing fitted on the train split)")
+    check_magnitudes(df, schema, [c for c in schema.columns if c.is_numeric])  # the target too
+
     n_test = math.ceil(len(df) * args.test_ratio)
     n_val = math.ceil(len(df) * args.validation_ratio)
     if len(df) - n_test - n_val < 1:
-        raise InputError(f"only {len(df)} rows: too few to split into train/validation/test")
+        raise InputError(f"only {len(df)} usable rows: too few to split into train/validation/test")
     rest, test = train_test_split(df, test_size=args.test_ratio, random_state=args.seed)
     train, val = train_test_split(rest, test_size=args.validation_ratio / (1 - args.test_ratio),
                                   random_state=args.seed)
     pre = build_preprocessor(schema)
-    features = [n for n in names if n != target]
-    pre.fit(train[features])  # train split only: validation/test stay unseen
+    pre.fit(feature_frame(train, schema))  # train split only: validation/test stay unseen
+    feature_names = [str(n) for n in pre.get_feature_names_out()]
     for split, frame in (("train", train), ("validation", val), ("test", test)):
-        transformed = pre.transform(frame[features])
-        out_frame = pd.DataFrame(np.column_stack([frame[target].to_numpy(), transformed]))
-        write_csv(out_frame, os.path.join(out, split, f"{split}.csv"))
+        transformed = pre.transform(feature_frame(frame, schema))
+        check_finite(frame, transformed, schema)
+        out_frame = pd.DataFrame(np.column_stack([frame[target].to_numpy(dtype=float), transformed]))
+        path = os.path.join(out, split, f"{split}.csv")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        out_frame.to_csv(path, header=False, index=False)
         print(f"{split}: {len(frame)} rows, {transformed.shape[1]} transformed features")
-    write_csv(train[names], os.path.join(out, "baseline", "baseline.csv"), header=True)
-    os.makedirs(os.path.join(out, "preprocessor"), exist_ok=True)
-    joblib.dump(pre, os.path.join(out, "preprocessor", "preprocessor.joblib"))
-    shutil.copyfile(schema_path, os.path.join(out, "preprocessor", "dataset_schema.json"))
-    print("transformed feature columns: " + ", ".join(pre.get_feature_names_out()))
-
-
-def fail(message):
-    message = " ".join(str(message).split())[:1000]  # one line; SageMaker FailureReason is short
-    print(f"ERROR: {message}", file=sys.stderr)
-    path = container_path("/opt/ml/output/message")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(message + "\n")
-    sys.exit(1)
+        report[f"{split}_rows"] = len(frame)
+    baseline = os.path.join(out, "baseline", "baseline.csv")
+    os.makedirs(os.path.dirname(baseline), exist_ok=True)
+    train[names].to_csv(baseline, header=True, index=False)
+    # What inference needs besides the fitted transform: the train split's most frequent category per
+    # column (unknown_category: most_frequent), and this report.
+    report["most_frequent"] = {c.name: str(train[c.name].mode(dropna=True).iloc[0])
+                               for c in schema.categorical_features if train[c.name].notna().any()}
+    report["transformed_features"] = feature_names
+    pre_dir = os.path.join(out, "preprocessor")
+    os.makedirs(pre_dir, exist_ok=True)
+    joblib.dump(pre, os.path.join(pre_dir, "preprocessor.joblib"))
+    shutil.copyfile(schema_path, os.path.join(pre_dir, "dataset_schema.json"))
+    with open(os.path.join(pre_dir, "preprocessing.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    print("preprocessing report: " + json.dumps({k: v for k, v in report.items() if k != "transformed_features"}))
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except InputError as exc:
-        fail(exc)
-    except Exception as exc:  # noqa: BLE001 - reported, never swallowed: traceback + failure message
-        traceback.print_exc()
-        fail(f"preprocess_training failed: {type(exc).__name__}: {exc}")
+    run_main(main, "preprocess_training")

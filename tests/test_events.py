@@ -342,7 +342,8 @@ def test_model_approval_deploy_trigger(env):
     rule = rules["model_approved[0]"]
     group = loaded.group
     assert matches(rule["pattern"], doc_model_package(group, "Approved"))
-    assert not matches(rule["pattern"], doc_model_package(group, "Rejected"))  # the documented sample is Rejected
+    # the documented sample is Rejected: routed too, the Lambda rolls back when the rejected version served
+    assert matches(rule["pattern"], doc_model_package(group, "Rejected"))
     assert not matches(rule["pattern"], doc_model_package(group, "PendingManualApproval"))
     assert not matches(rule["pattern"], doc_model_package("another-group", "Approved"))
     (target,) = rule["targets"]

@@ -40,7 +40,6 @@ def aws(monkeypatch):
     for k, v in {"AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing",
                  "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}.items():
         monkeypatch.setenv(k, v)
-    notification.IdempotencyStore._memory.clear()
     with mock_aws():
         sns, sqs, ddb = boto3.client("sns"), boto3.client("sqs"), boto3.client("dynamodb")
         topic = sns.create_topic(Name="notifications")["TopicArn"]
@@ -81,114 +80,223 @@ def _dq_job(summary=None, name="pipelines-abc123-dataqualitycheckstep-x1"):
     return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:processing-job/{name}"
 
 
-# ---------------------------------------------------------------- notification: event kinds
-def test_pipeline_status_message(aws):
-    result = notification.lambda_handler(doc_pipeline_status("abalone-training", "Succeeded"), None)
-    assert result["status"] == "published"
-    (msg,) = aws()
-    assert msg["Subject"] == "[abalone-training] pipeline execution Succeeded"
-    body = msg["Message"]
-    for expected in ("Pipeline: abalone-training", "Execution: p4jn9xou8a8s", "Status: Succeeded",
-                     "https://us-east-1.console.aws.amazon.com/sagemaker/home?region=us-east-1#/pipelines/abalone-training/executions/p4jn9xou8a8s"):
-        assert expected in body
+# ---------------------------------------------------------------- notification: the execution digest
+CONTRACTS = json.loads((ROOT / "contracts.json").read_text())
+ROLES = CONTRACTS["steps"]
+INF_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:pipeline/abalone-batch-inference"
 
 
-def test_pipeline_failure_carries_a_reason(aws):
-    event = doc_pipeline_status("abalone-batch-inference", "Failed")
-    notification.lambda_handler(event, None)
-    (msg,) = aws()
-    # No such execution in moto: the reason line says why it is unavailable instead of vanishing.
-    assert "Failure reason: unavailable" in msg["Message"]
-    event = doc_pipeline_status("abalone-batch-inference", "Failed")
-    event["id"] = "other-id"
-    event["detail"]["failureReason"] = "Step failure: One or multiple steps failed."
-    notification.lambda_handler(event, None)
-    (msg,) = aws()
-    assert "Failure reason: Step failure: One or multiple steps failed." in msg["Message"]
+class Ctx:
+    """What Lambda passes as context (Powertools reads the remaining time from it)."""
+    function_name, aws_request_id = "notification", "req-1"
+    memory_limit_in_mb, invoked_function_arn = 256, f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:notification"
+
+    def __init__(self, remaining_ms=60000):
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self):
+        return self.remaining_ms
 
 
-def test_model_quality_breach_step_with_custom_message(aws):
-    """A breach is the FailStep ModelQualityBreachFail (stepType Fail, no job); its message is the reason."""
-    event = doc_step_status("abalone-batch-inference", "ModelQualityBreachFail", "Failed",
-                            "ModelQualityBreach: mse=7.1 > threshold=5.5 on batch abalone/inference/input/b.csv")
-    event["detail"]["stepType"], event["detail"]["metadata"] = "Fail", {}
-    notification.lambda_handler(event, None)
-    (msg,) = aws()
-    body = msg["Message"]
-    assert msg["Subject"] == "[abalone-batch-inference] ModelQualityBreachFail Failed"
-    assert "Step: ModelQualityBreachFail" in body and "Status: Failed" in body
-    assert "Failure reason: ModelQualityBreach: mse=7.1 > threshold=5.5" in body
-    # step_custom_message from the variables.tf defaults (step role model_quality_breach), end to end
-    assert "the HPO retraining pipeline starts automatically" in body
+@pytest.fixture
+def contract_env(monkeypatch):
+    """The environment lambda.tf sets from contracts.json (names resolved as Terraform does)."""
+    names = {"training": "abalone-training", "training_hpo": "abalone-training-hpo", "inference": "abalone-batch-inference"}
+    monkeypatch.setenv("CONTRACT_STEPS", json.dumps(ROLES))
+    monkeypatch.setenv("CONTRACT_MARKERS", json.dumps(CONTRACTS["markers"]))
+    monkeypatch.setenv("CONTRACT_PIPELINES", json.dumps({k: {"name": names[k], "started_by": v["started_by"]}
+                                                         for k, v in CONTRACTS["pipelines"].items()}))
+    monkeypatch.setenv("ENVIRONMENT", "dev")
 
 
-def test_model_quality_crash_says_no_retraining(aws):
-    event = doc_step_status("abalone-batch-inference", "ModelQualityCalcStep", "Failed", "ValueError: no prediction column")
-    notification.lambda_handler(event, None)
-    (msg,) = aws()
-    assert "Not a model quality breach" in msg["Message"]
-    assert "HPO retraining pipeline is started" not in msg["Message"]
+def _execution(steps, execution_id="p4jn9xou8a8s"):
+    """An execution record the way the runtime keeps it; moto_ext serves it as ListPipelineExecutionSteps."""
+    from local_runtime import moto_ext
+    arn = f"{INF_ARN}/execution/{execution_id}"
+    rec = {"PipelineExecutionArn": arn, "StepOrder": [s["StepName"] for s in steps],
+           "Steps": {s["StepName"]: dict({"StartTime": "2026-01-15T08:00:00Z", "EndTime": "2026-01-15T08:01:00Z"}, **s)
+                     for s in steps}}
+    moto_ext.install(lambda a: rec if a == arn else None)
+    return rec
 
 
-def test_data_quality_success_reports_violation_figures(aws):
-    summary = {"violation_count": 2, "row_count": 417, "violations": [
-        {"feature_name": "length", "constraint_check_type": "baseline_drift_check", "description": "drifted",
-         "distance": 0.31, "threshold": 0.1},
-        {"feature_name": "sex", "constraint_check_type": "data_type_check", "description": "bad type",
-         "distance": None, "threshold": None}]}
-    event = doc_step_status("abalone-batch-inference", "DataQualityCheckStep", "Succeeded")
-    event["detail"]["metadata"]["processingJob"]["arn"] = _dq_job(summary)
-    notification.lambda_handler(event, None)
-    (msg,) = aws()
-    body = msg["Message"]
-    assert "Data-quality violations: 2 (rows checked: 417)" in body
-    assert "length: baseline_drift_check (distance=0.31, threshold=0.1): drifted" in body
-    assert "sex: data_type_check: bad type" in body
-    assert "Data-quality check finished" in body  # custom message of the dev config
+def _mq_job(doc, name="pipelines-abc123-modelqualitycalcstep-x1"):
+    prefix = "abalone/artifacts/abalone-batch-inference/abc123/ModelQualityCalcStep/output"
+    boto3.client("sagemaker").create_processing_job(
+        ProcessingJobName=name,
+        ProcessingResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 10}},
+        AppSpecification={"ImageUri": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"},
+        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/sm",
+        ProcessingOutputConfig={"Outputs": [{"OutputName": "model_quality", "S3Output": {
+            "S3Uri": f"s3://{BUCKET}/{prefix}", "LocalPath": "/opt/ml/processing/output", "S3UploadMode": "EndOfJob"}}]})
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=f"{prefix}/model_quality.json", Body=json.dumps(doc).encode())
+    return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:processing-job/{name}"
 
 
-@pytest.mark.parametrize("summary,problem", [(None, "summary.json not found"), ("{not json", "is not valid JSON"),
-                                             ({"rows": 1}, "lacks violation_count")])
-def test_data_quality_summary_problems_are_reported_not_hidden(aws, caplog, summary, problem):
-    event = doc_step_status("abalone-batch-inference", "DataQualityCheckStep", "Succeeded")
-    event["detail"]["metadata"]["processingJob"]["arn"] = _dq_job(summary)
-    with caplog.at_level(logging.ERROR):
-        notification.lambda_handler(event, None)
-    (msg,) = aws()
-    assert "Data-quality figures unavailable" in msg["Message"] and problem in msg["Message"]
-    assert problem in caplog.text
-
-
-def test_routine_step_success_is_not_published(aws):
-    result = notification.lambda_handler(doc_step_status("abalone-training", "TrainingStep", "Succeeded"), None)
-    assert result["status"] == "skipped"
+def test_clean_run_is_quiet_unless_configured(aws, contract_env, monkeypatch):
+    _execution([{"StepName": ROLES["training"], "StepStatus": "Succeeded"}])
+    event = doc_pipeline_status("abalone-batch-inference", "Succeeded")
+    assert notification.lambda_handler(event, Ctx())["status"] == "skipped"
     assert aws() == []
-
-
-def test_model_package_state_change(aws):
-    notification.lambda_handler(doc_model_package("abalone-models", "Approved"), None)
+    monkeypatch.setenv("NOTIFY_CLEAN_RUNS", "true")
+    assert notification.lambda_handler(event, Ctx())["status"] == "published"
     (msg,) = aws()
-    assert msg["Subject"] == "[abalone-models] model package v2 Approved"
-    assert "Approval status: Approved" in msg["Message"] and "#/model-registry/abalone-models" in msg["Message"]
+    assert msg["Subject"] == "[dev] abalone-batch-inference SUCCEEDED"
+    assert "#/pipelines/abalone-batch-inference/executions/p4jn9xou8a8s" in msg["Message"]
 
 
-# ---------------------------------------------------------------- idempotency, errors
-def test_duplicate_event_publishes_once(aws):
-    event = doc_pipeline_status("abalone-training", "Failed")
-    event["detail"]["failureReason"] = "x"
-    first = notification.lambda_handler(event, None)
-    second = notification.lambda_handler(json.loads(json.dumps(event)), None)
-    assert (first["status"], second["status"]) == ("published", "duplicate")
+def test_breach_digest_has_the_signal_in_the_subject(aws, contract_env, monkeypatch):
+    """Drifted batch with a model-quality breach: one digest naming the failed step with its real reason,
+    drift columns by distance (rounded), MSE against the threshold, and the per-step custom message."""
+    summary = {"violation_count": 3, "row_count": 417, "violations": [
+        {"feature_name": "length", "constraint_check_type": "baseline_drift_check", "description": "d",
+         "distance": 0.1234567891234, "threshold": 0.1},
+        {"feature_name": "sex", "constraint_check_type": "baseline_drift_check", "description": "d",
+         "distance": 0.31274, "threshold": 0.1},
+        {"feature_name": "sex", "constraint_check_type": "data_type_check", "description": "bad type"}]}
+    dq_arn = _dq_job(summary)
+    prefix = "abalone/artifacts/abalone-batch-inference/abc123/DataQualityCheckStep/output"
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=f"{prefix}/statistics.json", Body=json.dumps(
+        {"features": [{"name": "sex"}, {"name": "length"}, {"name": "rings"}]}).encode())
+    mq_arn = _mq_job({"regression_metrics": {"mse": {"value": 6.71934}, "r2": {"value": 0.4123}},
+                      "threshold": {"metric": "mse", "value": 5.5}})
+    breach = f"{CONTRACTS['markers']['model_quality_breach']}: mse=6.71934 exceeds threshold=5.5"
+    _execution([{"StepName": ROLES["data_quality_check"], "StepStatus": "Succeeded", "Metadata": {"ProcessingJob": {"Arn": dq_arn}}},
+                {"StepName": ROLES["model_quality"], "StepStatus": "Succeeded", "Metadata": {"ProcessingJob": {"Arn": mq_arn}}},
+                {"StepName": ROLES["mse_threshold_fail"], "StepStatus": "Failed", "FailureReason": breach,
+                 "Metadata": {"Fail": {"ErrorMessage": breach}}}])
+    monkeypatch.setenv("CUSTOM_NOTIFICATION_CONFIG", json.dumps([{"step_name": ROLES["mse_threshold_fail"],
+                       "step_status": "Failed", "step_custom_message": "HPO retraining starts automatically."}]))
+    step_event = doc_step_status("abalone-batch-inference", ROLES["mse_threshold_fail"], "Failed", breach)
+    assert notification.lambda_handler(step_event, Ctx())["status"] == "skipped"  # folded into the digest
+    event = doc_pipeline_status("abalone-batch-inference", "Failed")
+    event["detail"]["failureReason"] = "Step failure: One or multiple steps failed."
+    notification.lambda_handler(event, Ctx())
+    (msg,) = aws()
+    assert msg["Subject"] == "[dev] abalone-batch-inference FAILED · drift 2/3 · MSE 6.72 > 5.5 · abalone-training-hpo requested"
+    body = msg["Message"]
+    assert f"Failed step: {ROLES['mse_threshold_fail']}: {breach}" in body
+    assert body.index("sex: baseline_drift_check distance 0.313 > 0.1") < body.index("length: baseline_drift_check distance 0.123")
+    assert "0.1234567891234" not in body and "Model quality: MSE 6.72 > 5.5 (r2 0.412) — BREACH" in body
+    assert f"{ROLES['mse_threshold_fail']} Failed: HPO retraining starts automatically." in body  # per-step message kept
+
+
+def test_failed_step_without_a_fail_message_reports_the_step_reason(aws, contract_env):
+    _execution([{"StepName": ROLES["training_preprocess"], "StepStatus": "Failed",
+                 "FailureReason": "AlgorithmError: bad column 'x' at line 3"}])
+    notification.lambda_handler(doc_pipeline_status("abalone-batch-inference", "Failed"), Ctx())
+    (msg,) = aws()
+    assert msg["Subject"].startswith("[dev] abalone-batch-inference FAILED")
+    assert f"Failed step: {ROLES['training_preprocess']}: AlgorithmError: bad column 'x' at line 3" in msg["Message"]
+
+
+def test_unknown_execution_is_said_not_hidden(aws, contract_env):
+    from local_runtime import moto_ext
+    moto_ext.install(lambda arn: None)
+    notification.lambda_handler(doc_pipeline_status("abalone-batch-inference", "Succeeded"), Ctx())
+    (msg,) = aws()
+    assert "Steps unavailable: ResourceNotFound" in msg["Message"]
+
+
+def _register(group, version_metrics):
+    """Versions in moto's registry, each with its evaluation.json (ModelMetrics) in S3."""
+    sm, s3 = boto3.client("sagemaker"), boto3.client("s3")
+    sm.create_model_package_group(ModelPackageGroupName=group)
+    arns = []
+    for i, (mse, status) in enumerate(version_metrics, 1):
+        key = f"eval/{i}/evaluation.json"
+        s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps({"regression_metrics": {"mse": {"value": mse}}}).encode())
+        arn = sm.create_model_package(
+            ModelPackageGroupName=group, ModelApprovalStatus=status,
+            InferenceSpecification={"Containers": [{"Image": "img", "ModelDataUrl": f"s3://{BUCKET}/m/{i}.tar.gz"}],
+                                    "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
+            ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{BUCKET}/{key}"}}},
+        )["ModelPackageArn"]
+        arns.append(arn)
+    return arns
+
+
+def _package_event(arn, status, event_id="844e2571-85d4-695f-b930-0153b71dcb42"):
+    desc = boto3.client("sagemaker").describe_model_package(ModelPackageName=arn)
+    detail = json.loads(json.dumps({k: v for k, v in desc.items() if k != "ResponseMetadata"}, default=str))
+    detail["ModelApprovalStatus"] = status
+    return {"version": "0", "id": event_id, "detail-type": "SageMaker Model Package State Change",
+            "source": "aws.sagemaker", "account": ACCOUNT, "region": REGION, "resources": [arn], "detail": detail}
+
+
+def test_registration_mail_compares_with_serving_and_says_how_to_approve(aws, contract_env):
+    serving, new = _register("abalone-models", [(4.5012, "Approved"), (3.9371, "PendingManualApproval")])
+    notification.lambda_handler(_package_event(new, "PendingManualApproval"), Ctx())
+    (msg,) = aws()
+    assert msg["Subject"] == "[dev] abalone-models v2 awaits approval · MSE 3.94 vs 4.5 serving"
+    body = msg["Message"]
+    assert "Metrics: mse 3.94" in body and "Serving version 1: mse 4.5 -> 3.94" in body
+    assert f"aws sagemaker update-model-package --model-package-arn {new} --model-approval-status Approved" in body
+    assert "sm-local approve abalone-models/2" in body and "#/model-registry/abalone-models" in body
+
+
+def test_approval_is_quiet_rejection_is_mailed(aws, contract_env):
+    (arn,) = _register("abalone-models", [(4.5, "Approved")])
+    assert notification.lambda_handler(_package_event(arn, "Approved"), Ctx())["status"] == "skipped"
+    notification.lambda_handler(_package_event(arn, "Rejected", "other-id"), Ctx())
+    (msg,) = aws()
+    assert msg["Subject"].startswith("[dev] abalone-models v1 Rejected")
+
+
+# ---------------------------------------------------------------- idempotency (Powertools semantics), errors
+def test_duplicate_event_publishes_once(aws, contract_env, monkeypatch):
+    monkeypatch.setenv("NOTIFY_CLEAN_RUNS", "true")
+    _execution([{"StepName": ROLES["training"], "StepStatus": "Succeeded"}])
+    event = doc_pipeline_status("abalone-batch-inference", "Succeeded")
+    first = notification.lambda_handler(event, Ctx())
+    second = notification.lambda_handler(json.loads(json.dumps(event)), Ctx())
+    assert first["status"] == "published" and second == first  # the stored result, nothing re-sent
     assert len(aws()) == 1
-    item = boto3.client("dynamodb").get_item(TableName="idem", Key={"idempotency_key": {"S": f"notification#{event['id']}"}})["Item"]
-    assert item["status"]["S"] == "DONE" and int(item["expires_at"]["N"]) > int(item["lease_until"]["N"])
+    (item,) = boto3.client("dynamodb").scan(TableName="idem")["Items"]
+    assert item["status"]["S"] == "COMPLETED" and int(item["expires_at"]["N"]) > 0
 
 
-def test_duplicate_suppressed_in_memory_without_table(aws, monkeypatch):
-    monkeypatch.delenv("IDEMPOTENCY_TABLE")
-    event = doc_pipeline_status("abalone-training")
-    notification.lambda_handler(event, None)
-    assert notification.lambda_handler(event, None)["status"] == "duplicate"
+def test_in_progress_duplicate_raises_so_the_retry_is_not_lost(aws, contract_env, monkeypatch):
+    """Powertools semantics: a duplicate that arrives while the first invocation is still working raises
+    IdempotencyAlreadyInProgressError (Lambda retries it later) instead of returning a silent 'duplicate'."""
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+    monkeypatch.setenv("NOTIFY_CLEAN_RUNS", "true")
+    _execution([{"StepName": ROLES["training"], "StepStatus": "Succeeded"}])
+    event = doc_pipeline_status("abalone-batch-inference", "Succeeded")
+    seen = []
+    real_publish = notification._publish
+
+    def publish_while_a_duplicate_arrives(data):
+        with pytest.raises(IdempotencyAlreadyInProgressError):
+            notification.lambda_handler(json.loads(json.dumps(event)), Ctx())
+        seen.append("duplicate raised")
+        return real_publish(data)
+
+    monkeypatch.setattr(notification, "_publish", publish_while_a_duplicate_arrives)
+    assert notification.lambda_handler(event, Ctx(remaining_ms=60000))["status"] == "published"
+    assert seen == ["duplicate raised"] and len(aws()) == 1
+
+
+def test_a_killed_invocation_does_not_block_its_retry(aws, contract_env, monkeypatch):
+    """A timed-out invocation leaves its INPROGRESS record; its in-progress expiry is the Lambda's remaining
+    time, so the retry after that publishes (the old fixed 300 s lease outlived the 60 s timeout)."""
+    import time
+    monkeypatch.setenv("NOTIFY_CLEAN_RUNS", "true")
+    _execution([{"StepName": ROLES["training"], "StepStatus": "Succeeded"}])
+    event = doc_pipeline_status("abalone-batch-inference", "Succeeded")
+    real_publish = notification._publish
+
+    def killed(data):
+        raise SystemExit("Task timed out")  # not an Exception: nothing cleans up, as when Lambda kills it
+
+    monkeypatch.setattr(notification, "_publish", killed)
+    with pytest.raises(SystemExit):
+        notification.lambda_handler(event, Ctx(remaining_ms=500))
+    (item,) = boto3.client("dynamodb").scan(TableName="idem")["Items"]
+    assert item["status"]["S"] == "INPROGRESS"
+    monkeypatch.setattr(notification, "_publish", real_publish)
+    time.sleep(0.6)
+    assert notification.lambda_handler(event, Ctx())["status"] == "published"
     assert len(aws()) == 1
 
 
@@ -202,27 +310,28 @@ def test_duplicate_suppressed_in_memory_without_table(aws, monkeypatch):
 ])
 def test_malformed_events_are_rejected_clearly(aws, caplog, event, error):
     with caplog.at_level(logging.ERROR), pytest.raises(notification.InvalidEventError, match=error):
-        notification.lambda_handler(event, None)
+        notification.lambda_handler(event, Ctx())
     assert "Rejected event" in caplog.text and error in caplog.text
     assert aws() == []
 
 
-def test_sns_failure_raises_and_a_retry_still_notifies(aws, monkeypatch):
+def test_sns_failure_raises_and_a_retry_still_notifies(aws, contract_env, monkeypatch):
+    monkeypatch.setenv("NOTIFY_CLEAN_RUNS", "true")
+    _execution([{"StepName": ROLES["training"], "StepStatus": "Succeeded"}])
     good_topic = notification.os.environ["SNS_TOPIC_ARN"]
     monkeypatch.setenv("SNS_TOPIC_ARN", f"arn:aws:sns:{REGION}:{ACCOUNT}:does-not-exist")
-    event = doc_pipeline_status("abalone-training")
+    event = doc_pipeline_status("abalone-batch-inference")
     with pytest.raises(ClientError):
-        notification.lambda_handler(event, None)
-    # The failed attempt released its claim: the async retry publishes.
-    monkeypatch.setenv("SNS_TOPIC_ARN", good_topic)
-    assert notification.lambda_handler(event, None)["status"] == "published"
+        notification.lambda_handler(event, Ctx())
+    monkeypatch.setenv("SNS_TOPIC_ARN", good_topic)  # the failed attempt left no record: the retry publishes
+    assert notification.lambda_handler(event, Ctx())["status"] == "published"
     assert len(aws()) == 1
 
 
 def test_bad_custom_config_fails_loudly(aws, monkeypatch):
     monkeypatch.setenv("CUSTOM_NOTIFICATION_CONFIG", json.dumps([{"step_name": "A", "step_status": "Failed", "step_msg": "old key"}]))
     with pytest.raises(ValueError, match="lacks step_custom_message"):
-        notification.lambda_handler(doc_step_status("abalone-training", "A", "Failed", "x"), None)
+        notification.lambda_handler(doc_step_status("abalone-training", "A", "Failed", "x"), Ctx())
     assert aws() == []
 
 
@@ -261,13 +370,20 @@ def gitlab(aws, monkeypatch):
 
 
 def test_approval_triggers_gitlab_pipeline(gitlab):
-    result = deploy_trigger.lambda_handler(doc_model_package("abalone-models", "Approved"), None)
+    result = deploy_trigger.lambda_handler(doc_model_package("abalone-models", "Approved"), Ctx())
     assert result["status"] == "triggered" and result["pipeline_id"] == 42
     ((path, form),) = gitlab.calls
     assert path == "/api/v4/projects/group%2Fproject/trigger/pipeline"
     assert form["token"] == "glptt-secret" and form["ref"] == "main"
     assert form["variables[MODEL_PACKAGE_ARN]"].endswith("model-package/abalone-models/2")
-    assert form["variables[DEPLOY_ENVIRONMENT]"] == "prod"
+    assert form["variables[DEPLOY_ENVIRONMENT]"] == "prod" and form["variables[DEPLOY_REASON]"] == "approval"
+
+
+def test_url_encoded_project_path_is_encoded_once(gitlab, monkeypatch):
+    monkeypatch.setenv("GITLAB_PROJECT_ID", "group%2Fproject")  # the form variables.tf asks for
+    deploy_trigger.lambda_handler(doc_model_package("abalone-models", "Approved"), Ctx())
+    ((path, _),) = gitlab.calls
+    assert path == "/api/v4/projects/group%2Fproject/trigger/pipeline"
 
 
 def test_transformed_input_and_duplicates(gitlab):
@@ -275,26 +391,73 @@ def test_transformed_input_and_duplicates(gitlab):
     compact = {"event_id": event["id"], "model_package_group_name": "abalone-models",
                "model_package_arn": event["detail"]["ModelPackageArn"], "model_package_version": 2,
                "model_approval_status": "Approved"}
-    assert deploy_trigger.lambda_handler(compact, None)["status"] == "triggered"
-    assert deploy_trigger.lambda_handler(event, None)["status"] == "duplicate"
+    first = deploy_trigger.lambda_handler(compact, Ctx())
+    assert first["status"] == "triggered"
+    assert deploy_trigger.lambda_handler(event, Ctx()) == first  # EventBridge duplicate: stored result
     assert len(gitlab.calls) == 1
 
 
-def test_rejected_or_foreign_packages_do_not_deploy(gitlab):
-    assert deploy_trigger.lambda_handler(doc_model_package("abalone-models", "Rejected"), None)["status"] == "ignored"
-    assert deploy_trigger.lambda_handler(doc_model_package("other-group", "Approved"), None)["status"] == "ignored"
+def test_reapproval_after_rejection_deploys_again_and_rejecting_the_serving_version_rolls_back(gitlab):
+    """v1 approved, v2 approved (serving) -> v2 rejected: redeploy (rebuilds around v1) -> v2 re-approved:
+    deploy again (a new event, not a duplicate). Rejecting the older v1 redeploys nothing."""
+    v1, v2 = _register("abalone-models", [(4.5, "Approved"), (4.1, "Approved")])
+    sm = boto3.client("sagemaker")
+    assert deploy_trigger.lambda_handler(_package_event(v2, "Approved", "e1"), Ctx())["status"] == "triggered"
+    sm.update_model_package(ModelPackageArn=v2, ModelApprovalStatus="Rejected")
+    rollback = deploy_trigger.lambda_handler(_package_event(v2, "Rejected", "e2"), Ctx())
+    assert rollback["status"] == "triggered" and rollback["reason"] == "rollback"
+    assert rollback["model_package_arn"] == v1 and gitlab.calls[-1][1]["variables[ROLLED_BACK_FROM]"] == v2
+    sm.update_model_package(ModelPackageArn=v2, ModelApprovalStatus="Approved")
+    assert deploy_trigger.lambda_handler(_package_event(v2, "Approved", "e3"), Ctx())["status"] == "triggered"
+    sm.update_model_package(ModelPackageArn=v1, ModelApprovalStatus="Rejected")
+    assert deploy_trigger.lambda_handler(_package_event(v1, "Rejected", "e4"), Ctx())["status"] == "ignored"
+    assert [f["variables[DEPLOY_REASON]"] for _, f in gitlab.calls] == ["approval", "rollback", "approval"]
+    assert [f["variables[MODEL_PACKAGE_ARN]"] for _, f in gitlab.calls] == [v2, v1, v2]
+
+
+def test_rejecting_the_last_approved_version_cannot_roll_back(gitlab, caplog):
+    (v1,) = _register("abalone-models", [(4.5, "Rejected")])
+    with caplog.at_level(logging.ERROR):
+        result = deploy_trigger.lambda_handler(_package_event(v1, "Rejected", "e9"), Ctx())
+    assert result["status"] == "no_approved_version" and "no rollback possible" in caplog.text
+    assert gitlab.calls == []
+
+
+def test_foreign_or_pending_packages_do_not_deploy(gitlab):
+    assert deploy_trigger.lambda_handler(doc_model_package("other-group", "Approved"), Ctx())["status"] == "ignored"
+    assert deploy_trigger.lambda_handler(doc_model_package("abalone-models", "PendingManualApproval"), Ctx())["status"] == "ignored"
     assert gitlab.calls == []
     with pytest.raises(notification.InvalidEventError):
-        deploy_trigger.lambda_handler({"detail-type": "Object Created", "detail": {}}, None)
+        deploy_trigger.lambda_handler({"detail-type": "Object Created", "detail": {}}, Ctx())
 
 
-def test_gitlab_error_raises_and_releases_claim(gitlab):
+def test_gitlab_error_raises_and_the_retry_deploys(gitlab):
     gitlab.status = 404
     event = doc_model_package("abalone-models", "Approved")
     with pytest.raises(deploy_trigger.GitLabTriggerError, match="HTTP 404"):
-        deploy_trigger.lambda_handler(event, None)
+        deploy_trigger.lambda_handler(event, Ctx())
     gitlab.status = 201
-    assert deploy_trigger.lambda_handler(event, None)["status"] == "triggered"
+    assert deploy_trigger.lambda_handler(event, Ctx())["status"] == "triggered"
+
+
+def test_read_timeout_is_not_retried_into_a_second_deploy(gitlab, monkeypatch, caplog):
+    """GitLab got the request but answered too late: the retry must not trigger a second pipeline."""
+    import time
+    monkeypatch.setattr(deploy_trigger, "HTTP_TIMEOUT_SECONDS", 0.3)
+    real = _GitLab.do_POST
+
+    def slow(self):
+        time.sleep(0.8)
+        real(self)
+
+    monkeypatch.setattr(_GitLab, "do_POST", slow)
+    event = doc_model_package("abalone-models", "Approved")
+    with caplog.at_level(logging.ERROR):
+        first = deploy_trigger.lambda_handler(event, Ctx())
+    assert first["status"] == "uncertain" and f"TRIGGERED_BY_EVENT_ID={event['id']}" in caplog.text
+    assert deploy_trigger.lambda_handler(event, Ctx()) == first  # the retry: no second call
+    time.sleep(1)
+    assert len(gitlab.calls) == 1
 
 
 def test_token_from_ssm_and_https_enforced(aws, monkeypatch):

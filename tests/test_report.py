@@ -120,3 +120,27 @@ def test_model_monitor_statistics_without_sketch_use_buckets():
 def test_write_report_creates_the_file(tmp_path, run):
     path = report.write_report(str(tmp_path / "sub" / "report.html"), **run["kwargs"])
     assert Path(path).read_text(encoding="utf-8") == run["html"]
+
+
+def test_verdict_model_prediction_distance_order_logs_and_trend(run):
+    """The additions of issue 12: which model scored the batch, a verdict line, the prediction column
+    labelled, cards ordered by drift distance (shown), log links and the MSE trend."""
+    kwargs = dict(run["kwargs"], prediction_column="rings",
+                  model={"ref": "abalone-models/3", "arn": "arn:aws:sagemaker:us-east-1:1:model-package/abalone-models/3",
+                         "status": "Approved", "metrics": {"mse": 4.5012, "r2": 0.52}},
+                  log_links={"ModelQualityCalcStep": "file:///tmp/jobs/mq/logs.txt"},
+                  mse_trend=[{"label": "run 1", "mse": 4.1}, {"label": "run 2", "mse": 4.3}, {"label": "this run", "mse": 6.4}])
+    page = report.render_report(**kwargs)
+    drifted = {v["feature_name"] for v in run["summary"]["violations"]}
+    verdict = re.search(r'<p class="verdict" id="verdict">([^<]*)</p>', page).group(1)
+    assert verdict.startswith(f"{len(drifted)}/3 columns drifted") and "MSE 6.4 &gt; 5.5" in verdict
+    assert "failed at ModelQualityCalcStep" in verdict
+    assert "Model version abalone-models/3" in page and "4.501" in page
+    order = re.findall(r'data-feature="([^"]+)"', page)
+    shown = [float(x) for x in re.findall(r"L∞ distance ([0-9.]+)", page)]
+    assert sorted(order) == ["length", "rings", "sex"] and shown == sorted(shown, reverse=True)
+    assert order[0] == "length"  # shifted mean 0.5 -> 0.7: by far the largest distance
+    card = page[page.index('data-feature="rings"'):]
+    assert 'badge info">prediction' in card[:400] and "the model&#x27;s prediction for each row" in card[:600]
+    assert 'href="file:///tmp/jobs/mq/logs.txt"' in page
+    assert "MSE over the last 3 runs" in page and page.count('class="bar" style="width:240px;background:#cf222e"') == 1

@@ -220,8 +220,6 @@ def test_processing_exit_message_is_the_first_kb_of_the_message_file_and_failure
     /opt/ml/output/message (https://docs.aws.amazon.com/sagemaker/latest/dg/byoc-metadata.html); a failed
     script container's FailureReason is "AlgorithmError: See job logs for more information" (asserted by AWS's
     sagemaker-spark-container integration test test_spark_app_error). The pipeline step carries the job's reason."""
-    from local_runtime.steps import common
-    monkeypatch.setattr(common, "MESSAGE_AS_PROCESSING_FAILURE_REASON", False)
     rec, described = _run(tmp_path, [_processing_step("Ok", "a", 0),
                                      dict(_processing_step("Breaks", "b", 3), DependsOn=["Ok"])])
     ok, broken = described["Ok"], described["Breaks"]

@@ -151,12 +151,16 @@ def test_crashing_step_fails_execution_and_retry_resumes_from_it(rt, tmp_path):
     rec = run(rt, "unit-b")
     assert rec["PipelineExecutionStatus"] == "Failed"
     assert rec["Steps"]["Evaluate"]["StepStatus"] == "Failed"
-    assert rec["Steps"]["Evaluate"]["FailureReason"] == "boom: evaluation crashed on purpose"
+    job = rt.aws.sm.describe_processing_job(
+        ProcessingJobName=rec["Steps"]["Evaluate"]["Properties"]["ProcessingJobName"])
+    assert job["ProcessingJobStatus"] == "Failed"
+    assert job["ExitMessage"] == "boom: evaluation crashed on purpose"  # the container's message, as on AWS
+    assert rec["Steps"]["Evaluate"]["FailureReason"] == job["FailureReason"]  # the step carries the job's reason
     assert "Cond" not in rec["Steps"]
     events = rt.workspace.read_jsonl("events.jsonl")
     failed = [e["event"] for e in events if e["event"]["detail"].get("currentStepStatus") == "Failed"
               and e["event"]["detail"]["pipelineExecutionArn"] == rec["PipelineExecutionArn"]]
-    assert failed and failed[0]["detail"]["failureReason"] == "boom: evaluation crashed on purpose"
+    assert failed and failed[0]["detail"]["failureReason"] == job["FailureReason"]
     assert failed[0]["detail"]["metadata"]["processingJob"]["arn"].startswith("arn:aws:sagemaker:")
     assert (tmp_path / "counter").read_text() == "x"
     train_job = rec["Steps"]["Train"]["Properties"]["TrainingJobName"]

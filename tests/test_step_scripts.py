@@ -238,7 +238,7 @@ BAD_INPUTS = [
     (GOOD * 20 + '"' + GOOD, "malformed CSV"),
     (GOOD * 5 + ",".join(ROW[:-1]) + "\n", f"line 6: expected {len(NAMES)} columns"),
     (GOOD * 3 + with_cell(ROW, NUM, "abc"), f"line 4: non-numeric value 'abc' in numeric column '{NUM}'"),
-    (GOOD * 3 + with_cell(ROW, NUM, ""), f"line 4: missing value in numeric column '{NUM}'"),
+    (GOOD * 3 + with_cell(ROW, NUM, "1e200"), f"line 4: value 1e+200 in column '{NUM}' overflows"),
     (",".join(NAMES) + "\n" + GOOD, "line 1 looks like a header row"),
     (GOOD * 3 + "\n" + GOOD, "line 4: empty line"),
     ("", "file is empty"),
@@ -292,11 +292,19 @@ def test_train_rejects_bad_data_and_hyperparameters(tmp_path, e2e):
     for f in (out / "preprocessor").iterdir():
         (pre / f.name).write_bytes(f.read_bytes())
     proc = run("train.py", root)
-    assert proc.returncode != 0 and "validation.csv: line 1" in message(root)
-    assert (root / "output/failure").read_text() == message(root)
+    # a training job's reason goes to /opt/ml/output/failure (processing jobs: .../message)
+    failure = root / "output/failure"
+    assert proc.returncode != 0 and "validation.csv: line 1" in failure.read_text()
+    assert not (root / "output/message").exists()
     write(root / "input/data/validation/validation.csv", good)
     proc = run("train.py", root, ["--algorithm", "svm"])
-    assert proc.returncode != 0 and "algorithm='svm'" in message(root)
+    assert proc.returncode != 0 and "algorithm='svm'" in failure.read_text()
+    for args, expected in ((["--svr_c", "-1"], "svr_c='-1': expected a value in (0, 1e+06]"),
+                           (["--n_estimators", "2.5"], "n_estimators='2.5': expected an integer"),
+                           (["--algorithm", "random_forest", "--svr_c", "3"], "svr_c='3' does not apply to"),
+                           (["--n_estimatorz", "3"], "unrecognized arguments: --n_estimatorz")):
+        proc = run("train.py", root, args)
+        assert proc.returncode != 0 and expected in failure.read_text(), failure.read_text()
 
 
 def test_train_xgboost_option(tmp_path, e2e):
@@ -344,7 +352,7 @@ def test_evaluate_refuses_path_traversal(tmp_path):
 FEATURE_NAMES = [c.name for c in FEATURES]
 
 
-def test_preprocess_inference_reports_unseen_and_rejects_bad_rows(tmp_path, e2e):
+def test_preprocess_inference_refuses_unseen_and_bad_rows(tmp_path, e2e):
     root = tmp_path / "opt/ml"
     archive = e2e["root"] / "processing/model/model.tar.gz"
     write(root / "processing/model/model.tar.gz", "").write_bytes(archive.read_bytes())
@@ -355,10 +363,13 @@ def test_preprocess_inference_reports_unseen_and_rejects_bad_rows(tmp_path, e2e)
         write(data, "".join(with_cell(r, cat, "unseen-category", FEATURE_NAMES) if i == 1 else ",".join(r) + "\n"
                             for i, r in enumerate(rows)))
         proc = run("preprocess_inference.py", root)
-        assert proc.returncode == 0, proc.stderr
-        assert f"unseen categories in column '{cat}': 1 row(s)" in proc.stdout
-        out = np.loadtxt(root / "processing/output/transformed/inference-transformed.csv", delimiter=",", ndmin=2)
-        assert out.shape == (3, width(e2e["root"]))  # kept, in order
+        if CATEGORICAL[0].unknown_category == "error":  # the schema's policy (the shipped one: error)
+            assert proc.returncode != 0
+            assert f"inference-data.csv: line 2: unknown category 'unseen-category' in column '{cat}'" in message(root)
+        else:  # ignore / most_frequent: the row is kept, in order
+            assert proc.returncode == 0, proc.stderr
+            out = np.loadtxt(root / "processing/output/transformed/inference-transformed.csv", delimiter=",", ndmin=2)
+            assert out.shape == (3, width(e2e["root"]))
     if NUMERIC:
         num = NUMERIC[0].name
         write(data, ",".join(rows[0]) + "\n" + with_cell(rows[1], num, "oops", FEATURE_NAMES))
@@ -369,7 +380,7 @@ def test_preprocess_inference_reports_unseen_and_rejects_bad_rows(tmp_path, e2e)
 
 def test_prepare_data_check_count_mismatch_and_no_ground_truth(tmp_path):
     root = tmp_path / "opt/ml"
-    write(root / "processing/input/schema/dataset_schema.json", SCHEMA.read_text())
+    make_tar(root / "processing/model/model.tar.gz", [SCHEMA])  # the schema travels with the model
     row = feature_rows(1)[0]
     write(root / "processing/input/batch/inference-data.csv", (",".join(row) + "\n") * 3)
     preds = write(root / "processing/input/predictions/inference-data.csv.out", "9.5\n8.0\n")

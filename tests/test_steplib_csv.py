@@ -35,12 +35,12 @@ def test_typed_rows_numeric_labels_and_trailing_blank_lines(tmp_path):
 @pytest.mark.parametrize("text, expected", [
     ("1,2,3\n\n4,2,5\n", "line 2: empty line"),
     ("1,2,3\n4,2\n", "line 2: expected 3 columns (y, kind, x), found 2"),
-    ("1,2,3\n4,9,5\n", "line 2: column 'kind': unknown category '9'"),
-    ("1,2,3\n4,2,abc\n", "line 2: column 'x': non-numeric value 'abc'"),
-    ("1,2,3\n4,2,inf\n", "line 2: column 'x': non-finite value 'inf'"),
-    ("1,2,3\n4,2,101\n", "line 2: column 'x': value '101' outside the schema range [0, 100]"),
-    ("1,2,3\n4,2,NA\n", "line 2: column 'x': missing value 'NA'"),
-    ("y,kind,x\n1,2,3\n", "line 1 is a header row"),
+    ("1,2,3\n4,9,5\n", "line 2: unknown category '9' in column 'kind'"),
+    ("1,2,3\n4,2,abc\n", "line 2: non-numeric value 'abc' in numeric column 'x'"),
+    ("1,2,3\n4,2,inf\n", "line 2: non-finite value 'inf' in column 'x'"),
+    ("1,2,3\n4,2,101\n", "line 2: value '101' in column 'x' is outside the schema range [0, 100]"),
+    ("1,2,3\n4,2,NA\n", "line 2: missing value in numeric column 'x' ('NA'"),
+    ("y,kind,x\n1,2,3\n", "line 1 looks like a header row"),
     ("", "file is empty"),
     ('1,2,"3\n', "malformed CSV"),
 ])
@@ -70,11 +70,11 @@ def test_read_numeric_with_and_without_header(tmp_path):
     assert read_numeric(write(tmp_path, "1,2\n3,4\n\n")) == [[1.0, 2.0], [3.0, 4.0]]
     path = write(tmp_path, "prediction,ground_truth\n1,2\n", "pairs.csv")
     assert read_numeric(path, header=["prediction", "ground_truth"]) == [[1.0, 2.0]]
-    with pytest.raises(InputError, match="line 2: column 'ground_truth': non-numeric value 'x'"):
+    with pytest.raises(InputError, match="line 2: non-numeric value 'x' in numeric column 'ground_truth'"):
         read_numeric(write(tmp_path, "prediction,ground_truth\n1,x\n", "bad.csv"), header=["prediction", "ground_truth"])
     with pytest.raises(InputError, match="line 1: header must be 'prediction,ground_truth'"):
         read_numeric(write(tmp_path, "a,b\n1,2\n", "hdr.csv"), header=["prediction", "ground_truth"])
     with pytest.raises(InputError, match="no data rows after the header"):
         read_numeric(write(tmp_path, "prediction,ground_truth\n", "only.csv"), header=["prediction", "ground_truth"])
-    with pytest.raises(InputError, match="line 2: column '2': non-finite value 'nan'"):
+    with pytest.raises(InputError, match="line 2: non-finite value 'nan' in column '2'"):
         read_numeric(write(tmp_path, "1,2\n3,nan\n", "nan.csv"))

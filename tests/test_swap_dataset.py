@@ -16,7 +16,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,8 +53,6 @@ def _py_digest(repo: Path) -> dict:
     return {str(p.relative_to(repo)): p.read_bytes() for p in repo.rglob("*.py") if "demo-output" not in p.parts}
 
 
-@pytest.mark.xfail(reason="the step scripts on main do not read numeric category labels yet (steplib's "
-                          "step-script rewrite, issue 11); remove this mark when it lands", strict=False)
 def test_a_new_data_set_needs_only_the_readme_steps(tmp_path, synth):
     repo = _copy_repo(tmp_path / "repo")
     before = _py_digest(repo)

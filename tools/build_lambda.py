@@ -16,6 +16,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)  # earliest date a zip entry can hold
 INCLUDE_SUFFIXES = (".py", ".json")
+# Libraries the handlers import that the Lambda Python runtime does not ship (boto3, botocore and jmespath
+# it does): copied from this environment, whose versions pyproject.toml pins.
+VENDORED = ("aws_lambda_powertools", "typing_extensions")
+
+
+def vendored_files():
+    """(path inside the zip, file) for each vendored package or module."""
+    import importlib.util
+    out = []
+    for name in VENDORED:
+        spec = importlib.util.find_spec(name)
+        if spec is None:
+            raise SystemExit(f"build_lambda: {name} is not installed (make .venv/.installed)")
+        if spec.submodule_search_locations:
+            root = Path(next(iter(spec.submodule_search_locations)))
+            out += [(f"{name}/{p.relative_to(root).as_posix()}", p) for p in collect(root)]
+        else:
+            out.append((Path(spec.origin).name, Path(spec.origin)))
+    return out
 
 
 def collect(src):
@@ -32,8 +51,9 @@ def build(src, out):
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".zip.tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
-        for path in collect(src):
-            info = zipfile.ZipInfo(path.relative_to(src).as_posix(), date_time=FIXED_DATE)
+        entries = [(p.relative_to(src).as_posix(), p) for p in collect(src)] + vendored_files()
+        for name, path in sorted(entries):
+            info = zipfile.ZipInfo(name, date_time=FIXED_DATE)
             info.external_attr = (0o100644 << 16)  # regular file, rw-r--r--
             info.compress_type = zipfile.ZIP_DEFLATED
             info.create_system = 3  # unix, whatever the build host

@@ -6,7 +6,9 @@ the EventBridge input_transformer in events.tf ({"event_id", "model_package_grou
 Environment: GITLAB_API_URL, GITLAB_PROJECT_ID, GITLAB_TRIGGER_TOKEN_SECRET_ARN (Secrets
 Manager secret or SSM SecureString ARN; the token never sits in code, env or state),
 GITLAB_TRIGGER_REF, MODEL_PACKAGE_GROUP_NAME, DEPLOY_ENVIRONMENT, IDEMPOTENCY_TABLE.
-Only the standard library and boto3 (in the Lambda runtime) are used.
+Approved -> deploy; Rejected of the newest version (the one serving, if it was approved) -> redeploy, which
+rebuilds the inference pipeline around the latest version still Approved (a rollback). One GitLab call per
+approval event, with Powertools idempotency (idempotency.py): a re-approval after a rejection deploys again.
 """
 
 import json
@@ -18,7 +20,8 @@ import urllib.request
 
 import boto3
 
-from notification import IdempotencyStore, InvalidEventError  # same package, shared store
+from idempotency import once  # same package
+from notification import InvalidEventError
 
 logger = logging.getLogger()
 logger.setLevel(logging.INFO)
@@ -29,6 +32,10 @@ _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 class GitLabTriggerError(RuntimeError):
     """GitLab refused or failed the trigger call (the invocation fails, so it is retried)."""
+
+
+class GitLabReadTimeout(RuntimeError):
+    """The trigger request was sent but GitLab did not answer in time: the outcome is unknown."""
 
 
 def _region():
@@ -88,7 +95,9 @@ def trigger_pipeline(api_url, project_id, token, ref, variables):
     # The token must never travel in clear text; plain http is accepted for loopback tests only.
     if parsed_url.scheme != "https" and not (parsed_url.scheme == "http" and parsed_url.hostname in _LOOPBACK_HOSTS):
         raise ValueError(f"GITLAB_API_URL must use https: {api_url}")
-    url = f"{api_url.rstrip('/')}/projects/{urllib.parse.quote(str(project_id), safe='')}/trigger/pipeline"
+    # variables.tf accepts a numeric id or an already URL-encoded path (group%2Fproject): encode exactly once
+    project = urllib.parse.quote(urllib.parse.unquote(str(project_id)), safe="")
+    url = f"{api_url.rstrip('/')}/projects/{project}/trigger/pipeline"
     form = [("token", token), ("ref", ref)] + [(f"variables[{k}]", str(v)) for k, v in sorted(variables.items())]
     request = urllib.request.Request(url, data=urllib.parse.urlencode(form).encode(), method="POST")
     request.add_header("Content-Type", "application/x-www-form-urlencoded")
@@ -99,14 +108,59 @@ def trigger_pipeline(api_url, project_id, token, ref, variables):
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode("utf-8", "replace")[:500]
         raise GitLabTriggerError(f"GitLab trigger API answered HTTP {exc.code} for {url}: {detail}") from exc
-    except urllib.error.URLError as exc:
+    except urllib.error.URLError as exc:  # no connection: GitLab never saw the request, a retry is safe
         raise GitLabTriggerError(f"GitLab trigger API unreachable at {url}: {exc.reason}") from exc
+    except TimeoutError as exc:  # sent, but no answer in time: GitLab may have created the pipeline
+        raise GitLabReadTimeout(f"no answer from {url} within {HTTP_TIMEOUT_SECONDS} s") from exc
     if status not in (200, 201):
         raise GitLabTriggerError(f"GitLab trigger API answered HTTP {status} for {url}: {body[:500]}")
     try:
         return json.loads(body)
     except json.JSONDecodeError as exc:
         raise GitLabTriggerError(f"GitLab trigger API answered non-JSON: {body[:200]}") from exc
+
+
+def rollback_target(group, arn, version):
+    """For a rejected version: (served, latest version still Approved or None). It served when it is newer
+    than every version still Approved (the deploy serves the latest Approved one). The event carries no
+    previous status, so rejecting a pending version newer than the serving one also counts as served: the
+    redeploy then rebuilds around the unchanged serving version (harmless, idempotent)."""
+    sm = boto3.client("sagemaker", region_name=_region())
+    listed = sm.list_model_packages(ModelPackageGroupName=group, ModelApprovalStatus="Approved",
+                                    SortBy="CreationTime", SortOrder="Descending", MaxResults=1)
+    newest = listed.get("ModelPackageSummaryList", [])
+    if not newest:
+        return True, None
+    newest_version = newest[0].get("ModelPackageVersion") or int(newest[0]["ModelPackageArn"].rsplit("/", 1)[-1])
+    return int(version or arn.rsplit("/", 1)[-1]) > int(newest_version), newest[0]["ModelPackageArn"]
+
+
+def _deploy(data):
+    """One GitLab trigger call per approval event (see idempotency.py for the duplicate semantics)."""
+    token = read_trigger_token(os.environ["GITLAB_TRIGGER_TOKEN_SECRET_ARN"])
+    deploy_arn = data.get("deploy_arn") or data["arn"]  # a rollback deploys the previous Approved version
+    variables = {
+        "MODEL_PACKAGE_ARN": deploy_arn,
+        "MODEL_PACKAGE_GROUP_NAME": data["group"],
+        "MODEL_PACKAGE_VERSION": data.get("version") or "",
+        "DEPLOY_ENVIRONMENT": os.environ.get("DEPLOY_ENVIRONMENT", ""),
+        "DEPLOY_REASON": "rollback" if data["status"] == "Rejected" else "approval",
+        "TRIGGERED_BY_EVENT_ID": data["event_id"],
+    }
+    if data["status"] == "Rejected":
+        variables["ROLLED_BACK_FROM"] = data["arn"]
+    try:
+        result = trigger_pipeline(os.environ["GITLAB_API_URL"], os.environ["GITLAB_PROJECT_ID"], token,
+                                  os.environ.get("GITLAB_TRIGGER_REF", "main"), variables)
+    except GitLabReadTimeout as exc:
+        # The request reached GitLab but no answer came: the pipeline may exist. A retry could deploy
+        # twice, so the outcome is recorded (no retry) and logged as an error to check by event id.
+        logger.error("Deploy of %s: outcome unknown (%s); not retried to avoid a second deploy. Check the GitLab "
+                     "pipelines for TRIGGERED_BY_EVENT_ID=%s", data["arn"], exc, data["event_id"])
+        return {"status": "uncertain", "model_package_arn": data["arn"], "event_id": data["event_id"]}
+    logger.info("Triggered GitLab pipeline %s for %s (%s)", result.get("id"), data["arn"], variables["DEPLOY_REASON"])
+    return {"status": "triggered", "reason": variables["DEPLOY_REASON"], "model_package_arn": deploy_arn,
+            "pipeline_id": result.get("id"), "web_url": result.get("web_url"), "event_id": data["event_id"]}
 
 
 def lambda_handler(event, context):
@@ -116,40 +170,24 @@ def lambda_handler(event, context):
         logger.error("Rejected event: %s", exc)
         raise
     expected_group = os.environ.get("MODEL_PACKAGE_GROUP_NAME")
-    if approval["status"] != "Approved" or (expected_group and approval["group"] != expected_group):
-        logger.info("Ignoring %s (%s) of group %s", approval["arn"], approval["status"], approval["group"])
+    if expected_group and approval["group"] != expected_group:
+        logger.info("Ignoring %s of group %s", approval["arn"], approval["group"])
         return {"status": "ignored", "model_package_arn": approval["arn"]}
-
-    api_url = os.environ["GITLAB_API_URL"]
-    project_id = os.environ["GITLAB_PROJECT_ID"]
-    secret_arn = os.environ["GITLAB_TRIGGER_TOKEN_SECRET_ARN"]
-    ref = os.environ.get("GITLAB_TRIGGER_REF", "main")
-
-    # One deploy per approved package version, whatever the number of duplicate events.
-    store = IdempotencyStore()
-    key = f"deploy#{approval['arn']}#Approved"
-    if not store.claim(key):
-        logger.info("Deploy of %s already triggered", approval["arn"])
-        return {"status": "duplicate", "model_package_arn": approval["arn"]}
-    try:
-        token = read_trigger_token(secret_arn)
-        result = trigger_pipeline(
-            api_url,
-            project_id,
-            token,
-            ref,
-            {
-                "MODEL_PACKAGE_ARN": approval["arn"],
-                "MODEL_PACKAGE_GROUP_NAME": approval["group"],
-                "MODEL_PACKAGE_VERSION": approval.get("version") or "",
-                "DEPLOY_ENVIRONMENT": os.environ.get("DEPLOY_ENVIRONMENT", ""),
-                "TRIGGERED_BY_EVENT_ID": approval.get("event_id") or "",
-            },
-        )
-    except Exception:
-        logger.exception("Deploy trigger failed for %s", approval["arn"])
-        store.release(key)
-        raise
-    store.complete(key)
-    logger.info("Triggered GitLab pipeline %s for %s", result.get("id"), approval["arn"])
-    return {"status": "triggered", "model_package_arn": approval["arn"], "pipeline_id": result.get("id"), "web_url": result.get("web_url")}
+    if approval["status"] == "Rejected":
+        served, previous = rollback_target(approval["group"], approval["arn"], approval.get("version"))
+        if not served:
+            logger.info("Rejected %s is older than the serving version: nothing to redeploy", approval["arn"])
+            return {"status": "ignored", "model_package_arn": approval["arn"]}
+        if previous is None:
+            # Nothing to roll back to: the inference pipeline keeps its model until a version is approved.
+            logger.error("Rejected %s served and no version of %s is Approved any more: no rollback possible; "
+                         "approve a version to redeploy", approval["arn"], approval["group"])
+            return {"status": "no_approved_version", "model_package_arn": approval["arn"]}
+        approval = dict(approval, deploy_arn=previous)
+    if approval["status"] not in ("Approved", "Rejected"):
+        logger.info("Ignoring %s (%s)", approval["arn"], approval["status"])
+        return {"status": "ignored", "model_package_arn": approval["arn"]}
+    if not approval.get("event_id"):
+        raise InvalidEventError("model package event lacks its id (needed to deploy once per approval)")
+    # Keyed by the event id: EventBridge's duplicates share it, a later re-approval is a new event.
+    return once(_deploy, approval, context, "event_id")

@@ -1,26 +1,40 @@
-"""Notification Lambda: SageMaker pipeline / step / model package events -> SNS.
+"""Notification Lambda: one digest per pipeline execution, one mail per registered model version -> SNS.
 
-Accepts the raw EventBridge events documented by AWS ("SageMaker Model Building Pipeline
-Execution Status Change", "... Execution Step Status Change", "SageMaker Model Package State
-Change"). Environment:
+Accepts the raw EventBridge events documented by AWS:
+- "SageMaker Model Building Pipeline Execution Status Change" (terminal status): the digest. The signal is
+  in the subject, e.g. "[dev] abalone-batch-inference FAILED · drift 9/9 · MSE 6.72 > 5.5 · HPO started
+  <id>". The body names the failed step with its real reason (a Fail step's message; a job's ExitMessage
+  read with DescribeProcessingJob, since the pipeline's own FailureReason is generic), the drifted columns,
+  model quality against its threshold, the per-step custom messages, and links to the report and the console.
+  Clean runs (succeeded, no drift, no breach) are quiet unless NOTIFY_CLEAN_RUNS=true.
+- "... Execution Step Status Change": folded into the execution's digest (nothing published per step).
+- "SageMaker Model Package State Change": a registration (PendingManualApproval) mail with the version's
+  metrics, the comparison with the serving (latest Approved) version and the exact approve command and
+  console link; a rejection mail. Approvals are quiet unless NOTIFY_CLEAN_RUNS=true (the deploy follows).
+
+Environment:
   SNS_TOPIC_ARN               topic to publish to (required)
+  ENVIRONMENT                 dev / staging / prod, shown in the subject
+  NOTIFY_CLEAN_RUNS           "true" also mails clean runs and approvals (tfvars notify_clean_runs)
   CUSTOM_NOTIFICATION_CONFIG  JSON list of {"step_name", "step_status", "step_custom_message"}
-  IDEMPOTENCY_TABLE           DynamoDB table (hash key "idempotency_key") that suppresses
-                              duplicates; unset = in-process memory (offline runtime only)
-  IDEMPOTENCY_TTL_HOURS       how long an event id is remembered (default 168)
+  CONTRACT_STEPS / CONTRACT_MARKERS / CONTRACT_PIPELINES  contracts.json parts, set by Terraform; without
+                              them the digest lists steps generically (step names are never spelled here)
+  IDEMPOTENCY_TABLE, IDEMPOTENCY_TTL_HOURS  duplicate suppression (see idempotency.py)
 
-Errors are never swallowed: an SNS failure raises (Lambda retries the async invocation,
-then the event lands in the DLQ); a malformed event raises InvalidEventError.
+Errors are never swallowed: an SNS failure raises (Lambda retries the async invocation, then the event
+lands in the DLQ); a malformed event raises InvalidEventError. Figures that cannot be read are said in the
+message, never silently left out.
 """
 
 import json
 import logging
 import os
-import time
 from urllib.parse import quote, urlparse
 
 import boto3
 from botocore.exceptions import ClientError
+
+from idempotency import once  # beside this file in the package
 
 logger = logging.getLogger()
 logger.setLevel(logging.INFO)
@@ -28,14 +42,9 @@ logger.setLevel(logging.INFO)
 PIPELINE_STATUS = "SageMaker Model Building Pipeline Execution Status Change"
 STEP_STATUS = "SageMaker Model Building Pipeline Execution Step Status Change"
 MODEL_PACKAGE_STATE = "SageMaker Model Package State Change"
-
-DATA_QUALITY_STEP = "DataQualityCheckStep"
-MODEL_QUALITY_STEP = "ModelQualityCalcStep"
-BREACH_MARKER = "ModelQualityBreach"
-SUMMARY_FILE = "summary.json"
 MAX_LISTED_VIOLATIONS = 20
 SNS_SUBJECT_MAX = 100
-LEASE_SECONDS = 300  # a crashed invocation's claim expires after this, so a retry can notify
+SEP = " · "
 
 
 class InvalidEventError(ValueError):
@@ -43,12 +52,18 @@ class InvalidEventError(ValueError):
 
 
 # ---------------------------------------------------------------- configuration
-def _custom_config():
-    raw = os.environ.get("CUSTOM_NOTIFICATION_CONFIG", "[]") or "[]"
+def _json_env(name, default):
+    raw = os.environ.get(name, "") or ""
+    if not raw:
+        return default
     try:
-        entries = json.loads(raw)
+        return json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"CUSTOM_NOTIFICATION_CONFIG is not valid JSON: {exc}") from exc
+        raise ValueError(f"{name} is not valid JSON: {exc}") from exc
+
+
+def _custom_config():
+    entries = _json_env("CUSTOM_NOTIFICATION_CONFIG", [])
     if not isinstance(entries, list):
         raise ValueError("CUSTOM_NOTIFICATION_CONFIG must be a JSON list")
     config = {}
@@ -60,71 +75,24 @@ def _custom_config():
     return config
 
 
+def _steps():
+    return _json_env("CONTRACT_STEPS", {})
+
+
+def _markers():
+    return _json_env("CONTRACT_MARKERS", {})
+
+
+def _pipelines():
+    return _json_env("CONTRACT_PIPELINES", {})
+
+
 def _client(service):
     return boto3.client(service, region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
 
 
-# ---------------------------------------------------------------- idempotency
-class IdempotencyStore:
-    """Claim an event key once. DynamoDB conditional put when a table is configured.
-
-    The claim is a lease: status IN_PROGRESS until the publish succeeded (then DONE). A failed
-    publish releases the claim so the Lambda retry can notify; a claim left by a crashed run
-    expires after LEASE_SECONDS.
-    """
-
-    _memory = {}  # offline runtime without a table: one process, one memory
-
-    def __init__(self, table=None, ttl_hours=None):
-        self.table = table if table is not None else os.environ.get("IDEMPOTENCY_TABLE", "")
-        self.ttl_seconds = int(float(ttl_hours if ttl_hours is not None else os.environ.get("IDEMPOTENCY_TTL_HOURS", "168")) * 3600)
-        if not self.table:
-            logger.warning("IDEMPOTENCY_TABLE is not set: duplicate suppression is per process only")
-
-    def claim(self, key):
-        now = int(time.time())
-        if not self.table:
-            entry = self._memory.get(key)
-            if entry and (entry["status"] == "DONE" or entry["lease_until"] > now):
-                return False
-            self._memory[key] = {"status": "IN_PROGRESS", "lease_until": now + LEASE_SECONDS}
-            return True
-        try:
-            _client("dynamodb").put_item(
-                TableName=self.table,
-                Item={
-                    "idempotency_key": {"S": key},
-                    "status": {"S": "IN_PROGRESS"},
-                    "lease_until": {"N": str(now + LEASE_SECONDS)},
-                    "expires_at": {"N": str(now + self.ttl_seconds)},
-                },
-                ConditionExpression="attribute_not_exists(idempotency_key) OR (#s = :in_progress AND lease_until < :now)",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":in_progress": {"S": "IN_PROGRESS"}, ":now": {"N": str(now)}},
-            )
-            return True
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-
-    def complete(self, key):
-        if not self.table:
-            self._memory[key] = {"status": "DONE", "lease_until": 0}
-            return
-        _client("dynamodb").update_item(
-            TableName=self.table,
-            Key={"idempotency_key": {"S": key}},
-            UpdateExpression="SET #s = :done",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":done": {"S": "DONE"}},
-        )
-
-    def release(self, key):
-        if not self.table:
-            self._memory.pop(key, None)
-            return
-        _client("dynamodb").delete_item(TableName=self.table, Key={"idempotency_key": {"S": key}})
+def _notify_clean():
+    return os.environ.get("NOTIFY_CLEAN_RUNS", "false").strip().lower() == "true"
 
 
 # ---------------------------------------------------------------- helpers
@@ -136,12 +104,10 @@ def _require(mapping, key, where):
 
 
 def _pipeline_name(pipeline_arn):
-    # arn:aws:sagemaker:<region>:<account>:pipeline/<name>
     return pipeline_arn.split(":pipeline/", 1)[-1].split("/", 1)[0]
 
 
 def _execution_id(execution_arn):
-    # arn:...:pipeline/<name>/execution/<id>
     return execution_arn.rsplit("/execution/", 1)[-1] if "/execution/" in execution_arn else execution_arn
 
 
@@ -150,6 +116,15 @@ def _region(event, arn=""):
         return event["region"]
     parts = arn.split(":")
     return parts[3] if len(parts) > 3 and parts[3] else os.environ.get("AWS_REGION", "us-east-1")
+
+
+def num(x, digits=3):
+    """Round for people: 6.71934 -> 6.72, 0.31274 -> 0.313, 12345.6 -> 12,346."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return str(x)
+    if x != x or x in (float("inf"), float("-inf")):
+        return str(x)
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.{digits}g}"
 
 
 def console_link(region, pipeline_name=None, execution_id=None, processing_job=None, model_package_group=None):
@@ -163,74 +138,99 @@ def console_link(region, pipeline_name=None, execution_id=None, processing_job=N
     return f"{base}/pipelines/{quote(pipeline_name)}"
 
 
-def _job_arn(metadata):
-    for value in (metadata or {}).values():
-        if isinstance(value, dict) and value.get("arn"):
-            return value["arn"]
-    return None
+def s3_console_link(uri):
+    p = urlparse(uri)
+    return f"https://s3.console.aws.amazon.com/s3/object/{p.netloc}?prefix={quote(p.path.lstrip('/'))}"
 
 
-def _processing_job_name(metadata):
-    job = (metadata or {}).get("processingJob") or {}
-    arn = job.get("arn")
-    return arn.rsplit("/", 1)[-1] if arn else None
+def _job(metadata):
+    """(kind, name) of the job a step ran, from ListPipelineExecutionSteps metadata."""
+    for kind in ("ProcessingJob", "TrainingJob", "TransformJob", "TuningJob"):
+        arn = ((metadata or {}).get(kind) or {}).get("Arn")
+        if arn:
+            return kind, arn.rsplit("/", 1)[-1]
+    return None, None
 
 
-def _read_data_quality_summary(job_name):
-    """Return (summary dict, None) or (None, reason) for a DataQualityCheckStep job."""
-    sagemaker = _client("sagemaker")
+def list_steps(execution_arn):
+    """(steps, None) or (None, reason) from ListPipelineExecutionSteps (all pages, oldest first)."""
+    sm = _client("sagemaker")
+    steps, token = [], None
+    try:
+        while True:
+            kwargs = {"PipelineExecutionArn": execution_arn, "SortOrder": "Ascending"}
+            if token:
+                kwargs["NextToken"] = token
+            page = sm.list_pipeline_execution_steps(**kwargs)
+            steps.extend(page.get("PipelineExecutionSteps", []))
+            token = page.get("NextToken")
+            if not token:
+                return steps, None
+    except ClientError as exc:
+        logger.error("ListPipelineExecutionSteps(%s) failed: %s", execution_arn, exc)
+        return None, f"{exc.response['Error']['Code']}: {exc.response['Error'].get('Message', '')}"
+
+
+def step_failure(step):
+    """The real reason a step failed: a Fail step's message, else the job's ExitMessage/FailureReason."""
+    meta = step.get("Metadata") or {}
+    fail = (meta.get("Fail") or {}).get("ErrorMessage")
+    if fail:
+        return fail
+    kind, name = _job(meta)
+    reason = None
+    try:
+        if kind == "ProcessingJob":
+            job = _client("sagemaker").describe_processing_job(ProcessingJobName=name)
+            reason = job.get("ExitMessage") or job.get("FailureReason")
+        elif kind == "TrainingJob":
+            reason = _client("sagemaker").describe_training_job(TrainingJobName=name).get("FailureReason")
+        elif kind == "TransformJob":
+            reason = _client("sagemaker").describe_transform_job(TransformJobName=name).get("FailureReason")
+    except ClientError as exc:
+        logger.error("describe %s %s failed: %s", kind, name, exc)
+    return reason or step.get("FailureReason") or "no reason reported"
+
+
+def read_job_output(job_name, filename):
+    """(document, None) or (None, reason): a JSON file written at the root of one of the job's outputs."""
+    job = _client("sagemaker").describe_processing_job(ProcessingJobName=job_name)
     s3 = _client("s3")
-    job = sagemaker.describe_processing_job(ProcessingJobName=job_name)
-    outputs = (job.get("ProcessingOutputConfig") or {}).get("Outputs") or []
-    # The check script writes summary.json at the root of /opt/ml/processing/output.
-    outputs = sorted(outputs, key=lambda o: (o.get("S3Output") or {}).get("LocalPath", "").rstrip("/") != "/opt/ml/processing/output")
     tried = []
-    for output in outputs:
+    for output in (job.get("ProcessingOutputConfig") or {}).get("Outputs") or []:
         uri = (output.get("S3Output") or {}).get("S3Uri")
         if not uri:
             continue
-        parsed = urlparse(uri.rstrip("/") + "/" + SUMMARY_FILE)
-        bucket, key = parsed.netloc, parsed.path.lstrip("/")
-        tried.append(f"s3://{bucket}/{key}")
+        p = urlparse(uri.rstrip("/") + "/" + filename)
+        tried.append(f"s3://{p.netloc}/{p.path.lstrip('/')}")
         try:
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            body = s3.get_object(Bucket=p.netloc, Key=p.path.lstrip("/"))["Body"].read()
         except ClientError as exc:
             if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
                 continue
             raise
         try:
-            summary = json.loads(body)
+            return json.loads(body), None
         except json.JSONDecodeError as exc:
-            return None, f"s3://{bucket}/{key} is not valid JSON: {exc}"
-        if not isinstance(summary, dict) or "violation_count" not in summary:
-            return None, f"s3://{bucket}/{key} lacks violation_count"
-        return summary, None
-    return None, f"{SUMMARY_FILE} not found in the outputs of processing job {job_name} (tried: {', '.join(tried) or 'no S3 outputs'})"
+            return None, f"{tried[-1]} is not valid JSON: {exc}"
+    return None, f"{filename} not found in the outputs of processing job {job_name} (tried: {', '.join(tried) or 'no S3 outputs'})"
 
 
-def _format_violations(summary):
-    lines = [f"Data-quality violations: {summary.get('violation_count')} (rows checked: {summary.get('row_count', 'n/a')})"]
-    violations = summary.get("violations") or []
-    for v in violations[:MAX_LISTED_VIOLATIONS]:
-        figures = []
-        if v.get("distance") is not None:
-            figures.append(f"distance={v['distance']}")
-        if v.get("threshold") is not None:
-            figures.append(f"threshold={v['threshold']}")
-        extra = f" ({', '.join(figures)})" if figures else ""
-        lines.append(f"  - {v.get('feature_name')}: {v.get('constraint_check_type')}{extra}: {v.get('description')}")
-    if len(violations) > MAX_LISTED_VIOLATIONS:
-        lines.append(f"  ... and {len(violations) - MAX_LISTED_VIOLATIONS} more (see the job output)")
-    return lines
-
-
-def _pipeline_failure_reason(execution_arn):
-    try:
-        desc = _client("sagemaker").describe_pipeline_execution(PipelineExecutionArn=execution_arn)
-    except ClientError as exc:
-        logger.error("describe_pipeline_execution(%s) failed: %s", execution_arn, exc)
-        return f"unavailable ({exc.response['Error']['Code']}: {exc.response['Error'].get('Message', '')})"
-    return desc.get("FailureReason") or "not reported by SageMaker"
+def job_output_uri(job_name, filename):
+    """s3:// URI of filename in one of the job's outputs, or None."""
+    job = _client("sagemaker").describe_processing_job(ProcessingJobName=job_name)
+    s3 = _client("s3")
+    for output in (job.get("ProcessingOutputConfig") or {}).get("Outputs") or []:
+        uri = (output.get("S3Output") or {}).get("S3Uri")
+        if not uri:
+            continue
+        p = urlparse(uri.rstrip("/") + "/" + filename)
+        try:
+            s3.head_object(Bucket=p.netloc, Key=p.path.lstrip("/"))
+            return f"s3://{p.netloc}/{p.path.lstrip('/')}"
+        except ClientError:
+            continue
+    return None
 
 
 # ---------------------------------------------------------------- message builders
@@ -243,114 +243,237 @@ def build_message(event):
     if not isinstance(detail, dict):
         raise InvalidEventError("event lacks a 'detail' object")
     if detail_type == PIPELINE_STATUS:
-        return _pipeline_message(event, detail)
+        return _digest(event, detail)
     if detail_type == STEP_STATUS:
-        return _step_message(event, detail)
+        for key in ("pipelineArn", "pipelineExecutionArn", "stepName", "currentStepStatus"):
+            _require(detail, key, "step status event detail")
+        _custom_config()  # a broken configuration fails loudly on every event, not only at the digest
+        return None  # folded into the execution's digest
     if detail_type == MODEL_PACKAGE_STATE:
         return _model_package_message(event, detail)
     raise InvalidEventError(f"unsupported detail-type {detail_type!r}")
 
 
-def _pipeline_message(event, detail):
+def _data_quality(step):
+    """(subject part, body lines) of the data-quality check step."""
+    kind, job = _job(step.get("Metadata"))
+    if step.get("StepStatus") != "Succeeded" or kind != "ProcessingJob":
+        return None, []
+    summary, problem = read_job_output(job, "summary.json")
+    if summary is None or not isinstance(summary, dict) or "violation_count" not in summary:
+        problem = problem or "summary.json lacks violation_count"
+        logger.error("Data-quality summary of %s unavailable: %s", job, problem)
+        return "drift ?", [f"Data quality: figures unavailable: {problem}"]
+    stats, _ = read_job_output(job, "statistics.json")
+    features = [f.get("name") for f in (stats or {}).get("features", [])] if isinstance(stats, dict) else []
+    violations = sorted(summary.get("violations") or [], key=lambda v: -(v.get("distance") or 0))
+    drifted = sorted({v.get("feature_name") for v in violations})
+    if not violations:
+        return None, [f"Data quality: no violation ({summary.get('row_count', 'n/a')} rows checked)."]
+    part = f"drift {len(drifted)}/{len(features)}" if features else f"{len(violations)} data-quality violations"
+    lines = [f"Data quality: {len(violations)} violation(s) in {len(drifted)} of {len(features) or '?'} columns "
+             f"({summary.get('row_count', 'n/a')} rows checked), largest distance first:"]
+    for v in violations[:MAX_LISTED_VIOLATIONS]:
+        figures = f" distance {num(v['distance'])} > {num(v.get('threshold'))}" if v.get("distance") is not None else ""
+        lines.append(f"  - {v.get('feature_name')}: {v.get('constraint_check_type')}{figures}")
+    if len(violations) > MAX_LISTED_VIOLATIONS:
+        lines.append(f"  ... and {len(violations) - MAX_LISTED_VIOLATIONS} more (see the report)")
+    return part, lines
+
+
+def _model_quality(step):
+    kind, job = _job(step.get("Metadata"))
+    if kind != "ProcessingJob":
+        return None, []
+    doc, problem = read_job_output(job, "model_quality.json")
+    if doc is None:
+        return None, [f"Model quality: figures unavailable: {problem}"] if step.get("StepStatus") == "Succeeded" else []
+    mse = ((doc.get("regression_metrics") or {}).get("mse") or {}).get("value")
+    thr = (doc.get("threshold") or {}).get("value")
+    if mse is None:
+        return None, [f"Model quality: not evaluated ({doc.get('ground_truth') or 'no metrics'})."]
+    breach = thr is not None and mse > thr
+    part = f"MSE {num(mse)} {'>' if breach else '≤'} {num(thr)}" if thr is not None else f"MSE {num(mse)}"
+    others = ", ".join(f"{k} {num(v.get('value'))}" for k, v in (doc.get("regression_metrics") or {}).items()
+                       if k != "mse" and isinstance(v, dict))
+    return part, [f"Model quality: {part}" + (f" ({others})" if others else "") + (" — BREACH" if breach else "")]
+
+
+def _retraining(pipeline, start_time, breached):
+    """Subject part and line about the pipeline a breach of this one starts (contract started_by.breach_of)."""
+    contract = _pipelines()
+    mine = next((k for k, p in contract.items() if p.get("name", "").lower() == pipeline.lower()), None)
+    target = next((p.get("name") for p in contract.values() if mine and (p.get("started_by") or {}).get("breach_of") == mine), None)
+    if not (breached and target):
+        return None, []
+    try:
+        execs = _client("sagemaker").list_pipeline_executions(PipelineName=target, SortBy="CreationTime",
+                                                               SortOrder="Descending", MaxResults=10)
+        started = [e for e in execs.get("PipelineExecutionSummaries", [])
+                   if not start_time or _after(e.get("StartTime"), start_time)]
+    except ClientError as exc:
+        return f"{target} requested", [f"Retraining: {target} requested by the breach rule ({exc.response['Error']['Code']} listing it)."]
+    if started:
+        ex_id = _execution_id(started[-1]["PipelineExecutionArn"])
+        return f"HPO started {ex_id}", [f"Retraining: {target} execution {ex_id} was started by the breach."]
+    return f"{target} requested", [f"Retraining: the breach rule starts {target}."]
+
+
+def _after(t, start_iso):
+    import datetime as dt
+    if t is None:
+        return False
+    if isinstance(t, str):
+        t = dt.datetime.fromisoformat(t.replace("Z", "+00:00"))
+    s = dt.datetime.fromisoformat(start_iso.replace("Z", "+00:00"))
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    if s.tzinfo is None:
+        s = s.replace(tzinfo=dt.timezone.utc)
+    return t >= s
+
+
+def _digest(event, detail):
     pipeline_arn = _require(detail, "pipelineArn", "pipeline status event detail")
     execution_arn = _require(detail, "pipelineExecutionArn", "pipeline status event detail")
     status = _require(detail, "currentPipelineExecutionStatus", "pipeline status event detail")
-    pipeline, execution = _pipeline_name(pipeline_arn), _execution_id(execution_arn)
-    region = _region(event, pipeline_arn)
-    lines = [
-        f"Pipeline: {pipeline}",
-        f"Execution: {execution} ({execution_arn})",
-        f"Status: {status} (previous: {detail.get('previousPipelineExecutionStatus', 'n/a')})",
-    ]
-    if detail.get("pipelineExecutionDisplayName"):
-        lines.append(f"Display name: {detail['pipelineExecutionDisplayName']}")
-    if detail.get("executionStartTime") or detail.get("executionEndTime"):
-        lines.append(f"Started: {detail.get('executionStartTime', 'n/a')}  Ended: {detail.get('executionEndTime', 'n/a')}")
-    if status == "Failed":
-        reason = detail.get("failureReason") or _pipeline_failure_reason(execution_arn)
-        lines.append(f"Failure reason: {reason}")
-    lines.append(f"Console: {console_link(region, pipeline, execution)}")
-    return f"[{pipeline}] pipeline execution {status}", "\n".join(lines)
-
-
-def _step_message(event, detail):
-    pipeline_arn = _require(detail, "pipelineArn", "step status event detail")
-    execution_arn = _require(detail, "pipelineExecutionArn", "step status event detail")
-    step = _require(detail, "stepName", "step status event detail")
-    status = _require(detail, "currentStepStatus", "step status event detail")
-    custom = _custom_config().get((step, status))
-    is_dq_success = step == DATA_QUALITY_STEP and status == "Succeeded"
-    if status == "Succeeded" and not custom and not is_dq_success:
-        return None  # routine success: not worth an e-mail
-    if status not in ("Failed", "Succeeded", "Stopped") and not custom:
+    if status not in ("Succeeded", "Failed", "Stopped"):
         return None
     pipeline, execution = _pipeline_name(pipeline_arn), _execution_id(execution_arn)
     region = _region(event, pipeline_arn)
-    metadata = detail.get("metadata") or {}
-    lines = [
-        f"Pipeline: {pipeline}",
-        f"Execution: {execution} ({execution_arn})",
-        f"Step: {step} ({detail.get('stepType', 'n/a')})",
-        f"Status: {status} (previous: {detail.get('previousStepStatus', 'n/a')})",
-    ]
-    job_arn = _job_arn(metadata)
-    if job_arn:
-        lines.append(f"Job: {job_arn}")
-    if status == "Failed":
-        reason = detail.get("failureReason") or "not reported in the event"
-        lines.append(f"Failure reason: {reason}")
-        if step == MODEL_QUALITY_STEP:
-            if BREACH_MARKER in reason:
-                lines.append("Model quality breach: the HPO retraining pipeline is started by EventBridge.")
-            else:
-                lines.append("Not a model quality breach (step crashed): no retraining was started.")
-    if custom:
-        lines.append("")
-        lines.append(custom)
-    if is_dq_success:
-        job_name = _processing_job_name(metadata)
-        if not job_name:
-            lines.append("Data-quality figures unavailable: the event carries no processingJob ARN.")
-            logger.error("DataQualityCheckStep event %s has no processingJob metadata", event.get("id"))
-        else:
-            summary, problem = _read_data_quality_summary(job_name)
-            if summary is not None:
-                lines.extend(_format_violations(summary))
-            else:
-                # Reported in the message itself and logged: the notification still goes out.
-                lines.append(f"Data-quality figures unavailable: {problem}")
-                logger.error("Data-quality summary of %s unavailable: %s", job_name, problem)
-    job_name = _processing_job_name(metadata)
-    link = console_link(region, pipeline, execution, processing_job=job_name) if job_name else console_link(region, pipeline, execution)
-    lines.append(f"Console: {link}")
-    if job_name:
-        lines.append(f"Pipeline execution: {console_link(region, pipeline, execution)}")
-    return f"[{pipeline}] {step} {status}", "\n".join(lines)
+    roles, markers, custom = _steps(), _markers(), _custom_config()
+    steps, steps_problem = list_steps(execution_arn)
+    parts, body, attention = [], [], status != "Succeeded"
+    failed = [s for s in steps or [] if s.get("StepStatus") == "Failed"]
+    breach_marker = markers.get("model_quality_breach")
+    breached = False
+    for s in failed:
+        reason = step_failure(s)
+        breached = breached or bool(breach_marker and breach_marker in reason)
+        body.append(f"Failed step: {s.get('StepName')}: {reason}")
+        kind, job = _job(s.get("Metadata"))
+        if job:
+            body.append(f"  job: {console_link(region, processing_job=job) if kind == 'ProcessingJob' else job}")
+    if status == "Failed" and steps is not None and not failed:
+        body.append(f"Failure reason: {detail.get('failureReason') or 'no failed step reported'}")
+    by_name = {s.get("StepName"): s for s in steps or []}
+    dq = by_name.get(roles.get("data_quality_check"))
+    if dq:
+        part, lines = _data_quality(dq)
+        attention = attention or part is not None
+        parts += [part] if part else []
+        body += lines
+    mq = by_name.get(roles.get("model_quality"))
+    if mq:
+        part, lines = _model_quality(mq)
+        attention = attention or (part is not None and ">" in part)
+        parts += [part] if part else []
+        body += lines
+    part, lines = _retraining(pipeline, detail.get("executionStartTime"), breached)
+    parts += [part] if part else []
+    body += lines
+    for s in steps or []:
+        msg = custom.get((s.get("StepName"), s.get("StepStatus")))
+        if msg:
+            body.append(f"{s.get('StepName')} {s.get('StepStatus')}: {msg}")
+    if steps_problem:
+        body.append(f"Steps unavailable: {steps_problem}")
+        attention = True
+    if not attention and not _notify_clean():
+        logger.info("Clean run %s of %s: quiet (NOTIFY_CLEAN_RUNS is not true)", execution, pipeline)
+        return None
+    report = by_name.get(roles.get("report")) if roles.get("report") else None
+    kind, job = _job((report or {}).get("Metadata"))
+    if job:
+        uri = job_output_uri(job, "report.html")
+        body.append(f"Report: {s3_console_link(uri) if uri else 'not written (see the report step)'}" + (f" ({uri})" if uri else ""))
+    body.append(f"Console: {console_link(region, pipeline, execution)}")
+    head = [f"Pipeline: {pipeline}", f"Execution: {execution} ({execution_arn})",
+            f"Status: {status}  Started: {detail.get('executionStartTime', 'n/a')}  Ended: {detail.get('executionEndTime', 'n/a')}"]
+    env = os.environ.get("ENVIRONMENT")
+    subject = SEP.join([f"{'[' + env + '] ' if env else ''}{pipeline} {status.upper()}"] + parts)
+    return subject, "\n".join(head + [""] + body)
+
+
+def _package_metrics(desc):
+    uri = (((desc.get("ModelMetrics") or {}).get("ModelQuality") or {}).get("Statistics") or {}).get("S3Uri")
+    if not uri:
+        return {}, "no ModelMetrics.ModelQuality.Statistics"
+    p = urlparse(uri)
+    try:
+        doc = json.loads(_client("s3").get_object(Bucket=p.netloc, Key=p.path.lstrip("/"))["Body"].read())
+    except (ClientError, json.JSONDecodeError) as exc:
+        return {}, f"cannot read {uri}: {exc}"
+    m = doc.get("regression_metrics") or {}
+    return {k: v.get("value") for k, v in m.items() if isinstance(v, dict) and isinstance(v.get("value"), (int, float))}, None
+
+
+def _serving(group, exclude_arn):
+    sm = _client("sagemaker")
+    try:
+        listed = sm.list_model_packages(ModelPackageGroupName=group, ModelApprovalStatus="Approved",
+                                        SortBy="CreationTime", SortOrder="Descending", MaxResults=10)
+    except ClientError as exc:
+        logger.error("ListModelPackages(%s) failed: %s", group, exc)
+        return None
+    for s in listed.get("ModelPackageSummaryList", []):
+        if s["ModelPackageArn"] != exclude_arn:
+            return sm.describe_model_package(ModelPackageName=s["ModelPackageArn"])
+    return None
 
 
 def _model_package_message(event, detail):
     group = _require(detail, "ModelPackageGroupName", "model package event detail")
     arn = _require(detail, "ModelPackageArn", "model package event detail")
     approval = detail.get("ModelApprovalStatus", "n/a")
+    if approval == "Approved" and not _notify_clean():
+        return None  # the deploy follows; quiet like a clean run
     version = detail.get("ModelPackageVersion", arn.rsplit("/", 1)[-1])
     region = _region(event, arn)
-    lines = [
-        f"Model package group: {group}",
-        f"Version: {version} ({arn})",
-        f"Approval status: {approval}",
-        f"Package status: {detail.get('ModelPackageStatus', 'n/a')}",
-    ]
+    env = os.environ.get("ENVIRONMENT")
+    prefix = f"[{env}] " if env else ""
+    lines = [f"Model package group: {group}", f"Version: {version} ({arn})", f"Approval status: {approval}"]
     generated_by = (detail.get("MetadataProperties") or {}).get("GeneratedBy")
     if generated_by:
         lines.append(f"Registered by: {generated_by}")
-    lines.append(f"Console: {console_link(region, model_package_group=group)}")
-    return f"[{group}] model package v{version} {approval}", "\n".join(lines)
+    metrics, problem = _package_metrics(detail)
+    lines.append("Metrics: " + (", ".join(f"{k} {num(v)}" for k, v in metrics.items()) or f"unavailable ({problem})"))
+    serving = _serving(group, arn)
+    subject_extra = ""
+    if serving:
+        s_metrics, _ = _package_metrics(serving)
+        diffs = ", ".join(f"{k} {num(s_metrics[k])} -> {num(v)}" for k, v in metrics.items() if k in s_metrics)
+        lines.append(f"Serving version {serving.get('ModelPackageVersion')}: {diffs or 'no comparable metrics'}")
+        if "mse" in metrics and "mse" in s_metrics:
+            subject_extra = f"{SEP}MSE {num(metrics['mse'])} vs {num(s_metrics['mse'])} serving"
+    else:
+        lines.append("Serving version: none approved yet")
+        if "mse" in metrics:
+            subject_extra = f"{SEP}MSE {num(metrics['mse'])}"
+    if approval == "PendingManualApproval":
+        lines += ["", "To approve (the approval deploys it through the GitLab pipeline):",
+                  f"  aws sagemaker update-model-package --model-package-arn {arn} --model-approval-status Approved",
+                  f"  offline: .venv/bin/sm-local approve {group}/{version}   (or the Approve button of `sm-local studio`)",
+                  f"  or SageMaker Studio: {console_link(region, model_package_group=group)}"]
+        subject = f"{prefix}{group} v{version} awaits approval{subject_extra}"
+    else:
+        subject = f"{prefix}{group} v{version} {approval}{subject_extra}"
+        lines.append(f"Console: {console_link(region, model_package_group=group)}")
+        if approval == "Rejected":
+            lines.append("If this version was serving, the deploy trigger redeploys the latest Approved version.")
+    return subject, "\n".join(lines)
 
 
 # ---------------------------------------------------------------- handler
+def _publish(data):
+    subject, body = data["subject"], data["body"]
+    response = _client("sns").publish(TopicArn=os.environ["SNS_TOPIC_ARN"], Subject=subject[:SNS_SUBJECT_MAX], Message=body)
+    logger.info("Published %s for event %s", response.get("MessageId"), data["id"])
+    return {"status": "published", "event_id": data["id"], "message_id": response.get("MessageId")}
+
+
 def lambda_handler(event, context):
-    topic_arn = os.environ.get("SNS_TOPIC_ARN")
-    if not topic_arn:
+    if not os.environ.get("SNS_TOPIC_ARN"):
         raise RuntimeError("SNS_TOPIC_ARN is not set")
     try:
         built = build_message(event)
@@ -364,18 +487,4 @@ def lambda_handler(event, context):
     if not event_id:
         raise InvalidEventError("event lacks 'id' (needed to suppress duplicate notifications)")
     subject, body = built
-    store = IdempotencyStore()
-    key = f"notification#{event_id}"
-    if not store.claim(key):
-        logger.info("Duplicate event %s: already notified", event_id)
-        return {"status": "duplicate", "event_id": event_id}
-    try:
-        response = _client("sns").publish(TopicArn=topic_arn, Subject=subject[:SNS_SUBJECT_MAX], Message=body)
-    except Exception:
-        # Let the retry notify: drop the claim, then fail the invocation (retry, then DLQ).
-        logger.exception("SNS publish failed for event %s", event_id)
-        store.release(key)
-        raise
-    store.complete(key)
-    logger.info("Published %s for event %s", response.get("MessageId"), event_id)
-    return {"status": "published", "event_id": event_id, "message_id": response.get("MessageId")}
+    return once(_publish, {"id": event_id, "subject": subject, "body": body}, context, "id")

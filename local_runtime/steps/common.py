@@ -48,11 +48,8 @@ def run_process(cmd: list[str], env: dict, cwd: Path, log_path: Path, timeout: f
     return proc.returncode
 
 
-# AWS keeps a processing job's FailureReason generic and puts /opt/ml/output/message into ExitMessage. Until the
-# template signals a model-quality breach through a FailStep (not through the processing job's failure), the
-# message also becomes the FailureReason here; set to False when that lands.
-MESSAGE_AS_PROCESSING_FAILURE_REASON = True
-
+# AWS keeps a processing job's FailureReason generic and puts /opt/ml/output/message into ExitMessage
+# (DescribeProcessingJob); the template therefore signals a model-quality breach through a FailStep.
 GENERIC_ALGORITHM_ERROR = "AlgorithmError: See job logs for more information"
 
 
@@ -95,10 +92,7 @@ def failure_fields(kind: str, root: Path, log_path: Path, returncode: int) -> di
     except UnicodeDecodeError:
         return {"FailureReason": f"ClientError: /opt/ml/output/{source} is not UTF-8 encoded"}
     if kind == "processing":
-        fields = dict(exit_message(kind, root), FailureReason=GENERIC_ALGORITHM_ERROR)
-        if MESSAGE_AS_PROCESSING_FAILURE_REASON and text:
-            fields["FailureReason"] = text.strip()
-        return fields
+        return dict(exit_message(kind, root), FailureReason=GENERIC_ALGORITHM_ERROR)
     if kind == "training" and text is None:  # the template's scripts also write .../message; AWS ignores it there
         return {"FailureReason": GENERIC_ALGORITHM_ERROR}
     return {"FailureReason": (text or GENERIC_ALGORITHM_ERROR).strip()}

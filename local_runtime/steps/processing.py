@@ -47,6 +47,8 @@ def run_processing_job(ctx: StepContext, args: dict, job_name: str, extra_env: d
         env = dict(args.get("Environment") or {})
         env.update(extra_env or {})
         env["SM_CONTAINER_ROOT"] = str(root)
+        if env.get("PYTHONPATH"):  # read by the interpreter itself: its /opt/ml entries point into this host's root
+            env["PYTHONPATH"] = ":".join(relocate(p, root) for p in env["PYTHONPATH"].split(":"))
         return job.run(cmd, env, root.parent.parent, timeout=max_runtime(args), log_path=job.host_log(host, hosts))
 
     if len(hosts) == 1:

@@ -79,21 +79,23 @@ def parse_number(text: str, source: str, line: int, name: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise InputError(f"{source}: line {line}: column '{name}': non-numeric value {text!r}") from None
+        raise InputError(f"{source}: line {line}: non-numeric value {text!r} in numeric column '{name}'") from None
     if not math.isfinite(value):
-        raise InputError(f"{source}: line {line}: column '{name}': non-finite value {text!r}")
+        raise InputError(f"{source}: line {line}: non-finite value {text!r} in column '{name}'")
     return value
 
 
 def read_table(path: str, schema: DatasetSchema, columns: Sequence[Column], *, allow_missing: Iterable[str] = (),
-               unknown_ok: Iterable[str] = (), check_ranges: bool = True, what: str = "data"
-               ) -> tuple[list[list], dict[str, int]]:
+               unknown_ok: Iterable[str] = (), check_ranges: bool = True, what: str = "data",
+               as_text: bool = False, lines: list[int] | None = None) -> tuple[list[list], dict[str, int]]:
     """Parse a headerless CSV whose columns are ``columns`` (schema objects, file order).
 
     Numeric cells become floats, categorical cells canonical labels; a missing cell becomes None where its
     column is in ``allow_missing`` (an error elsewhere); a category the schema does not list is kept as its
     text where the column is in ``unknown_ok`` (the caller applies the unknown-category policy), an error
-    elsewhere. Returns the rows and the number of missing cells per column.
+    elsewhere. ``as_text``: validate the same way, but return each cell's stripped text (missing: "") for
+    files that pass values through unchanged. ``lines``: gets each row's line number appended. Returns the rows
+    and the number of missing cells per column.
     """
     allow_missing, unknown_ok = set(allow_missing), set(unknown_ok)
     names = [c.name for c in columns]
@@ -101,31 +103,34 @@ def read_table(path: str, schema: DatasetSchema, columns: Sequence[Column], *, a
     missing = {n: 0 for n in names}
     for line, cells in records(path, len(columns), names):
         if line == 1 and looks_like_header(cells, columns, schema.missing_tokens):
-            raise InputError(f"{path}: line 1 is a header row ({','.join(cells)[:80]}); {what} files are "
-                             f"headerless, columns in schema order: {','.join(names)}")
+            raise InputError(f"{path}: line 1 looks like a header row ({','.join(cells)[:80]}); {what} files "
+                             f"are headerless, columns in schema order: {','.join(names)}")
         row = []
         for col, text in zip(columns, cells):
             if text in schema.missing_tokens:
                 if col.name not in allow_missing:
-                    raise InputError(f"{path}: line {line}: column '{col.name}': missing value {text!r} "
-                                     f"(not allowed in this column here)")
+                    kind = "categorical" if col.is_categorical else "numeric"
+                    raise InputError(f"{path}: line {line}: missing value in {kind} column '{col.name}' "
+                                     f"({text!r}; not allowed here)")
                 missing[col.name] += 1
                 row.append(MISSING)
             elif col.is_categorical:
                 label = col.category(text)
                 if label is None:
                     if col.name not in unknown_ok:
-                        raise InputError(f"{path}: line {line}: column '{col.name}': unknown category {text!r} "
+                        raise InputError(f"{path}: line {line}: unknown category {text!r} in column '{col.name}' "
                                          f"(allowed: {', '.join(col.categories)})")
                     label = text
                 row.append(label)
             else:
                 value = parse_number(text, path, line, col.name)
                 if check_ranges and not col.in_range(value):
-                    raise InputError(f"{path}: line {line}: column '{col.name}': value {text!r} outside the "
-                                     f"schema range {col.range_text()}")
+                    raise InputError(f"{path}: line {line}: value {text!r} in column '{col.name}' is outside "
+                                     f"the schema range {col.range_text()}")
                 row.append(value)
-        rows.append(row)
+        rows.append([("" if v is MISSING else t) for v, t in zip(row, cells)] if as_text else row)
+        if lines is not None:
+            lines.append(line)
     if not rows:
         raise InputError(f"{path}: file is empty")
     return rows, missing

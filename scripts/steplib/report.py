@@ -45,6 +45,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .small{font-size:12px;color:#57606a}
 .bar{height:10px;background:#4c78a8;border-radius:2px;display:inline-block;vertical-align:middle}
 .reason{color:#a40e26;font-size:12px}
+.verdict{font-size:18px;font-weight:600;margin:0 0 12px}
 """
 
 
@@ -261,7 +262,24 @@ def _common(stats):
     return {}
 
 
-def _feature_card(name, b, c, feature_violations):
+def _distance(b, c):
+    """L-infinity distance between baseline and current: CDFs of the numeric sketches, or category shares.
+    Shown on each card and used to order them (largest drift first); None when a side is missing."""
+    if not b or not c:
+        return None
+    if "numerical_statistics" in b:
+        cb, cc = _sketch_cdf(b.get("numerical_statistics")), _sketch_cdf(c.get("numerical_statistics"))
+        if not cb or not cc:
+            return None
+        return max(abs(_cdf_at(cb, x) - _cdf_at(cc, x)) for x in set(cb[0]) | set(cc[0]))
+    bc, cc = _categories(b), _categories(c)
+    nb, nc = sum(bc.values()), sum(cc.values())
+    if not nb or not nc:
+        return None
+    return max(abs(bc.get(k, 0) / nb - cc.get(k, 0) / nc) for k in set(bc) | set(cc))
+
+
+def _feature_card(name, b, c, feature_violations, distance=None, is_prediction=False):
     kind = (b or c or {}).get("inferred_type", "Unknown")
     is_num = "numerical_statistics" in (b or {}) or (b is None and "numerical_statistics" in (c or {}))
     chart = _numeric_chart(name, b, c) if is_num else _categorical_chart(b, c)
@@ -281,8 +299,11 @@ def _feature_card(name, b, c, feature_violations):
                      for v in feature_violations) or ' <span class="badge ok">no violation</span>'
     presence = "" if b and c else (' <span class="badge warn">not in baseline</span>' if not b
                                    else ' <span class="badge warn">missing in current</span>')
-    return (f'<div class="feat{" flag" if feature_violations else ""}"><h3><span>{_e(name)}</span>'
-            f'<span>{badges}{presence}</span></h3><div class="sub">{_e(kind)}</div>{chart}'
+    label = (' <span class="badge info">prediction</span>' if is_prediction else "")
+    dist = f" · L∞ distance {_fmt(distance, 2)}" if distance is not None else ""
+    what = "the model's prediction for each row" if is_prediction else kind
+    return (f'<div class="feat{" flag" if feature_violations else ""}" data-feature="{_e(name)}"><h3><span>{_e(name)}{label}</span>'
+            f'<span>{badges}{presence}</span></h3><div class="sub">{_e(what)}{_e(dist)}</div>{chart}'
             f'<table><tr><th></th><th class="num">baseline</th><th class="num">current</th></tr>{stat_rows}</table></div>')
 
 
@@ -296,7 +317,7 @@ def _violations_list(violations):
     return list(violations)
 
 
-def _steps_section(steps):
+def _steps_section(steps, log_links=None):
     if not steps:
         return '<section><h2>Pipeline steps</h2><p class="small">No step information.</p></section>'
     durations = []
@@ -309,7 +330,9 @@ def _steps_section(steps):
         t0 = _time(s.get("start"))
         bar = f'<span class="bar" style="width:{max(2, 160 * d / longest):.0f}px"></span> ' if d is not None else ""
         reason = f'<div class="reason">{_e(s.get("failure_reason"))}</div>' if s.get("failure_reason") else ""
-        rows.append(f"<tr><td>{_e(s.get('name'))}{reason}</td><td>{_status_badge(s.get('status'))}</td>"
+        link = (log_links or {}).get(s.get("name"))
+        logs = f' <a class="small" href="{_e(link)}">logs</a>' if link else ""
+        rows.append(f"<tr><td>{_e(s.get('name'))}{logs}{reason}</td><td>{_status_badge(s.get('status'))}</td>"
                     f"<td class='num'>{_e(t0.strftime('%Y-%m-%d %H:%M:%S') if t0 else '–')}</td>"
                     f"<td>{bar}<span class='small'>{_e(_duration(d))}</span></td></tr>")
     total = sum(d for d in durations if d is not None)
@@ -372,8 +395,35 @@ def _violations_section(violations):
             f'<th class="num">Distance</th><th class="num">Threshold</th><th>Description</th></tr>{rows}</table></section>')
 
 
+def _model_section(model):
+    """Which model version scored the batch, with its training metrics."""
+    if not model:
+        return ""
+    metrics = "".join(f"<tr><td>{_e(k)}</td><td class='num'>{_e(_fmt(v))}</td></tr>" for k, v in (model.get("metrics") or {}).items())
+    return (f'<section id="model"><h2>Model version {_e(model.get("ref"))}</h2><p class="small">{_e(model.get("status") or "")} '
+            f'{_e(model.get("arn") or "")}</p><table><tr><th>Training metric (test split)</th><th class="num">Value</th></tr>'
+            f"{metrics}</table></section>")
+
+
+def _trend_section(trend, threshold):
+    """MSE of earlier runs (oldest first) and this one, as bars against the threshold."""
+    points = [t for t in (trend or []) if isinstance(t.get("mse"), (int, float))]
+    if len(points) < 2:
+        return ""
+    top = max([t["mse"] for t in points] + ([threshold] if isinstance(threshold, (int, float)) else [])) or 1.0
+    rows = "".join(
+        f"<tr><td class='small'>{_e(t.get('label'))}</td><td class='num'>{_e(_fmt(t['mse'], 3))}</td>"
+        f"<td><span class=\"bar\" style=\"width:{max(2, 240 * t['mse'] / top):.0f}px;"
+        f"{'background:#cf222e' if isinstance(threshold, (int, float)) and t['mse'] > threshold else ''}\"></span></td></tr>"
+        for t in points)
+    thr = f" (threshold {_e(_fmt(threshold))})" if isinstance(threshold, (int, float)) else ""
+    return (f'<section id="trend"><h2>MSE over the last {len(points)} runs{thr}</h2><table><tr><th>Run</th>'
+            f'<th class="num">MSE</th><th></th></tr>{rows}</table></section>')
+
+
 def render_report(*, title, baseline_statistics, current_statistics, violations, model_quality=None,
-                  threshold=None, steps=(), generated_at=None):
+                  threshold=None, steps=(), generated_at=None, model=None, prediction_column=None,
+                  log_links=None, mse_trend=None):
     """Return the report as one self-contained HTML page (str)."""
     violations = _violations_list(violations)
     steps = list(steps or [])
@@ -399,7 +449,21 @@ def render_report(*, title, baseline_statistics, current_statistics, violations,
     ]
     cards_html = "".join(f'<div class="card"><div class="k">{_e(k)}</div><div class="v">{v}</div></div>'
                          for k, v in cards)
-    feature_cards = "".join(_feature_card(n, b_feats.get(n), c_feats.get(n), by_feature.get(n, [])) for n in names)
+    distances = {n: _distance(b_feats.get(n), c_feats.get(n)) for n in names}
+    names.sort(key=lambda n: (-(distances[n] if distances[n] is not None else -1), n))
+    feature_cards = "".join(_feature_card(n, b_feats.get(n), c_feats.get(n), by_feature.get(n, []), distances[n],
+                                          n == prediction_column) for n in names)
+    drifted = {v.get("feature_name") for v in violations}
+    verdict = [f"{len(drifted)}/{len(names)} columns drifted" if drifted else f"no drift in {len(names)} columns"]
+    mq_value = next((v for n, v, _ in mq_rows if thr and n == thr.get("metric")), None)
+    if thr and isinstance(mq_value, (int, float)):
+        verdict.append(f"{thr.get('metric', 'mse').upper()} {_fmt(mq_value, 3)} {'≤' if thr.get('passed') else '>'} "
+                       f"{_fmt(thr.get('value'))}")
+    elif model_quality is None:
+        verdict.append("model quality not evaluated")
+    if failed:
+        verdict.append(f"failed at {failed[0].get('name')}")
+    verdict_html = f'<p class="verdict" id="verdict">{_e(" · ".join(verdict))}</p>'
     legend = (f'<div class="legend">Share of values per bin (numeric: current drawn as outline) or category:<span class="sw" '
               f'style="background:{BASE_COLOR}"></span>baseline ({_e(_fmt((baseline_statistics or {}).get("dataset", {}).get("item_count")))} rows)'
               f'<span class="sw" style="background:{CUR_COLOR}"></span>current '
@@ -407,8 +471,9 @@ def render_report(*, title, baseline_statistics, current_statistics, violations,
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
             f"<header><h1>{_e(title)}</h1><div class=\"meta\">Generated {_e(gen)}</div></header><main>"
-            f'<section><div class="cards">{cards_html}</div></section>'
-            f"{_steps_section(steps)}{_model_quality_section(model_quality, threshold)}"
+            f'<section>{verdict_html}<div class="cards">{cards_html}</div></section>'
+            f"{_model_section(model)}{_steps_section(steps, log_links)}{_model_quality_section(model_quality, threshold)}"
+            f"{_trend_section(mse_trend, (thr or {}).get('value'))}"
             f"{_violations_section(violations)}"
             f'<section><h2>Feature distributions: baseline vs current</h2>{legend}<div class="grid">{feature_cards}'
             f"</div></section></main></body></html>\n")
