@@ -41,9 +41,18 @@ def message(root):
 
 def stage(root, batch: dict, predictions: list, ground_truth: dict, object_key: str):
     """Lay out the data-check job's channels: batch objects (as SageMaker stages them for object_key),
-    predictions in the batch's row order, the ground-truth prefix, the schema."""
+    predictions in the batch's row order, the ground-truth prefix, and the model (whose model.tar.gz carries
+    the schema it was trained with: the one route)."""
+    import io
+    import tarfile
     proc = root / "processing" / "input"
-    write(proc / "schema" / "dataset_schema.json", json.dumps(SCHEMA))
+    model = root / "processing" / "model" / "model.tar.gz"
+    model.parent.mkdir(parents=True, exist_ok=True)
+    body = json.dumps(SCHEMA).encode()
+    with tarfile.open(model, "w:gz") as tar:
+        info = tarfile.TarInfo("dataset_schema.json")
+        info.size = len(body)
+        tar.addfile(info, io.BytesIO(body))
     single = not object_key.endswith("/")
     for name, text in batch.items():
         write(proc / "batch" / (Path(name).name if single else name), text)
