@@ -9,6 +9,7 @@ Serving (SageMaker scikit-learn container convention): model_fn/input_fn/predict
 transformed features in, one prediction per line out, same order and count.
 """
 
+import io
 import os
 import shutil
 
