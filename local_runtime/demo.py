@@ -134,7 +134,7 @@ def run_demo(output="demo-output", env_file=None, rows=None, inference_rows=1000
 
         _chapter("4. Ground truth, then inference data -> rule starts batch inference")
         _, inf1 = _score_batch(rt, normal, *batch_keys["batch-1"], p_inf, out, reports)
-        # scored against its own labels (ModelQualityCond ran), not merely "no ground truth, nothing to check"
+        # scored against its own labels (the model-quality condition ran), not merely "no ground truth, nothing to check"
         ok1 = (len(inf1) == 1 and inf1[0]["PipelineExecutionStatus"] == "Succeeded"
                and ((inf1[0]["Steps"].get(STEPS["model_quality_condition"]) or {}).get("Properties") or {}).get("Outcome") == "True")
         story.expect("inference on normal data succeeded (model quality within threshold)", ok1,
@@ -263,7 +263,7 @@ def _report(rt, rec, out: Path):
 def _check_outputs(rt, story, recs, data_dir):
     """The transform output keeps order and count: one prediction per input line."""
     for r in recs:
-        st = r["Steps"].get("BatchInferenceStep") or {}
+        st = r["Steps"].get(STEPS["batch_transform"]) or {}
         out_uri = ((st.get("Properties") or {}).get("TransformOutput") or {}).get("S3OutputPath")
         if not out_uri:
             continue
@@ -283,7 +283,7 @@ def _summary(rt, story, reports, wall):
                                    "DurationSeconds", "StartTime", "Trigger", "Parameters")}
         e["steps"] = [{"name": n, "status": r["Steps"][n]["StepStatus"], "seconds": r["Steps"][n].get("DurationSeconds"),
                        "failure_reason": r["Steps"][n].get("FailureReason")} for n in r["StepOrder"]]
-        if "DataQualityCheckStep" in r["Steps"]:
+        if STEPS["data_quality_check"] in r["Steps"]:
             art = inference_artifacts(rt, r)
             e["data_quality"] = art["summary"]
             e["model_quality"] = art["model_quality"]
