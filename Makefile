@@ -14,7 +14,7 @@ GCL_STAMP     := $(GCL_DIR)/.installed
 BENCH_VENV    := .venv-bench
 BENCH_STAMP   := $(BENCH_VENV)/.installed
 
-.PHONY: help lock demo test studio bench bench-dq bench-scale bench-transform bench-runtime bench-models lambda-zip clean-local
+.PHONY: help lock browser demo test studio bench bench-dq bench-scale bench-transform bench-runtime bench-models lambda-zip clean-local
 
 ## Show the targets (default).
 help:
@@ -67,8 +67,17 @@ demo: $(STAMP)
 	$(BIN)/sm-local demo
 
 ## The test suite, with checkov on the Terraform and the studio page in headless chromium (missing = failure).
-test: $(STAMP) $(CHECKOV_STAMP) $(GCL_STAMP)
+test: $(STAMP) $(CHECKOV_STAMP) $(GCL_STAMP) browser
 	REQUIRE_CHECKOV=1 REQUIRE_BROWSER=1 $(BIN)/python -m pytest -n 2
+
+# The studio test drives Debian's chromium through chromedriver (browsers downloaded by pip/npm do not run
+# here); installed with apt-get when missing (as root), otherwise the test run fails and says why.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+		else echo "chromium and chromedriver are missing: install Debian's chromium and chromium-driver (or your OS's equivalents)"; fi; \
+	fi
 
 ## The local studio page (pipelines, executions, model registry with Approve/Reject, reports) on port 8642.
 studio: $(STAMP)

@@ -26,7 +26,7 @@ def _browser_or_skip():
     missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not shutil.which(p)]
     if missing:
         message = (f"{', '.join(missing)} missing (apt-get install -y chromium chromium-driver; "
-                   ".ci/run installs them)")
+                   "`make test` installs them as root)")
         if os.environ.get("REQUIRE_BROWSER") == "1":
             pytest.fail(f"REQUIRE_BROWSER=1 but {message}")
         pytest.skip(message)
