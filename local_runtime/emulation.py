@@ -20,25 +20,24 @@ _state = threading.local()
 
 
 @contextmanager
+def _flag(name: str):
+    """Set a thread-local flag for the duration of a block (nested blocks restore the outer value)."""
+    previous = getattr(_state, name, False)
+    setattr(_state, name, True)
+    try:
+        yield
+    finally:
+        setattr(_state, name, previous)
+
+
 def internal():
     """Calls the runtime makes on its own behalf (it starts the executions it runs): no start listener fires."""
-    previous = getattr(_state, "internal", False)
-    _state.internal = True
-    try:
-        yield
-    finally:
-        _state.internal = previous
+    return _flag("internal")
 
 
-@contextmanager
 def trusted():
     """Writes that replay saved state (the snapshot), not requests: no policy applies to them."""
-    previous = getattr(_state, "trusted", False)
-    _state.trusted = True
-    try:
-        yield
-    finally:
-        _state.trusted = previous
+    return _flag("trusted")
 
 
 # ------------------------------------------------------------------ bucket policy evaluation
