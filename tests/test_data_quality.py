@@ -10,38 +10,37 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tools import synth
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "data_quality.py"
 _spec = importlib.util.spec_from_file_location("data_quality", SCRIPT)
 dq = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(dq)
 
-FLOATS = ["length", "diameter", "height", "whole_weight", "shucked_weight", "viscera_weight", "shell_weight", "rings"]
-SCHEMA = {"name": "abalone", "target": "rings",
-          "columns": [{"name": "sex", "type": "categorical", "categories": ["M", "F", "I"]}]
-          + [{"name": c, "type": "float"} for c in FLOATS]}
+# The engine's tests use a shape of their own (tools/synth.py's SAMPLE_SCHEMA: categorical "group", non-negative
+# floats x1..x7, target y), generated seeded by the project's generator: they hold for any data set.
+SCHEMA = synth.SAMPLE_SCHEMA
+FLOATS = [c["name"] for c in SCHEMA["columns"][1:]]
+GROUPS = SCHEMA["columns"][0]["categories"]
+MIX = synth.category_mix(SCHEMA, "group")
 
 
-def abalone(n, seed, shift=0.0, sex_p=(0.37, 0.31, 0.32)):
-    r = np.random.default_rng(seed)
-    length = np.clip(r.normal(0.52 + shift, 0.12, n), 0.075, 0.815)
-    whole = np.abs(10.4 * length ** 3 + r.normal(0, 0.05, n))
-    return pd.DataFrame({
-        "sex": r.choice(["M", "F", "I"], n, p=list(sex_p)),
-        "length": length, "diameter": 0.78 * length + r.normal(0, 0.015, n),
-        "height": np.abs(0.27 * length + r.normal(0, 0.012, n)), "whole_weight": whole,
-        "shucked_weight": 0.43 * whole + np.abs(r.normal(0, 0.02, n)),
-        "viscera_weight": 0.22 * whole + np.abs(r.normal(0, 0.01, n)),
-        "shell_weight": 0.29 * whole + np.abs(r.normal(0, 0.015, n)),
-        "rings": np.round(np.clip(r.normal(9.9, 3.2, n), 1, 29)),
-    })
+def sample(n, seed, shift=0.0, mix=None):
+    """n rows; shift moves every feature by that many standard deviations, mix replaces the group shares."""
+    return synth.generate(SCHEMA, n, seed, shift=shift, category_probs=mix and {"group": mix})
+
+
+def shifted_mix(by):
+    """The default group mix with `by` added share by share (a categorical drift of L-infinity max(|by|))."""
+    return [p + d for p, d in zip(MIX, by)]
 
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory):
     d = tmp_path_factory.mktemp("baseline")
     (d / "schema.json").write_text(json.dumps(SCHEMA))
-    abalone(3000, 1).to_csv(d / "baseline.csv", index=False)
+    sample(3000, 1).to_csv(d / "baseline.csv", index=False)
     stats, cons = dq.run_baseline(str(d / "baseline.csv"), str(d / "schema.json"), True, str(d / "out"))
     return {"dir": d, "stats": stats, "cons": cons,
             "stats_path": str(d / "out" / "statistics.json"), "cons_path": str(d / "out" / "constraints.json")}
@@ -84,10 +83,10 @@ def test_baseline_files_follow_model_monitor_schemas(baseline):
     stats, cons = baseline["stats"], baseline["cons"]
     on_disk = json.loads(Path(baseline["stats_path"]).read_text())
     assert on_disk == stats and on_disk["version"] == 0.0 and on_disk["dataset"]["item_count"] == 3000
-    assert [f["name"] for f in stats["features"]] == ["sex"] + FLOATS
-    sex = stats["features"][0]
-    assert sex["inferred_type"] == "String"
-    ss = sex["string_statistics"]
+    assert [f["name"] for f in stats["features"]] == ["group"] + FLOATS
+    group = stats["features"][0]
+    assert group["inferred_type"] == "String"
+    ss = group["string_statistics"]
     assert ss["common"] == {"num_present": 3000, "num_missing": 0} and ss["distinct_count"] == 3
     assert sum(b["count"] for b in ss["distribution"]["categorical"]["buckets"]) == 3000
     for f in stats["features"][1:]:
@@ -104,8 +103,8 @@ def test_baseline_files_follow_model_monitor_schemas(baseline):
     assert cfg["distribution_constraints"] == {"perform_comparison": "Enabled", "comparison_threshold": 0.1,
                                                "comparison_method": "Robust", "categorical_comparison_threshold": 0.1,
                                                "categorical_drift_method": "LInfinity"}
-    assert feature(cons, "sex")["string_constraints"]["domains"] == ["M", "F", "I"]
-    assert feature(cons, "length") == {"name": "length", "inferred_type": "Fractional", "completeness": 1.0,
+    assert feature(cons, "group")["string_constraints"]["domains"] == GROUPS
+    assert feature(cons, "x1") == {"name": "x1", "inferred_type": "Fractional", "completeness": 1.0,
                                        "num_constraints": {"is_non_negative": True}}
 
 
@@ -150,11 +149,11 @@ def test_integral_type_inferred_without_schema(tmp_path):
 # ----------------------------------------------------------------------------- drift
 
 def test_undrifted_data_passes_and_drifted_data_is_flagged(tmp_path, baseline):
-    same = check(tmp_path, abalone(1000, 2), baseline, name="same")
+    same = check(tmp_path, sample(1000, 2), baseline, name="same")
     assert same["violation_count"] == 0 and same["row_count"] == 1000
-    drift = check(tmp_path, abalone(1000, 3, shift=0.06, sex_p=(0.6, 0.2, 0.2)), baseline, name="drift")
+    drift = check(tmp_path, sample(1000, 3, shift=0.5, mix=[0.6, 0.2, 0.2]), baseline, name="drift")
     drifted = {v["feature_name"] for v in drift["violations"] if v["constraint_check_type"] == "baseline_drift_check"}
-    assert {"length", "whole_weight", "sex"} <= drifted
+    assert {"x1", "x4", "group"} <= drifted
     for v in drift["violations"]:
         assert v["distance"] > v["threshold"] == 0.1
     mm = json.loads((tmp_path / "drift-out" / "constraint_violations.json").read_text())
@@ -168,7 +167,7 @@ def test_false_alarm_rate_with_default_thresholds(tmp_path, baseline):
     runs, alarms = 40, 0
     for i in range(runs):
         n = int(rng.integers(200, 2001))
-        summary = check(tmp_path, abalone(n, 100 + i), baseline, name=f"r{i}")
+        summary = check(tmp_path, sample(n, 100 + i), baseline, name=f"r{i}")
         alarms += summary["violation_count"] > 0
     rate = alarms / runs
     assert rate <= 0.05, f"false-alarm rate {rate:.1%} over {runs} resamples"
@@ -182,7 +181,7 @@ def test_robust_is_the_simple_distance_minus_the_ks_bound():
 
 
 def test_comparison_method_simple_flags_a_shift_robust_tolerates_on_small_samples(tmp_path, baseline):
-    cur = abalone(150, 7, shift=0.02)
+    cur = sample(150, 7, shift=0.17)
     robust = check(tmp_path, cur, baseline, name="robust")
     simple_cons = edited(baseline["cons"], lambda c: c["monitoring_config"]["distribution_constraints"].update(
         comparison_method="Simple", comparison_threshold=0.05))
@@ -194,44 +193,44 @@ def test_comparison_method_simple_flags_a_shift_robust_tolerates_on_small_sample
 def test_chi_squared_categorical_drift(tmp_path, baseline):
     cons = edited(baseline["cons"], lambda c: c["monitoring_config"]["distribution_constraints"].update(
         categorical_drift_method="ChiSquared", categorical_comparison_threshold=0.01))
-    same = check(tmp_path, abalone(2000, 11), baseline, cons, name="chi_same")
-    moved = check(tmp_path, abalone(2000, 12, sex_p=(0.45, 0.25, 0.30)), baseline, cons, name="chi_moved")
-    assert "baseline_drift_check" not in kinds(same, "sex")
-    (v,) = [v for v in moved["violations"] if v["feature_name"] == "sex"]
+    same = check(tmp_path, sample(2000, 11), baseline, cons, name="chi_same")
+    moved = check(tmp_path, sample(2000, 12, mix=shifted_mix((0.08, -0.06, -0.02))), baseline, cons, name="chi_moved")
+    assert "baseline_drift_check" not in kinds(same, "group")
+    (v,) = [v for v in moved["violations"] if v["feature_name"] == "group"]
     assert v["constraint_check_type"] == "baseline_drift_check" and v["distance"] < 0.01
 
 
 # ----------------------------------------------------------------------------- check types
 
 def test_each_check_type_on_small_data(tmp_path, baseline):
-    df = abalone(300, 5).astype({"length": object, "rings": object})
-    df.loc[3, "length"] = "abc"          # text in a numeric column
-    df.loc[[1, 2], "height"] = np.nan    # missing values
-    df.loc[7, "sex"] = "X"               # unseen category
-    df.loc[9, "diameter"] = -0.5         # negative value
-    df = df.drop(columns=["shell_weight"]).assign(extra=1)
+    df = sample(300, 5).astype({"x1": object, "y": object})
+    df.loc[3, "x1"] = "abc"          # text in a numeric column
+    df.loc[[1, 2], "x3"] = np.nan    # missing values
+    df.loc[7, "group"] = "X"               # unseen category
+    df.loc[9, "x2"] = -0.5         # negative value
+    df = df.drop(columns=["x7"]).assign(extra=1)
     s = check(tmp_path, df, baseline)
-    assert kinds(s, "length") == ["data_type_check"]
+    assert kinds(s, "x1") == ["data_type_check"]
     assert any("'abc' (cur.csv, data row 4)" in v["description"] for v in s["violations"])
-    assert kinds(s, "height") == ["completeness_check"]
-    assert kinds(s, "sex") == ["categorical_values_check"]
-    assert kinds(s, "diameter") == ["data_type_check"]  # is_non_negative
-    assert kinds(s, "shell_weight") == ["missing_column_check"]
+    assert kinds(s, "x3") == ["completeness_check"]
+    assert kinds(s, "group") == ["categorical_values_check"]
+    assert kinds(s, "x2") == ["data_type_check"]  # is_non_negative
+    assert kinds(s, "x7") == ["missing_column_check"]
     assert kinds(s, "extra") == ["extra_column_check"]
-    assert kinds(s, "rings") == []
-    sex = next(v for v in s["violations"] if v["feature_name"] == "sex")
-    assert "['X']" in sex["description"]
+    assert kinds(s, "y") == []
+    group = next(v for v in s["violations"] if v["feature_name"] == "group")
+    assert "['X']" in group["description"]
 
 
 def test_all_null_column_is_a_completeness_violation(tmp_path, baseline):
-    df = abalone(200, 6)
-    df["rings"] = np.nan
+    df = sample(200, 6)
+    df["y"] = np.nan
     s = check(tmp_path, df, baseline)
-    assert kinds(s, "rings") == ["completeness_check"]
+    assert kinds(s, "y") == ["completeness_check"]
     stats = json.loads((tmp_path / "cur-out" / "statistics.json").read_text())
-    rings = next(f for f in stats["features"] if f["name"] == "rings")
-    assert rings["inferred_type"] == "Unknown"
-    assert rings["numerical_statistics"]["common"] == {"num_present": 0, "num_missing": 200}
+    target = next(f for f in stats["features"] if f["name"] == "y")
+    assert target["inferred_type"] == "Unknown"
+    assert target["numerical_statistics"]["common"] == {"num_present": 0, "num_missing": 200}
 
 
 def test_integral_column_with_fractions_fails_type_check(tmp_path):
@@ -246,10 +245,10 @@ def test_integral_column_with_fractions_fails_type_check(tmp_path):
 # ----------------------------------------------------------------------------- user edits
 
 def test_user_edits_to_constraints_are_honoured(tmp_path, baseline):
-    df = abalone(1000, 8, shift=0.06).astype({"length": object})
-    df.loc[:49, "height"] = np.nan
-    df.loc[5, "sex"] = "X"
-    df.loc[6, "length"] = "n/a?"
+    df = sample(1000, 8, shift=0.5).astype({"x1": object})
+    df.loc[:49, "x3"] = np.nan
+    df.loc[5, "group"] = "X"
+    df.loc[6, "x1"] = "n/a?"
     before = check(tmp_path, df, baseline, name="before")
     assert {"completeness_check", "categorical_values_check", "data_type_check", "baseline_drift_check"} <= set(
         kinds(before))
@@ -258,8 +257,8 @@ def test_user_edits_to_constraints_are_honoured(tmp_path, baseline):
         c["monitoring_config"]["datatype_check_threshold"] = 0.99
         c["monitoring_config"]["domain_content_threshold"] = 0.99
         c["monitoring_config"]["distribution_constraints"]["comparison_threshold"] = 0.9
-        feature(c, "height")["completeness"] = 0.9
-        feature(c, "sex")["string_constraints"]["domains"].append("Y")
+        feature(c, "x3")["completeness"] = 0.9
+        feature(c, "group")["string_constraints"]["domains"].append("Y")
     relaxed = check(tmp_path, df, baseline, edited(baseline["cons"], relax), name="relaxed")
     assert relaxed["violation_count"] == 0, relaxed["violations"]
 
@@ -268,21 +267,21 @@ def test_user_edits_to_constraints_are_honoured(tmp_path, baseline):
     assert "baseline_drift_check" not in kinds(check(tmp_path, df, baseline, off, name="off"))
 
     def per_feature(c):  # overrides win over the global config
-        feature(c, "length")["monitoringConfigOverrides"] = {"distribution_constraints": {"perform_comparison": False}}
-        feature(c, "diameter")["monitoringConfigOverrides"] = {"distribution_constraints": {"comparison_threshold": 0.9}}
-        feature(c, "sex")["string_constraints"]["domains"] = ["M", "F", "I", "X"]
-        feature(c, "height")["monitoringConfigOverrides"] = {"evaluate_constraints": "Disabled"}
+        feature(c, "x1")["monitoringConfigOverrides"] = {"distribution_constraints": {"perform_comparison": False}}
+        feature(c, "x2")["monitoringConfigOverrides"] = {"distribution_constraints": {"comparison_threshold": 0.9}}
+        feature(c, "group")["string_constraints"]["domains"] = GROUPS + ["X"]
+        feature(c, "x3")["monitoringConfigOverrides"] = {"evaluate_constraints": "Disabled"}
     s = check(tmp_path, df, baseline, edited(baseline["cons"], per_feature), name="override")
-    assert "baseline_drift_check" not in kinds(s, "length") and kinds(s, "diameter") == []
-    assert kinds(s, "height") == [] and kinds(s, "sex") == []
-    assert "baseline_drift_check" in kinds(s, "whole_weight")
+    assert "baseline_drift_check" not in kinds(s, "x1") and kinds(s, "x2") == []
+    assert kinds(s, "x3") == [] and kinds(s, "group") == []
+    assert "baseline_drift_check" in kinds(s, "x4")
 
 
 def test_bad_constraint_value_is_a_clear_error(tmp_path, baseline):
     cons = edited(baseline["cons"], lambda c: c["monitoring_config"]["distribution_constraints"].update(
         comparison_threshold="high"))
     with pytest.raises(dq.DataQualityError, match="comparison_threshold of .* must be a number"):
-        check(tmp_path, abalone(100, 1), baseline, cons)
+        check(tmp_path, sample(100, 1), baseline, cons)
 
 
 # ----------------------------------------------------------------------------- Model Monitor baselines
@@ -334,10 +333,10 @@ def test_model_monitor_written_baseline_is_readable(tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     ("", "is empty"),
-    (",".join(["sex"] + FLOATS) + "\n", "has a header row but no data rows"),
-    ("sex,length\nM,0.1\nF,0.2,0.3,0.4\n", "cannot parse input file"),
-    ("M,0.5,0.4,0.1,0.5,0.2,0.1,0.1,9\nF,0.5,0.4,0.1,0.5,0.2,0.1,0.1,9\n", "is the header row missing"),
-    ("sex,sex,length\nM,F,0.1\n", "duplicate column names"),
+    (",".join(["group"] + FLOATS) + "\n", "has a header row but no data rows"),
+    ("group,x1\na,0.1\nb,0.2,0.3,0.4\n", "cannot parse input file"),
+    ("a,0.5,0.4,0.1,0.5,0.2,0.1,0.1,9\nb,0.5,0.4,0.1,0.5,0.2,0.1,0.1,9\n", "is the header row missing"),
+    ("group,group,x1\na,b,0.1\n", "duplicate column names"),
 ])
 def test_bad_input_is_a_clear_error_naming_the_file(tmp_path, baseline, content, message):
     with pytest.raises(dq.DataQualityError, match=message) as err:
@@ -348,29 +347,29 @@ def test_bad_input_is_a_clear_error_naming_the_file(tmp_path, baseline, content,
 def test_directory_input_reads_every_file_and_rejects_mismatched_headers(tmp_path, baseline):
     d = tmp_path / "in"
     d.mkdir()
-    abalone(100, 1).to_csv(d / "a.csv", index=False)
-    abalone(150, 2).to_csv(d / "b.csv", index=False)
+    sample(100, 1).to_csv(d / "a.csv", index=False)
+    sample(150, 2).to_csv(d / "b.csv", index=False)
     s = dq.run_check(str(d), baseline["stats_path"], baseline["cons_path"], str(tmp_path / "o"))
     assert s["row_count"] == 250
-    abalone(10, 3).drop(columns=["sex"]).to_csv(d / "c.csv", index=False)
+    sample(10, 3).drop(columns=["group"]).to_csv(d / "c.csv", index=False)
     with pytest.raises(dq.DataQualityError, match="c.csv has header"):
         dq.run_check(str(d), baseline["stats_path"], baseline["cons_path"], str(tmp_path / "o"))
 
 
 def test_baseline_rejects_bad_data(tmp_path):
     (tmp_path / "s.json").write_text(json.dumps(SCHEMA))
-    df = abalone(50, 1).astype({"height": object})
-    df.loc[4, "height"] = "tall"
+    df = sample(50, 1).astype({"x3": object})
+    df.loc[4, "x3"] = "tall"
     df.to_csv(tmp_path / "a.csv", index=False)
-    with pytest.raises(dq.DataQualityError, match=r"column height of baseline input .*a.csv .*'tall' \(a.csv, data row 5\)"):
+    with pytest.raises(dq.DataQualityError, match=r"column x3 of baseline input .*a.csv .*'tall' \(a.csv, data row 5\)"):
         dq.run_baseline(str(tmp_path / "a.csv"), str(tmp_path / "s.json"), True, str(tmp_path / "o"))
-    abalone(50, 1).assign(rings=np.nan).to_csv(tmp_path / "b.csv", index=False)
-    with pytest.raises(dq.DataQualityError, match="column rings .* has no values"):
+    sample(50, 1).assign(y=np.nan).to_csv(tmp_path / "b.csv", index=False)
+    with pytest.raises(dq.DataQualityError, match="column y .* has no values"):
         dq.run_baseline(str(tmp_path / "b.csv"), str(tmp_path / "s.json"), True, str(tmp_path / "o"))
-    abalone(50, 1).drop(columns=["height"]).to_csv(tmp_path / "c.csv", index=False)
-    with pytest.raises(dq.DataQualityError, match=r"lacks schema columns \['height'\]"):
+    sample(50, 1).drop(columns=["x3"]).to_csv(tmp_path / "c.csv", index=False)
+    with pytest.raises(dq.DataQualityError, match=r"lacks schema columns \['x3'\]"):
         dq.run_baseline(str(tmp_path / "c.csv"), str(tmp_path / "s.json"), True, str(tmp_path / "o"))
-    abalone(50, 1).assign(sex="Q").to_csv(tmp_path / "d.csv", index=False)
+    sample(50, 1).assign(group="Q").to_csv(tmp_path / "d.csv", index=False)
     with pytest.raises(dq.DataQualityError, match="outside the schema categories"):
         dq.run_baseline(str(tmp_path / "d.csv"), str(tmp_path / "s.json"), True, str(tmp_path / "o"))
 
@@ -388,7 +387,7 @@ def test_cli_uses_container_paths_under_sm_container_root(tmp_path):
     schema_in = root / "processing" / "input" / "schema"
     for d in (base_in, schema_in):
         d.mkdir(parents=True)
-    abalone(800, 1).to_csv(base_in / "baseline.csv", index=False)
+    sample(800, 1).to_csv(base_in / "baseline.csv", index=False)
     (schema_in / "dataset_schema.json").write_text(json.dumps(SCHEMA))
     r = run_cli(root, "baseline")
     assert r.returncode == 0, r.stderr
@@ -401,7 +400,7 @@ def test_cli_uses_container_paths_under_sm_container_root(tmp_path):
         (out / f"{kind}.json").rename(root / "processing" / "baseline" / kind / f"{kind}.json")
     data_in = root / "processing" / "input" / "data_check"
     data_in.mkdir(parents=True)
-    abalone(600, 2, shift=0.08).to_csv(data_in / "data_check.csv", index=False)
+    sample(600, 2, shift=0.67).to_csv(data_in / "data_check.csv", index=False)
     r = run_cli(root, "check")
     assert r.returncode == 0, r.stderr
     summary = json.loads((out / "summary.json").read_text())

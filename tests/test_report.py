@@ -4,9 +4,9 @@ import json
 import re
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
+
+from tools import synth
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,16 +20,16 @@ def _load(name, path):  # by path: scripts/ is no package and local_runtime's __
 
 report = _load("report_under_test", ROOT / "scripts" / "steplib" / "report.py")
 dq = _load("data_quality_for_report", ROOT / "scripts" / "data_quality.py")
+COLUMNS = ["group", "x1", "y"]
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     d = tmp_path_factory.mktemp("report")
-    r = np.random.default_rng(0)
-    base = pd.DataFrame({"sex": r.choice(["M", "F", "I"], 1500), "length": r.normal(0.5, 0.1, 1500),
-                         "rings": r.integers(1, 29, 1500).astype(float)})
-    cur = pd.DataFrame({"sex": r.choice(["M", "F", "I", "<b>X</b>"], 600), "length": r.normal(0.7, 0.1, 600),
-                        "rings": r.integers(1, 29, 600).astype(float)})
+    # a categorical, a numeric feature and the target of the generator's own shape (not the data set's)
+    base = synth.generate(synth.SAMPLE_SCHEMA, 1500, 0)[COLUMNS]
+    cur = synth.generate(synth.SAMPLE_SCHEMA, 600, 1, shift=2.0)[COLUMNS]  # x1 moved by two standard deviations
+    cur.loc[::7, "group"] = "<b>X</b>"  # an unseen category whose text must be escaped
     base.to_csv(d / "b.csv", index=False)
     cur.to_csv(d / "c.csv", index=False)
     b_stats, _ = dq.run_baseline(str(d / "b.csv"), str(d / "none.json"), False, str(d / "b"))
@@ -58,8 +58,8 @@ def test_page_is_self_contained(run):
 
 def test_feature_distributions_are_inline_svg_charts(run):
     page = run["html"]
-    assert page.count("<svg") == 3  # sex, length, rings
-    for name in ("sex", "length", "rings"):
+    assert page.count("<svg") == 3  # one chart per column
+    for name in COLUMNS:
         assert f"<span>{name}</span>" in page
     assert "<polyline" in page  # numeric current outline over baseline bars
     assert page.count("<rect") > 40
@@ -68,7 +68,7 @@ def test_feature_distributions_are_inline_svg_charts(run):
 def test_violations_table_has_distance_and_threshold(run):
     page, summary = run["html"], run["summary"]
     drift = next(v for v in summary["violations"]
-                 if v["constraint_check_type"] == "baseline_drift_check" and v["feature_name"] == "length")
+                 if v["constraint_check_type"] == "baseline_drift_check" and v["feature_name"] == "x1")
     assert f"{drift['distance']:.4g}" in page and ">0.1<" in page
     assert "categorical_values_check" in page
     assert f"Data-quality violations ({summary['violation_count']})" in page
@@ -125,7 +125,7 @@ def test_write_report_creates_the_file(tmp_path, run):
 def test_verdict_model_prediction_distance_order_logs_and_trend(run):
     """The additions of issue 12: which model scored the batch, a verdict line, the prediction column
     labelled, cards ordered by drift distance (shown), log links and the MSE trend."""
-    kwargs = dict(run["kwargs"], prediction_column="rings",
+    kwargs = dict(run["kwargs"], prediction_column="y",
                   model={"ref": "abalone-models/3", "arn": "arn:aws:sagemaker:us-east-1:1:model-package/abalone-models/3",
                          "status": "Approved", "metrics": {"mse": 4.5012, "r2": 0.52}},
                   log_links={"ModelQualityCalcStep": "file:///tmp/jobs/mq/logs.txt"},
@@ -138,9 +138,9 @@ def test_verdict_model_prediction_distance_order_logs_and_trend(run):
     assert "Model version abalone-models/3" in page and "4.501" in page
     order = re.findall(r'data-feature="([^"]+)"', page)
     shown = [float(x) for x in re.findall(r"L∞ distance ([0-9.]+)", page)]
-    assert sorted(order) == ["length", "rings", "sex"] and shown == sorted(shown, reverse=True)
-    assert order[0] == "length"  # shifted mean 0.5 -> 0.7: by far the largest distance
-    card = page[page.index('data-feature="rings"'):]
+    assert sorted(order) == COLUMNS and shown == sorted(shown, reverse=True)
+    assert order[0] == "x1"  # shifted by two standard deviations: by far the largest distance
+    card = page[page.index('data-feature="y"'):]
     assert 'badge info">prediction' in card[:400] and "the model&#x27;s prediction for each row" in card[:600]
     assert 'href="file:///tmp/jobs/mq/logs.txt"' in page
     assert "MSE over the last 3 runs" in page and page.count('class="bar" style="width:240px;background:#cf222e"') == 1

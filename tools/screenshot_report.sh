@@ -4,7 +4,7 @@
 # Usage: tools/screenshot_report.sh [OUTPUT_PNG]     (default: docs/report-screenshot.png)
 #
 # What it does:
-#   1. generates a small abalone-like baseline and a drifted "current" batch (seeded),
+#   1. generates a baseline and a drifted "current" batch with tools/synth.py (seeded, its sample shape),
 #   2. runs scripts/data_quality.py baseline + check on them,
 #   3. renders scripts/steplib/report.py's HTML page (with sample model quality and steps),
 #   4. screenshots it with Debian's Chromium (installed with apt-get when missing).
@@ -26,7 +26,6 @@ import os
 import sys
 
 import numpy as np
-import pandas as pd
 
 root, work = sys.argv[1], sys.argv[2]
 
@@ -42,31 +41,18 @@ dq = load("data_quality", os.path.join(root, "scripts", "data_quality.py"))
 report = load("report", os.path.join(root, "scripts", "steplib", "report.py"))
 
 
-def abalone(n, seed, shift=0.0, male_share=0.37):
-    r = np.random.default_rng(seed)
-    rest = (1 - male_share) / 2
-    length = np.clip(r.normal(0.52 + shift, 0.12, n), 0.075, 0.815)
-    whole = np.abs(10.4 * length ** 3 + r.normal(0, 0.05, n))
-    return pd.DataFrame({
-        "sex": r.choice(["M", "F", "I"], n, p=[male_share, rest, rest]),
-        "length": length, "diameter": 0.78 * length + r.normal(0, 0.015, n),
-        "height": np.abs(0.27 * length + r.normal(0, 0.012, n)), "whole_weight": whole,
-        "shucked_weight": 0.43 * whole + np.abs(r.normal(0, 0.02, n)),
-        "viscera_weight": 0.22 * whole + np.abs(r.normal(0, 0.01, n)),
-        "shell_weight": 0.29 * whole + np.abs(r.normal(0, 0.015, n)),
-        "rings": np.round(np.clip(r.normal(9.9, 3.2, n), 1, 29)),
-    })
+sys.path.insert(0, root)
+from tools import synth  # the project's seeded generator, on its own sample shape (not the data set's)
 
-
-schema = {"name": "abalone", "target": "rings", "columns": [{"name": "sex", "type": "categorical",
-          "categories": ["M", "F", "I"]}] + [{"name": c, "type": "float"} for c in
-          ["length", "diameter", "height", "whole_weight", "shucked_weight", "viscera_weight", "shell_weight", "rings"]]}
+schema = synth.SAMPLE_SCHEMA
 schema_path = os.path.join(work, "dataset_schema.json")
 with open(schema_path, "w") as fh:
     json.dump(schema, fh)
-abalone(2900, 1).to_csv(os.path.join(work, "baseline.csv"), index=False, float_format="%.4f")
-cur = abalone(800, 2, shift=0.07, male_share=0.5)
-cur.loc[:5, "height"] = np.nan  # a few missing values -> completeness violation
+mix = synth.category_mix(schema, "group")
+synth.generate(schema, 2900, 1).to_csv(os.path.join(work, "baseline.csv"), index=False, float_format="%.4f")
+moved = [mix[0] + 0.2, mix[1] - 0.12, mix[2] - 0.08]  # another group mix, and every feature +0.6 sigma
+cur = synth.generate(schema, 800, 2, shift=0.6, category_probs={"group": moved})
+cur.loc[:5, "x3"] = np.nan  # a few missing values -> completeness violation
 cur.to_csv(os.path.join(work, "current.csv"), index=False, float_format="%.4f")
 
 b_stats, _ = dq.run_baseline(os.path.join(work, "baseline.csv"), schema_path, True, os.path.join(work, "b"))
@@ -92,7 +78,7 @@ model_quality = {"regression_metrics": {"mse": {"value": 6.42, "standard_deviati
                                         "r2": {"value": 0.41, "standard_deviation": 0.02}},
                  "threshold": {"metric": "mse", "value": 5.5, "passed": False}}
 html_path = os.environ.get("KEEP_HTML") or os.path.join(work, "report.html")
-report.write_report(html_path, title="Batch inference run: abalone-batch-inference (sample)",
+report.write_report(html_path, title="Batch inference run: sample-batch-inference (sample)",
                     baseline_statistics=b_stats, current_statistics=c_stats, violations=summary["violations"],
                     model_quality=model_quality, threshold=None, steps=steps, generated_at=t)
 with open(os.path.join(work, "html_path"), "w") as fh:

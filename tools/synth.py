@@ -4,6 +4,11 @@
                                               text), the target as a learnable function of the features + noise
     generate(..., missing=0.05)               that share of feature cells left empty
     generate(..., drift=True)                 the drifted population (see `apply_drift`)
+    generate(..., shift=0.5, category_probs=) a graded covariate shift for data-quality checks: every numeric
+                                              feature moved by `shift` of its scale, categoricals in another mix
+    SAMPLE_SCHEMA                             a fixed schema (one categorical, seven non-negative features, a
+                                              target) for tests, benchmarks and tools about the engines, not the
+                                              data set
     apply_drift(frame, schema, reference=...) the same deterministic, learnable shift applied to any rows,
                                               real ones included (the demo's drifted batches)
 
@@ -30,6 +35,15 @@ import pandas as pd
 CONCEPT_SEED = 20240611  # one target function for every seed: training and scored batches share it
 MARKER_GAP_SD = 1.0
 TARGET_SHIFT_SD = 1.5
+
+# For code about the engines (data-quality checks, the report), not the data set: a shape of its own, so those
+# tests and benchmarks hold whatever scripts/dataset_schema.json describes.
+SAMPLE_SCHEMA = {
+    "name": "sample", "target": "y",
+    "columns": [{"name": "group", "type": "categorical", "categories": ["a", "b", "c"]}]
+    + [{"name": f"x{i}", "type": "float", "min": 0} for i in range(1, 8)]
+    + [{"name": "y", "type": "float", "min": 0}],
+}
 
 
 # ---------------------------------------------------------------- schema (steplib.schema is the one reader)
@@ -112,6 +126,12 @@ class _Concept:
         return (self._signal(z, codes) - self.mean) / self.sd
 
 
+def category_mix(schema, name: str) -> list[float]:
+    """The default share of each category of `name` (schema order) in generated rows."""
+    schema = as_schema(schema)
+    return _Concept(schema).cat_probs[schema.column(name).name].tolist()
+
+
 def target_scale(schema, target_sd: float | None, target_mean: float | None) -> tuple[float, float]:
     col = as_schema(schema).target_column
     loc, scale = _location_scale(col)
@@ -122,9 +142,13 @@ def target_scale(schema, target_sd: float | None, target_mean: float | None) -> 
 
 def generate(schema, n: int, seed: int, *, drift: bool = False, missing: float = 0.0,
              missing_target: float = 0.0, target_sd: float | None = None, noise_sd: float | None = None,
-             target_mean: float | None = None) -> pd.DataFrame:
+             target_mean: float | None = None, shift: float = 0.0,
+             category_probs: dict | None = None) -> pd.DataFrame:
     """n rows in schema order. target_sd/noise_sd set the target's spread and its irreducible noise
-    (default: from the target's min/max, else 3 and 1); `scales_for_threshold` picks them for an MSE threshold."""
+    (default: from the target's min/max, else 3 and 1); `scales_for_threshold` picks them for an MSE threshold.
+    shift moves every numeric feature by that many of its scales (the target does not follow: a pure covariate
+    shift); category_probs {column: probabilities in schema order} replaces a categorical's mix
+    (`category_mix` gives the default one)."""
     if n < 1:
         raise ValueError("n must be at least 1")
     schema = as_schema(schema)
@@ -136,11 +160,15 @@ def generate(schema, n: int, seed: int, *, drift: bool = False, missing: float =
     for j, name in enumerate(concept.numeric):
         col = schema.column(name)
         loc, scale = _location_scale(col)
-        values = loc + scale * z[:, j]
+        values = loc + scale * (z[:, j] + shift)
         frame[name] = _fit_column(values, col)
     for name in concept.categorical:
         col = schema.column(name)
         probs = concept.cat_probs[name][::-1] if drift else concept.cat_probs[name]  # drift: another mix
+        if category_probs and name in category_probs:
+            probs = np.asarray(category_probs[name], dtype=float)
+            if len(probs) != len(col.categories) or np.any(probs < 0) or not math.isclose(probs.sum(), 1.0):
+                raise ValueError(f"category_probs[{name!r}]: {len(col.categories)} non-negative shares adding to 1")
         codes[name] = rng.choice(len(probs), n, p=probs)
         frame[name] = np.array(col.categories, dtype=object)[codes[name]]
     mean, sd = target_scale(schema, target_sd, target_mean)
