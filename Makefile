@@ -101,9 +101,9 @@ bench-transform: $(STAMP)
 bench-runtime: $(STAMP)
 	$(BIN)/python bench/bench_runtime.py
 
-## Default model vs linear regression vs a plain random forest, 5-fold CV (DATA=file.csv SCHEMA=schema.json optional).
+## Default model vs linear regression vs a plain random forest, 5-fold CV (optional: DATA="a.csv b.csv" SCHEMA="a.json b.json", side by side).
 bench-models: $(STAMP)
-	$(BIN)/python bench/bench_models.py $(if $(DATA),--data "$(DATA)") $(if $(SCHEMA),--schema "$(SCHEMA)")
+	$(BIN)/python bench/bench_models.py $(foreach d,$(DATA),--data "$(d)") $(foreach s,$(SCHEMA),--schema "$(s)")
 
 ## The Lambda deployment package.
 lambda-zip: $(STAMP)

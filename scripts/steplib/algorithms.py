@@ -125,6 +125,27 @@ def _forest_svr(hp: dict[str, Any]) -> Any:
     return VotingRegressor([("forest", _forest(hp)), ("svr", SVR(C=hp["svr_c"], epsilon=hp["svr_epsilon"]))])
 
 
+def _stacking(hp: dict[str, Any]) -> Any:
+    # Breiman's stacked regression (Machine Learning 24, 1996): the forest (step-like effects, interactions), an
+    # RBF SVR (smooth relations) and a ridge regression (the linear part) are combined with non-negative
+    # weights fitted on their out-of-fold predictions. Because the linear model is a member, the combination
+    # can always fall back on it: on a linear data set the weights go to ridge, and the default is not worse
+    # than linear regression (bench/bench_models.py), which a fixed average of forest and SVR was on
+    # scikit-learn's diabetes data (CV MSE 3,589 against 2,978). SVR's C is 1: on standardized features and
+    # target a flatter kernel fit is the better member on small data sets, and the stack takes the forest
+    # where the data need more. Training costs stack_folds + 1 fits of each member; serving, one of each.
+    import numpy as np
+    from sklearn.ensemble import StackingRegressor
+    from sklearn.linear_model import LinearRegression, RidgeCV
+    from sklearn.model_selection import KFold
+    from sklearn.svm import SVR
+
+    members = [("forest", _forest(hp)), ("svr", SVR(C=hp["svr_c"], epsilon=hp["svr_epsilon"])),
+               ("ridge", RidgeCV(alphas=np.logspace(-3, 3, 13)))]  # alpha by efficient leave-one-out
+    folds = KFold(hp["stack_folds"], shuffle=True, random_state=hp["seed"])
+    return StackingRegressor(members, final_estimator=LinearRegression(positive=True), cv=folds)
+
+
 def _xgboost(hp: dict[str, Any]) -> Any:
     import xgboost  # only in the XGBoost framework image (see ALGORITHMS["xgboost"].images)
 
@@ -148,11 +169,19 @@ _SVR = (
     Hyperparameter("svr_epsilon", float, 0.2, 0.0, 10.0, help="SVR epsilon tube (standardized target units)"),
 )
 
+_STACKING = (
+    Hyperparameter("svr_c", float, 1.0, 0.0, 1e6, min_exclusive=True, help="SVR regularization C"),
+    _SVR[1],
+    Hyperparameter("stack_folds", int, 5, 2, 20, help="folds of the out-of-fold predictions the weights are fitted on"),
+)
+
 ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
     Algorithm("random_forest", _FOREST, _forest, ("sklearn",), ("sklearn",),
               "random forest"),
     Algorithm("random_forest_svr", _FOREST + _SVR, _forest_svr, ("sklearn",), ("sklearn",),
               "average of a random forest and an RBF support-vector regressor"),
+    Algorithm("stacking", _FOREST + _STACKING, _stacking, ("sklearn",), ("sklearn",),
+              "random forest, RBF support-vector and ridge regressors stacked with non-negative weights"),
     Algorithm("xgboost", (
         _TREES,
         Hyperparameter("max_depth", int, 6, 1, 100, help="tree depth"),
@@ -162,7 +191,7 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
         _SEED,
     ), _xgboost, ("sklearn", "xgboost"), ("xgboost",), "gradient-boosted trees (XGBoost framework image)"),
 )}
-DEFAULT_ALGORITHM = "random_forest_svr"
+DEFAULT_ALGORITHM = "stacking"
 
 
 def get(name: str) -> Algorithm:
