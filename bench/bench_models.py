@@ -124,17 +124,15 @@ def main(argv=None) -> int:
         print(f"  [{i}] {r['data']} (schema {r['schema']}): {r['rows']} labelled rows "
               f"({r['unlabelled']} without a target left out), target variance {r['variance']:.6g}")
     print(f"default model: {reports[0]['default_model']}")
-    width = 26
-    print(f"{'model':<20}" + "".join(f"{'[' + str(i) + '] ' + r['schema']:>{width}}" for i, r in enumerate(reports, 1)))
-    for name in reports[0]["results"]:
-        cells = []
-        for r in reports:
-            res, linear = r["results"][name], r["results"]["linear_regression"]["mse"]
-            cells.append(f"{res['mse']:.5g} ({res['mse'] / linear:.3f}x, {res['cpu_seconds']:g} s)")
+    table = {name: [f"{r['results'][name]['mse']:.5g} ({r['results'][name]['mse'] / r['results']['linear_regression']['mse']:.3f}x, "
+                    f"{r['results'][name]['cpu_seconds']:g} s)" for r in reports] for name in reports[0]["results"]}
+    table["default vs linear"] = [f"{r['vs_linear']['verdict']} ({r['vs_linear']['mean_difference']:+.3g} "
+                                  f"± {r['vs_linear']['standard_error']:.2g})" for r in reports]
+    heads = [f"[{i}] {r['schema']}" for i, r in enumerate(reports, 1)]
+    width = 2 + max(len(c) for c in heads + [c for cells in table.values() for c in cells])
+    print(f"{'model':<20}" + "".join(f"{h:>{width}}" for h in heads))
+    for name, cells in table.items():
         print(f"{name:<20}" + "".join(f"{c:>{width}}" for c in cells))
-    print(f"{'default vs linear':<20}" + "".join(
-        f"{r['vs_linear']['verdict'] + ' (' + format(r['vs_linear']['mean_difference'], '+.3g') + ' ± ' + format(r['vs_linear']['standard_error'], '.2g') + ')':>{width}}"
-        for r in reports))
     failed = [r["schema"] for r in reports if r["vs_linear"]["verdict"] == "FAILS"]
     print(f"goal (default no worse than linear regression): {'FAILS on ' + ', '.join(failed) if failed else 'holds'}")
     print(json.dumps({"folds": args.folds, "seed": args.seed, "data_sets": reports}))

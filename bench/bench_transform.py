@@ -32,7 +32,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINING_YAML = ROOT / "pipeline_scripts" / "training_pipeline.yaml"
-ALGORITHMS = ("random_forest_svr", "random_forest", "xgboost")
+ALGORITHMS = ("stacking", "random_forest_svr", "random_forest", "xgboost")
 PAYLOAD_MB = 6
 
 
@@ -46,6 +46,8 @@ def run(script, args, env):
 
 def train_models(data: Path, work: Path) -> tuple[dict[str, Path], Path]:
     sys.path.insert(0, str(ROOT))
+    sys.path.append(str(ROOT / "scripts"))
+    from steplib import algorithms
     from tools import make_data
 
     root = work / "opt" / "ml"
@@ -64,7 +66,9 @@ def train_models(data: Path, work: Path) -> tuple[dict[str, Path], Path]:
         model_dir = work / "models" / algorithm
         train_env = {**env, "SM_MODEL_DIR": str(model_dir),
                      **{f"SM_CHANNEL_{k.upper()}": str(out / k) for k in ("train", "validation", "preprocessor")}}
-        args = [a for k, v in {**hp, "algorithm": algorithm}.items() for a in (f"--{k}", v)]
+        # the YAML's values for the hyperparameters this algorithm has (train.py refuses the others)
+        own = {k: v for k, v in hp.items() if k in algorithms.get(algorithm).names}
+        args = [a for k, v in {**own, "algorithm": algorithm}.items() for a in (f"--{k}", v)]
         run("train.py", args, train_env)
         models[algorithm] = model_dir
     return models, out / "test" / "test.csv"
