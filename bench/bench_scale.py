@@ -6,7 +6,7 @@
 
 For each size it generates, from scripts/dataset_schema.json (seeded, with polars), a baseline and a
 current data set as ``--parts`` CSV part files, then measures in the same run, each in a fresh process
-(peak RSS = that process's ru_maxrss):
+(peak RSS = that process's VmHWM):
   baseline   scripts/data_quality.py baseline over the baseline files (the production interpreter)
   check      scripts/data_quality.py check of the current files against that baseline
   sharded    the baseline as --shards instances of a ShardedByS3Key job (whole files per instance,
@@ -28,9 +28,25 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENGINE = os.path.join(ROOT, "scripts", "data_quality.py")
 
+# Peak RSS of the measured process itself: VmHWM of its own address space. ru_maxrss is not that: Linux
+# carries the pre-exec high-water mark over exec, so a child of a large parent (this script, after
+# generating data) would report the parent's size.
+PEAK = r"""
+def peak_mib():
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+"""
+
 # Runs the engine's CLI in this process and prints seconds and peak RSS as the last line.
-MEASURED = r"""
-import json, resource, runpy, sys, time
+MEASURED = PEAK + r"""
+import json, runpy, sys, time
 engine, args = sys.argv[1], sys.argv[2:]
 sys.argv = [engine] + args
 t = time.perf_counter()
@@ -39,12 +55,11 @@ try:
 except SystemExit as exc:
     if exc.code:
         raise
-print(json.dumps({"seconds": time.perf_counter() - t,
-                  "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"seconds": time.perf_counter() - t, "maxrss_mib": peak_mib()}))
 """
 
-FLOOR = r"""
-import json, os, resource, sys, time
+FLOOR = PEAK + r"""
+import json, os, sys, time
 os.environ["POLARS_MAX_THREADS"] = "2"
 import polars as pl
 schema, files = json.load(open(sys.argv[1])), sys.argv[2:]
@@ -58,8 +73,7 @@ df = scan.select([pl.col(numeric).min().name.suffix("_min"), pl.col(numeric).max
                   pl.len().alias("rows")]).collect(engine="streaming")
 for name in categorical:
     scan.group_by(name).len().collect(engine="streaming")
-print(json.dumps({"seconds": time.perf_counter() - t, "rows": int(df["rows"][0]),
-                  "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"seconds": time.perf_counter() - t, "rows": int(df["rows"][0]), "maxrss_mib": peak_mib()}))
 """
 
 def generate(folder, rows, parts, seed, shift):
