@@ -31,7 +31,7 @@ def _dev_custom_config():
     """CUSTOM_NOTIFICATION_CONFIG exactly as lambda.tf sets it for dev (steps resolved from roles)."""
     from pipeline_scripts import tfmodule
     module = tfmodule.load(ROOT, ROOT / "env_files" / "dev_env.tfvars")
-    (fn,) = [b for b in module.instances("aws_lambda_function") if b["__tfmeta"]["path"].endswith(".notification")]
+    (fn,) = [b for b in module.instances("aws_lambda_function") if b["__tfmeta"]["path"] == 'aws_lambda_function.this["notification"]']
     return fn["environment"]["variables"]["CUSTOM_NOTIFICATION_CONFIG"]
 
 
