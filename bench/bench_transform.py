@@ -60,14 +60,16 @@ def train_models(data: Path, work: Path) -> tuple[dict[str, Path], Path]:
     (schema_dir / "dataset_schema.json").write_bytes((ROOT / "scripts" / "dataset_schema.json").read_bytes())
     run("preprocess_training.py", [], env)
     out = root / "processing" / "output"
-    hp = {k: str(v) for k, v in yaml.safe_load(TRAINING_YAML.read_text())["training"]["hyperparameters"].items()}
+    hp = yaml.safe_load(TRAINING_YAML.read_text())["training"]["hyperparameters"]
     models = {}
     for algorithm in ALGORITHMS:
         model_dir = work / "models" / algorithm
         train_env = {**env, "SM_MODEL_DIR": str(model_dir),
                      **{f"SM_CHANNEL_{k.upper()}": str(out / k) for k in ("train", "validation", "preprocessor")}}
-        # the YAML's values for the hyperparameters this algorithm has (train.py refuses the others)
-        own = {k: v for k, v in hp.items() if k in algorithms.get(algorithm).names}
+        # the YAML's values where this algorithm has that hyperparameter and the value fits its range (train.py
+        # refuses the others; e.g. xgboost's max_depth has no 0 = unlimited): its defaults for the rest
+        spec = algorithms.get(algorithm)
+        own = {k: str(v) for k, v in hp.items() if k in spec.names and spec.hyperparameter(k).problem(v) is None}
         args = [a for k, v in {**own, "algorithm": algorithm}.items() for a in (f"--{k}", v)]
         run("train.py", args, train_env)
         models[algorithm] = model_dir
