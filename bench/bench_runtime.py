@@ -10,9 +10,10 @@ changes) and once from this checkout, alternately when --repeat > 1, each in its
   builds        the pipeline scripts' main(): three upserts and the two approval deploys (SDK, moto calls inside)
   SDK import    the first load of the SageMaker SDK (inside the first build)
   HPO           the tuning step, trials included
-  processing    the processing jobs (staging, the script, outputs)
-  training      the training step's job
-  transform     the batch transform jobs
+  processing    the processing steps (staging, the script, outputs)
+  training      the training step
+  transform     the batch transform steps
+  other steps   model, registration, condition, fail and quality-check steps
   Lambdas       the Lambda invocations
   matching      EventBridge rule matching of every event
   moto          every AWS call answered by moto (inside all of the above)
@@ -38,13 +39,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE_REF = "75d18a8"  # main before the faster loop (issue 13): the "before" column
 
+STEP_TYPES = {"Tuning": "HPO", "Processing": "processing", "Training": "training", "Transform": "transform"}
 PHASES = [  # (label, module, attribute path): timed where the attribute exists in the checkout being measured
     ("builds", "pipeline_scripts.common", "run_cli"),
     ("SDK import", "pipeline_scripts.common", "load_sdk"),
-    ("HPO", "local_runtime.steps.tuning", "run_tuning"),
-    ("processing", "local_runtime.steps.processing", "run_processing_job"),
-    ("training", "local_runtime.steps.training", "TrainingHandler.run"),
-    ("transform", "local_runtime.steps.transform", "TransformHandler.run"),
+    ("pipeline steps", "local_runtime.executor", "Executor.run_step"),  # split by step type below
     ("Lambdas", "local_runtime.lambdas", "Lambdas.invoke"),
     ("matching", "local_runtime.events", "EventBus.matching_rules"),
     ("moto", "moto.core.botocore_stubber", "BotocoreStubber.__call__"),
@@ -61,6 +60,8 @@ def _install_timers(totals: dict) -> None:
 
     def timed(label, fn):
         def wrapper(*args, **kwargs):
+            if label == "pipeline steps":  # Executor.run_step(self, step): one phase per step type
+                return timed(STEP_TYPES.get(args[1].get("Type"), "other steps"), fn)(*args, **kwargs)
             if getattr(active, label, False):
                 return fn(*args, **kwargs)
             setattr(active, label, True)
@@ -155,7 +156,9 @@ def bench_demo(baseline: str, repeat: int, work: Path) -> dict:
         runs["before"].append(_run_demo(base_tree, work, f"before-{i}"))
         runs["after"].append(_run_demo(ROOT, work, f"after-{i}"))
     load = os.getloadavg()
-    labels = [p[0] for p in PHASES] + ["whole demo (main process)"]
+    labels = [p[0] for p in PHASES if p[0] != "pipeline steps"]
+    labels[2:2] = [*STEP_TYPES.values(), "other steps"]
+    labels.append("whole demo (main process)")
     print(f"\nsm-local demo, before ({baseline}) and after (this checkout), mean of {repeat} run(s) each; "
           f"{os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} at the end")
     print(f"{'phase':<28}{'before wall':>12}{'before CPU':>12}{'after wall':>12}{'after CPU':>12}")
