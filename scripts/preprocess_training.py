@@ -9,7 +9,7 @@ Outputs: /opt/ml/processing/output/{train/train.csv, validation/validation.csv, 
 
 Sharding (processing.instance_counts.training_preprocess > 1): TrainingPreProcessShardsStep runs this script
 with --partial on every instance over its ShardedByS3Key share of the data files: it validates and parses its
-files (the per-cell work) and writes them as parts/<part>.csv plus parts/index-<host>.json (which input file,
+files (the per-cell work) and writes them as parts/<part>.npz plus parts/index-<host>.json (which input file,
 how many rows). TrainingPreProcessStep then runs it on one instance with --parts-dir: it reads the parts back
 in input-file order (exactly the rows and values a single pass reads) and does the rest as a single pass
 does: cleaning, the split and the fit over ALL rows, so its outputs equal a single pass byte for byte
@@ -68,13 +68,16 @@ def read_inputs(paths, schema):
 
 
 def write_parts(paths, input_dir, schema, out, host):
-    """A shard's parsed rows: one part per input file (values exactly as parsed: floats in repr form, which
-    reads back to the same float) and an index naming each part's input file and row count."""
+    """A shard's parsed rows: one part per input file, in numpy's .npz format (no pickle): numeric columns as
+    float64 (the parsed values, bit for bit), categorical ones as text ("" = missing: no label is empty), the
+    line numbers; and an index naming each part's input file and row count."""
     index = []
     for k, path in enumerate(paths):
         frame = read_file(path, schema)
-        part = f"part-{host}-{k:05d}.csv"
-        frame.to_csv(os.path.join(out, part), index=False, na_rep="")
+        part = f"part-{host}-{k:05d}.npz"
+        columns = {c.name: (frame[c.name].to_numpy(dtype=float) if c.is_numeric
+                            else frame[c.name].fillna("").to_numpy(dtype=str)) for c in schema.columns}
+        np.savez(os.path.join(out, part), _line=frame["_line"].to_numpy(dtype=np.int64), **columns)
         index.append({"file": os.path.relpath(path, input_dir), "path": path, "part": part, "rows": len(frame)})
     with open(os.path.join(out, f"index-{host}.json"), "w") as f:
         json.dump(index, f, indent=1)
@@ -99,15 +102,21 @@ def read_parts(parts_dir, schema):
                 entries.append(entry)
     if not entries:
         raise InputError(f"{parts_dir}: the shards read no training files")
-    numeric = {c.name: float for c in schema.columns if c.is_numeric}
     frames = []
     for entry in sorted(entries, key=lambda e: e["file"]):
         part = os.path.join(parts_dir, entry["part"])
-        frame = pd.read_csv(part, dtype={**{n: str for n in schema.names if n not in numeric}, **numeric},
-                            keep_default_na=False, na_values={n: [""] for n in schema.names},
-                            float_precision="round_trip")
-        if len(frame) != entry["rows"]:
-            raise InputError(f"{part}: {len(frame)} rows, its index says {entry['rows']} ({entry['file']})")
+        try:
+            with np.load(part, allow_pickle=False) as arrays:
+                columns = {c.name: arrays[c.name] if c.is_numeric else
+                           np.where(arrays[c.name] == "", None, arrays[c.name].astype(object)) for c in schema.columns}
+                lines = arrays["_line"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise InputError(f"{part}: not a part written by TrainingPreProcessShardsStep ({exc})") from None
+        rows = {len(v) for v in columns.values()} | {len(lines)}
+        if rows != {entry["rows"]}:
+            raise InputError(f"{part}: {sorted(rows)} rows, its index says {entry['rows']} ({entry['file']})")
+        frame = pd.DataFrame(columns)
+        frame["_file"], frame["_line"] = entry["path"], lines
         frames.append(normalized(frame, schema))
         print(f"read {len(frame)} rows of {entry['path']} from {part}")
     return pd.concat(frames, ignore_index=True)
