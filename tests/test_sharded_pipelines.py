@@ -17,6 +17,7 @@ from test_runtime_e2e import small_hpo_config
 from pipeline_scripts import common, inference_pipeline, training_hpo_pipeline, training_pipeline
 from pipeline_scripts.config import ConfigError, load_pipeline_config
 from pipeline_scripts.contracts import PIPELINES, STEPS
+from tools import sagemaker_api_check
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = {"training": "training_pipeline", "training_hpo": "training_hpo_pipeline", "inference": "inference_pipeline"}
@@ -59,7 +60,10 @@ def test_the_three_pipelines_build_with_two_instances(aws, tmp_path):
         boto3.client("s3").create_bucket(Bucket=cfg.env.bucket_name)
         if key == "inference":
             approve_a_model(cfg)
-        built[key] = _steps(json.loads(module.build(cfg, common.make_session(cfg)).definition()))
+        definition = json.loads(module.build(cfg, common.make_session(cfg)).definition())
+        # every request as botocore's SageMaker API model accepts it (CreateProcessingJob, CreateTransformJob)
+        assert [str(p) for p in sagemaker_api_check.check_definition(definition)] == [], key
+        built[key] = _steps(definition)
     for key in ("training", "training_hpo"):
         steps = built[key]
         shards, merge = steps[STEPS["training_preprocess_shards"]], steps[STEPS["training_preprocess"]]
