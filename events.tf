@@ -47,6 +47,55 @@ locals {
     { for key, prefix in local.data_arrival_starts : "${key}-data-arrival" => key },
     { for key, source in local.breach_starts : "${key}-on-breach" => key },
   )
+
+  # SageMaker state changes a Lambda acts on: {rule key: description, the function (lambda.tf key) it
+  # invokes, the event's detail-type and detail filter, the input transformer if any}.
+  state_change_rules = merge(
+    {
+      pipeline_status = {
+        description = "Terminal status of the executions of every pipeline of the contract"
+        function    = "notification"
+        detail_type = "SageMaker Model Building Pipeline Execution Status Change"
+        detail      = { currentPipelineExecutionStatus = ["Succeeded", "Failed", "Stopped"], pipelineArn = local.our_pipeline_arn_filters }
+      }
+      # Step successes are routed too: the Lambda publishes them only for the data-quality check
+      # (violation report) and for (step, status) pairs of custom_notification_config, so that
+      # configuration changes need no pattern change.
+      step_status = {
+        description = "Step failures and completions of every pipeline of the contract"
+        function    = "notification"
+        detail_type = "SageMaker Model Building Pipeline Execution Step Status Change"
+        detail      = { currentStepStatus = ["Failed", "Succeeded", "Stopped"], pipelineArn = local.our_pipeline_arn_filters }
+      }
+      model_package_status = {
+        description = "Registration and approval changes of the model package group"
+        function    = "notification"
+        detail_type = "SageMaker Model Package State Change"
+        detail      = { ModelPackageGroupName = [local.model_package_group_name] }
+      }
+    },
+    # Approval -> GitLab deploy, with a compact input for the deploy Lambda (it also accepts the raw event).
+    local.deploy_trigger_enabled ? {
+      model_approved = {
+        description = "A model package of the group was approved (deploy) or rejected (rollback when it served): trigger the GitLab deploy pipeline"
+        function    = "deploy_trigger"
+        detail_type = "SageMaker Model Package State Change"
+        detail      = { ModelPackageGroupName = [local.model_package_group_name], ModelApprovalStatus = ["Approved", "Rejected"] }
+        input_transformer = {
+          input_paths = {
+            event_id        = "$.id"
+            group           = "$.detail.ModelPackageGroupName"
+            package_arn     = "$.detail.ModelPackageArn"
+            package_version = "$.detail.ModelPackageVersion"
+            approval        = "$.detail.ModelApprovalStatus"
+          }
+          input_template = <<-JSON
+            {"event_id": <event_id>, "model_package_group_name": <group>, "model_package_arn": <package_arn>, "model_package_version": <package_version>, "model_approval_status": <approval>}
+          JSON
+        }
+      }
+    } : {},
+  )
 }
 
 # ---------------------------------------------------------------- data arrival (S3 -> EventBridge -> starter Lambda)
@@ -75,28 +124,6 @@ resource "aws_cloudwatch_event_rule" "model_quality_breach" {
   event_pattern = jsonencode(local.breach_event_patterns[each.key])
 }
 
-# Both kinds of start go through the starter Lambda; the input names the pipeline key and carries
-# the whole event (predefined variable aws.events.event.json, EventBridge input transformation).
-resource "aws_cloudwatch_event_target" "pipeline_start" {
-  for_each = local.starter_rules
-  rule     = endswith(each.key, "-on-breach") ? aws_cloudwatch_event_rule.model_quality_breach[each.value].name : aws_cloudwatch_event_rule.data_arrival[each.value].name
-  arn      = aws_lambda_function.start_pipeline.arn
-
-  input_transformer {
-    input_paths    = {}
-    input_template = "{\"pipeline\": \"${each.value}\", \"event\": <aws.events.event.json>}"
-  }
-
-  retry_policy {
-    maximum_event_age_in_seconds = 3600
-    maximum_retry_attempts       = 5
-  }
-
-  dead_letter_config {
-    arn = aws_sqs_queue.dlq.arn
-  }
-}
-
 # ---------------------------------------------------------------- optional schedules
 # var.pipeline_schedules: {pipeline key: cron(...) or rate(...)}. A scheduled run starts with the
 # pipeline's default parameters (no object), straight from EventBridge.
@@ -120,102 +147,48 @@ resource "aws_cloudwatch_event_target" "schedule" {
   }
 }
 
-# ---------------------------------------------------------------- notifications
-resource "aws_cloudwatch_event_rule" "pipeline_status" {
-  name        = "mlops-${var.environment}-pipeline-status"
-  description = "Terminal status of the executions of every pipeline of the contract"
-  event_pattern = jsonencode({
-    source        = ["aws.sagemaker"]
-    "detail-type" = ["SageMaker Model Building Pipeline Execution Status Change"]
-    detail = {
-      currentPipelineExecutionStatus = ["Succeeded", "Failed", "Stopped"]
-      pipelineArn                    = local.our_pipeline_arn_filters
-    }
-  })
-}
-
-# Step successes are routed too: the Lambda publishes them only for the data-quality check
-# (violation report) and for (step, status) pairs of custom_notification_config, so that
-# configuration changes need no pattern change.
-resource "aws_cloudwatch_event_rule" "step_status" {
-  name        = "mlops-${var.environment}-step-status"
-  description = "Step failures and completions of every pipeline of the contract"
-  event_pattern = jsonencode({
-    source        = ["aws.sagemaker"]
-    "detail-type" = ["SageMaker Model Building Pipeline Execution Step Status Change"]
-    detail = {
-      currentStepStatus = ["Failed", "Succeeded", "Stopped"]
-      pipelineArn       = local.our_pipeline_arn_filters
-    }
-  })
-}
-
-resource "aws_cloudwatch_event_rule" "model_package_status" {
-  name        = "mlops-${var.environment}-model-package-status"
-  description = "Registration and approval changes of the model package group"
-  event_pattern = jsonencode({
-    source        = ["aws.sagemaker"]
-    "detail-type" = ["SageMaker Model Package State Change"]
-    detail = {
-      ModelPackageGroupName = [local.model_package_group_name]
-    }
-  })
-}
-
+# ---------------------------------------------------------------- SageMaker state changes (notifications, deploy)
 # The notification Lambda receives the raw event (it needs the event id for deduplication and
-# the step metadata for the data-quality report), so no input_transformer here.
-resource "aws_cloudwatch_event_target" "notification" {
-  for_each = {
-    pipeline_status      = aws_cloudwatch_event_rule.pipeline_status.name
-    step_status          = aws_cloudwatch_event_rule.step_status.name
-    model_package_status = aws_cloudwatch_event_rule.model_package_status.name
-  }
-  rule = each.value
-  arn  = aws_lambda_function.notification.arn
-
-  retry_policy {
-    maximum_event_age_in_seconds = 3600
-    maximum_retry_attempts       = 5
-  }
-
-  dead_letter_config {
-    arn = aws_sqs_queue.dlq.arn
-  }
-}
-
-# ---------------------------------------------------------------- approval -> GitLab deploy
-resource "aws_cloudwatch_event_rule" "model_approved" {
-  count       = local.deploy_trigger_enabled ? 1 : 0
-  name        = "mlops-${var.environment}-model-approved"
-  description = "A model package of the group was approved (deploy) or rejected (rollback when it served): trigger the GitLab deploy pipeline"
+# the step metadata for the data-quality report), so its targets have no input_transformer.
+resource "aws_cloudwatch_event_rule" "state_change" {
+  for_each    = local.state_change_rules
+  name        = "mlops-${var.environment}-${replace(each.key, "_", "-")}"
+  description = each.value.description
   event_pattern = jsonencode({
     source        = ["aws.sagemaker"]
-    "detail-type" = ["SageMaker Model Package State Change"]
-    detail = {
-      ModelPackageGroupName = [local.model_package_group_name]
-      ModelApprovalStatus   = ["Approved", "Rejected"]
-    }
+    "detail-type" = [each.value.detail_type]
+    detail        = each.value.detail
   })
 }
 
-# Compact input for the deploy Lambda (it also accepts the raw event).
-resource "aws_cloudwatch_event_target" "model_approved" {
-  count = local.deploy_trigger_enabled ? 1 : 0
-  rule  = aws_cloudwatch_event_rule.model_approved[0].name
-  arn   = aws_lambda_function.deploy_trigger[0].arn
+# ---------------------------------------------------------------- Lambda targets
+# Every rule that invokes a Lambda, by rule key: the function (lambda.tf key) and its input
+# transformer (none or one). Starts go through the starter Lambda with an input that names the
+# pipeline key and carries the whole event (predefined variable aws.events.event.json, EventBridge
+# input transformation).
+locals {
+  lambda_targets = merge(
+    { for key, pipeline in local.starter_rules : key => {
+      function           = "start_pipeline"
+      input_transformers = [{ input_paths = {}, input_template = "{\"pipeline\": \"${pipeline}\", \"event\": <aws.events.event.json>}" }]
+    } },
+    { for key, rule in local.state_change_rules : key => {
+      function           = rule.function
+      input_transformers = try([rule.input_transformer], [])
+    } },
+  )
+  # The rules those targets belong to, by the same keys.
+  lambda_target_rules = merge(
+    { for key, rule in aws_cloudwatch_event_rule.data_arrival : "${key}-data-arrival" => rule },
+    { for key, rule in aws_cloudwatch_event_rule.model_quality_breach : "${key}-on-breach" => rule },
+    aws_cloudwatch_event_rule.state_change,
+  )
+}
 
-  input_transformer {
-    input_paths = {
-      event_id        = "$.id"
-      group           = "$.detail.ModelPackageGroupName"
-      package_arn     = "$.detail.ModelPackageArn"
-      package_version = "$.detail.ModelPackageVersion"
-      approval        = "$.detail.ModelApprovalStatus"
-    }
-    input_template = <<-JSON
-      {"event_id": <event_id>, "model_package_group_name": <group>, "model_package_arn": <package_arn>, "model_package_version": <package_version>, "model_approval_status": <approval>}
-    JSON
-  }
+resource "aws_cloudwatch_event_target" "lambda" {
+  for_each = local.lambda_targets
+  rule     = local.lambda_target_rules[each.key].name
+  arn      = aws_lambda_function.this[each.value.function].arn
 
   retry_policy {
     maximum_event_age_in_seconds = 3600
@@ -225,4 +198,23 @@ resource "aws_cloudwatch_event_target" "model_approved" {
   dead_letter_config {
     arn = aws_sqs_queue.dlq.arn
   }
+
+  # After the static blocks: tfparse (how the offline runtime reads this file) drops a dynamic block
+  # that precedes them.
+  dynamic "input_transformer" {
+    for_each = each.value.input_transformers
+    content {
+      input_paths    = input_transformer.value.input_paths
+      input_template = input_transformer.value.input_template
+    }
+  }
+}
+
+resource "aws_lambda_permission" "events" {
+  for_each      = local.lambda_targets
+  statement_id  = "AllowEventBridge-${each.key}"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.this[each.value.function].function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = local.lambda_target_rules[each.key].arn
 }

@@ -12,6 +12,30 @@ resource "aws_kms_alias" "this" {
   target_key_id = aws_kms_key.this.key_id
 }
 
+locals {
+  # AWS services that use the key on this account's behalf: the actions each needs and the
+  # condition that confines it to this stack's resources or this account.
+  kms_service_grants = {
+    CloudWatchLogsEncryptLambdaLogGroups = {
+      service   = "logs.${local.region}.amazonaws.com"
+      actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+      condition = { test = "ArnLike", variable = "kms:EncryptionContext:aws:logs:arn", values = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/*"] }
+    }
+    # EventBridge writes undeliverable events to the encrypted DLQ.
+    EventBridgeWriteEncryptedDlq = {
+      service   = "events.amazonaws.com"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      condition = local.this_account
+    }
+    # The DLQ alarm publishes to the encrypted SNS topic.
+    CloudWatchAlarmsPublishToEncryptedTopic = {
+      service   = "cloudwatch.amazonaws.com"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+      condition = local.this_account
+    }
+  }
+}
+
 data "aws_iam_policy_document" "kms" {
   #checkov:skip=CKV_AWS_109:Key policy: "*" means this key only, and the account-root statement is required so IAM can manage the key.
   #checkov:skip=CKV_AWS_111:Key policy: "*" means this key only; service statements are constrained by SourceAccount / encryption context.
@@ -28,50 +52,21 @@ data "aws_iam_policy_document" "kms" {
     }
   }
 
-  statement {
-    sid       = "CloudWatchLogsEncryptLambdaLogGroups"
-    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-    resources = ["*"]
-    principals {
-      type        = "Service"
-      identifiers = ["logs.${local.region}.amazonaws.com"]
-    }
-    condition {
-      test     = "ArnLike"
-      variable = "kms:EncryptionContext:aws:logs:arn"
-      values   = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/*"]
-    }
-  }
-
-  # EventBridge writes undeliverable events to the encrypted DLQ.
-  statement {
-    sid       = "EventBridgeWriteEncryptedDlq"
-    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
-    resources = ["*"]
-    principals {
-      type        = "Service"
-      identifiers = ["events.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-
-  # The DLQ alarm publishes to the encrypted SNS topic.
-  statement {
-    sid       = "CloudWatchAlarmsPublishToEncryptedTopic"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
-    resources = ["*"]
-    principals {
-      type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
+  dynamic "statement" {
+    for_each = local.kms_service_grants
+    content {
+      sid       = statement.key
+      actions   = statement.value.actions
+      resources = ["*"]
+      principals {
+        type        = "Service"
+        identifiers = [statement.value.service]
+      }
+      condition {
+        test     = statement.value.condition.test
+        variable = statement.value.condition.variable
+        values   = statement.value.condition.values
+      }
     }
   }
 }

@@ -20,8 +20,12 @@ locals {
 
   name_prefix = "mlops-${var.environment}"
 
+  # The condition that confines an AWS service principal to acting for this account.
+  this_account = { test = "StringEquals", variable = "aws:SourceAccount", values = [local.account_id] }
+
+  sagemaker_arn_prefix = "arn:${local.partition}:sagemaker:${local.region}:${local.account_id}"
   pipeline_arns = {
-    for key, name in local.pipeline_names : key => "arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:pipeline/${lower(name)}"
+    for key, name in local.pipeline_names : key => "${local.sagemaker_arn_prefix}:pipeline/${lower(name)}"
   }
 
   # The approval -> GitLab deploy path exists only when all three settings are given.

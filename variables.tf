@@ -268,7 +268,7 @@ variable "lambda_runtime" {
 }
 
 variable "lambda_reserved_concurrency" {
-  description = "Reserved concurrent executions per Lambda function (caps fan-out of event storms)."
+  description = "Reserved concurrent executions of the notification Lambda (caps fan-out of event storms); the starter and deploy trigger Lambdas run one at a time."
   type        = number
   default     = 5
   validation {

@@ -1,4 +1,5 @@
-"""DataCheckPreProcessingStep: join one batch's features, predictions and (its own) ground truth.
+"""Data-check preparation (contracts.json role data_check_preprocess): join one batch's features,
+predictions and (its own) ground truth.
 
 The batch is what the execution was started for (pipeline parameter InputObjectKey):
   * an object key ``<inference prefix>/input/<name>`` (data-arrival runs): exactly that object;
@@ -8,9 +9,9 @@ Pairing rule: the ground truth of ``input/<name>`` is ``ground-truth/<name>`` (s
 label per line in the same row order. Nothing else is ever used as labels: a batch whose files have no
 ground truth of their own is not scored (a clear note says so).
 
-Inputs : /opt/ml/processing/input/batch/ (the batch objects, as DataPreProcessingStep read them),
+Inputs : /opt/ml/processing/input/batch/ (the batch objects, as the inference preprocessing read them),
          /opt/ml/processing/input/predictions/<batch file>/part-<k>-of-<n>.csv.out (one prediction per line: the
-         transform's output of DataPreProcessingStep's parts of each batch file, part order = row order),
+         transform's output of the inference preprocessing's parts of each batch file, part order = row order),
          /opt/ml/processing/input/inference/ground-truth/ (labels), /opt/ml/processing/model/model.tar.gz (dataset_schema.json of the model: the one route).
 Outputs: data_check/data_check.csv (header: schema order, prediction in the target's place),
          model_quality/ground_truth.json (always) + model_quality_input.csv (prediction,ground_truth; when the
@@ -48,7 +49,7 @@ def model_schema(model_path):
 
 
 def relative_files(directory, suffix=""):
-    """Relative paths under directory, sorted as DataPreProcessingStep sorts them (same batch row order)."""
+    """Relative paths under directory, sorted as the inference preprocessing sorts them (same batch row order)."""
     if not os.path.isdir(directory):
         return []
     found = sorted(os.path.join(d, n) for d, _, ns in os.walk(directory) for n in ns
@@ -135,7 +136,7 @@ def read_features(path, schema):
 
 # ---------------------------------------------------------------- the batch
 def batch_files(batch_dir, object_key, input_prefix):
-    """[(batch name, local path)] of the batch, in DataPreProcessingStep's row order."""
+    """[(batch name, local path)] of the batch, in the inference preprocessing's row order."""
     local = relative_files(batch_dir)
     if not local:
         raise InputError(f"{batch_dir}: the batch {object_key!r} has no objects")
@@ -147,7 +148,7 @@ def batch_files(batch_dir, object_key, input_prefix):
         below = key[len(prefix):]
         return [(below + rel, os.path.join(batch_dir, rel)) for rel in local]
     # One object: SageMaker stages it as its file name. A prefix download also brings objects whose keys
-    # merely start with this key (batch.csv.bak); DataPreProcessingStep scored them too, so the batch is
+    # merely start with this key (batch.csv.bak); the inference preprocessing scored them too, so the batch is
     # ambiguous: refuse it rather than guess which rows belong to it.
     expected = os.path.basename(key)
     others = [rel for rel in local if rel != expected]
@@ -220,8 +221,8 @@ def main(argv=None):
     preds = predictions_by_file(pred_dir, [os.path.relpath(path, batch_dir) for _, path in files])
     truth_dir = os.path.join(container_path(args.inference_dir), "ground-truth")
 
-    # Row n of a batch file is prediction n of its parts (DataPreProcessingStep and the transform keep order
-    # and count within a file; the count is checked here).
+    # Row n of a batch file is prediction n of its parts (the inference preprocessing and the transform keep
+    # order and count within a file; the count is checked here).
     batches, start = [], 0
     for name, path in files:
         rows = read_features(path, typed_schema)

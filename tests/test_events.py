@@ -222,7 +222,7 @@ def test_every_pattern_is_valid_json_with_known_filters(env):
 
 
 def _starter(target):
-    return target["arn_block"] and target["arn_block"]["__tfmeta"]["path"] == "aws_lambda_function.start_pipeline"
+    return target["arn_block"] and target["arn_block"]["__tfmeta"]["path"] == 'aws_lambda_function.this["start_pipeline"]'
 
 
 def test_training_and_inference_data_arrival(env):
@@ -308,7 +308,7 @@ def test_notification_rules(env):
     loaded, rules = env
     pipelines = list(loaded.names.values())
     assert len(pipelines) == len(PIPELINES)
-    status, step = rules["pipeline_status"]["pattern"], rules["step_status"]["pattern"]
+    status, step = rules['state_change["pipeline_status"]']["pattern"], rules['state_change["step_status"]']["pattern"]
     for name in pipelines:
         for s in ("Succeeded", "Failed", "Stopped"):
             assert matches(status, doc_pipeline_status(name, s)), (name, s)
@@ -320,13 +320,13 @@ def test_notification_rules(env):
         assert not matches(step, doc_pipeline_status(name, "Failed"))
     assert not matches(status, doc_pipeline_status("myPipeline-123"))  # the unmodified doc sample: not ours
     assert not matches(step, doc_step_status("myPipeline-123"))
-    pkg = rules["model_package_status"]["pattern"]
+    pkg = rules['state_change["model_package_status"]']["pattern"]
     assert matches(pkg, doc_model_package(loaded.group, "Approved"))
     assert matches(pkg, doc_model_package(loaded.group, "Rejected"))
     assert not matches(pkg, doc_model_package("versionedmp-p-idy6c3e1fiqj"))
     for rule in ("pipeline_status", "step_status", "model_package_status"):
-        (target,) = rules[rule]["targets"]
-        assert target["arn_block"]["__tfmeta"]["path"] == "aws_lambda_function.notification"
+        (target,) = rules[f'state_change["{rule}"]']["targets"]
+        assert target["arn_block"]["__tfmeta"]["path"] == 'aws_lambda_function.this["notification"]'
         # The Lambda needs the raw event (id for deduplication, metadata for the report).
         assert "input_transformer" not in target
 
@@ -336,10 +336,10 @@ def test_model_approval_deploy_trigger(env):
     loaded, rules = env
     tfvars = loaded.vars
     enabled = all(tfvars[k] != "" for k in ("gitlab_project_id", "gitlab_api_url", "gitlab_trigger_token_secret_arn"))
-    assert ("model_approved[0]" in rules) == enabled
+    assert ('state_change["model_approved"]' in rules) == enabled
     if not enabled:
         return
-    rule = rules["model_approved[0]"]
+    rule = rules['state_change["model_approved"]']
     group = loaded.group
     assert matches(rule["pattern"], doc_model_package(group, "Approved"))
     # the documented sample is Rejected: routed too, the Lambda rolls back when the rejected version served
@@ -347,7 +347,7 @@ def test_model_approval_deploy_trigger(env):
     assert not matches(rule["pattern"], doc_model_package(group, "PendingManualApproval"))
     assert not matches(rule["pattern"], doc_model_package("another-group", "Approved"))
     (target,) = rule["targets"]
-    assert target["arn_block"]["__tfmeta"]["path"] == "aws_lambda_function.deploy_trigger[0]"
+    assert target["arn_block"]["__tfmeta"]["path"] == 'aws_lambda_function.this["deploy_trigger"]'
     paths = target["input_transformer"]["input_paths"]
     assert paths["package_arn"] == "$.detail.ModelPackageArn" and paths["event_id"] == "$.id"
 
@@ -364,9 +364,9 @@ def test_schedules_are_optional(env):
 
 def test_prod_enables_schedule_and_deploy_trigger():
     prod = load_rules(Loaded(ROOT / "env_files" / "prod_env.tfvars"))
-    assert 'schedule["inference"]' in prod and "model_approved[0]" in prod
+    assert 'schedule["inference"]' in prod and 'state_change["model_approved"]' in prod
     dev = load_rules(Loaded(ROOT / "env_files" / "dev_env.tfvars"))
-    assert "model_approved[0]" not in dev and not any(r["schedule"] for r in dev.values())
+    assert 'state_change["model_approved"]' not in dev and not any(r["schedule"] for r in dev.values())
 
 
 def test_moto_eventbridge_routes_breach_but_not_crash(monkeypatch):

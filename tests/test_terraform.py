@@ -103,22 +103,28 @@ def test_step_names_are_written_in_contracts_json_only():
         text = path.read_text()
         for name in STEPS.values():
             assert name not in text, f"{path.name} spells step name {name}"
-    env = json.loads(_resources("aws_lambda_function")["notification"]["environment"]["variables"]["CUSTOM_NOTIFICATION_CONFIG"])
+    env = json.loads(_resources("aws_lambda_function")['this["notification"]']["environment"]["variables"]["CUSTOM_NOTIFICATION_CONFIG"])
     assert {c["step_name"] for c in env} <= set(STEPS.values()) and env
 
 
 def test_lambdas_are_hardened():
-    lambdas = _resources("aws_lambda_function")
-    assert set(lambdas) == {"notification", "deploy_trigger[0]", "start_pipeline"}
+    lambdas = {name.split('"')[1]: fn for name, fn in _resources("aws_lambda_function").items()}
+    assert set(_resources("aws_lambda_function")) == {f'this["{key}"]' for key in lambdas}
+    assert set(lambdas) == {"notification", "deploy_trigger", "start_pipeline"}
+    assert set(_resources("aws_lambda_function", DEV)) == {'this["notification"]', 'this["start_pipeline"]'}
     assert VARIABLES["lambda_runtime"]["default"] in ("python3.12", "python3.13")
+    log_groups = _resources("aws_cloudwatch_log_group")
     for name, fn in lambdas.items():
         assert fn["runtime"] == PROD.values["lambda_runtime"], name
         assert fn["tracing_config"]["mode"] == "Active", name
         assert _ref(PROD, fn["kms_key_arn"]) == "aws_kms_key.this", name
         assert fn["vpc_config"]["subnet_ids"] == [PROD.values["subnet_id"]], name
         assert _ref(PROD, fn["dead_letter_config"]["target_arn"]) == "aws_sqs_queue.dlq", name
+        assert _ref(PROD, fn["role"]) == f'aws_iam_role.lambda["{name}"]', name
+        assert fn["logging_config"]["log_group"] == log_groups[f'lambda["{name}"]']["name"] == f"/aws/lambda/{fn['function_name']}"
         assert "reserved_concurrent_executions" in fn, name
         module, handler = fn["handler"].split(".")
+        assert module == name, f"{name}: the handler module is the function's key"
         source = (ROOT / "code" / "lambda_function" / f"{module}.py").read_text()
         assert f"def {handler}(event, context)" in source, f"{name}: handler {fn['handler']} not found"
     env = lambdas["notification"]["environment"]["variables"]
@@ -128,9 +134,37 @@ def test_lambdas_are_hardened():
     pipelines = json.loads(env["CONTRACT_PIPELINES"])
     assert set(pipelines) == set(PIPELINES) and all(p["name"] == PROD.locals["pipeline_names"][k] for k, p in pipelines.items())
     assert lambdas["start_pipeline"]["environment"]["variables"]["CONTRACT_PIPELINES"] == env["CONTRACT_PIPELINES"]
+    # one start at a time (the breach check and the start cannot interleave), one deploy trigger at a time
     assert lambdas["start_pipeline"]["reserved_concurrent_executions"] == 1
+    assert lambdas["deploy_trigger"]["reserved_concurrent_executions"] == 1
+    assert lambdas["notification"]["reserved_concurrent_executions"] == PROD.values["lambda_reserved_concurrency"]
     for tf in TF_FILES:
         assert "python3.9" not in tf.read_text(), f"{tf.name} still mentions python3.9"
+
+
+def test_every_lambda_role_grants_its_function_only_what_it_needs():
+    """Each function has its own role (VPC access, its own policy); every policy writes the function's own log
+    group, the DLQ, the stack key and X-Ray, and adds only its own statements (lambda.tf policy_statements)."""
+    statements = PROD.locals["lambda_policy_statements"]
+    roles, policies = _resources("aws_iam_role"), _resources("aws_iam_role_policy")
+    attachments = _resources("aws_iam_role_policy_attachment")
+    for name, fn in _resources("aws_lambda_function").items():
+        key = name.split('"')[1]
+        assert _ref(PROD, policies[f'lambda["{key}"]']["role"]) == f'aws_iam_role.lambda["{key}"]'
+        assert attachments[f'lambda_vpc["{key}"]']["policy_arn"].endswith(":iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole")
+        assert roles[f'lambda["{key}"]']["name"].endswith(f"-{key.replace('_', '-')}-lambda")
+        sids = [s["sid"] for s in statements[key]]
+        assert len(sids) == len(set(sids)), f"{key}: duplicate statement ids {sids}"
+        assert sids[0] == "Logs" and sids[-3:] == ["DeadLetterQueue", "StackKey", "XRay"], sids
+        (logs,) = [s for s in statements[key] if s["sid"] == "Logs"]
+        assert [_ref(PROD, r.split(":")[0]) for r in logs["resources"]] == [f'aws_cloudwatch_log_group.lambda["{key}"]']
+    # (the trigger token's action depends on the partition, a data source tfparse leaves unknown: None)
+    actions = {key: {a for s in sts for a in s["actions"] or []} for key, sts in statements.items()}
+    # Only the starter starts pipelines, only the notification Lambda reads job outputs, only the deploy
+    # trigger reads the GitLab token.
+    assert {k for k, a in actions.items() if "sagemaker:StartPipelineExecution" in a} == {"start_pipeline"}
+    assert {k for k, a in actions.items() if "s3:GetObject" in a} == {"notification"}
+    assert {k for k, sts in statements.items() if "ReadTriggerToken" in {s["sid"] for s in sts}} == {"deploy_trigger"}
 
 
 def test_step_custom_message_is_used_end_to_end():
@@ -171,19 +205,34 @@ def test_least_privilege_iam():
     # The events role exists only for schedules and may start only the scheduled pipelines.
     # (its policy's ARNs need the account id, a data source tfparse leaves unknown: checked in the text)
     assert "events_start_pipelines[0]" in _resources("aws_iam_role_policy")
-    events_policy = (ROOT / "iam.tf").read_text().split('resource "aws_iam_role_policy" "events_start_pipelines"')[1]
-    assert 'Action   = ["sagemaker:StartPipelineExecution"]' in events_policy
+    events_policy = (ROOT / "iam.tf").read_text().split('data "aws_iam_policy_document" "events_start_pipelines"')[1]
+    assert 'actions   = ["sagemaker:StartPipelineExecution"]' in events_policy
     assert "for key in keys(var.pipeline_schedules) : local.pipeline_arns[key]" in events_policy
     assert "events_start_pipelines[0]" not in _resources("aws_iam_role_policy", DEV)  # dev has no schedule
     # The starter Lambda may start only the event-started pipelines and list only the breach-started ones.
-    doc = (ROOT / "iam.tf").read_text().split('data "aws_iam_policy_document" "start_pipeline"')[1]
-    assert "local.starter_rules" in doc and "local.breach_starts" in doc
-    for action in re.findall(r'"(sagemaker:\w+)"', doc):
-        assert action in ("sagemaker:StartPipelineExecution", "sagemaker:ListPipelineExecutions"), action
+    starter = PROD.locals["lambda_policy_statements"]["start_pipeline"]
+    assert [a for s in starter for a in s["actions"] if a.startswith("sagemaker:")] == [
+        "sagemaker:StartPipelineExecution", "sagemaker:ListPipelineExecutions"]
+    entry = (ROOT / "lambda.tf").read_text().split("      start_pipeline = {")[1].split("      deploy_trigger = {")[0]
+    assert "local.starter_rules" in entry and "local.breach_starts" in entry
     # Every Resource "*" statement is one whose API has no resource-level permissions.
     for m in re.finditer(r'resources\s*=\s*\["\*"\]', text):
         preceding = text[max(0, m.start() - 400):m.start()]
         assert ("xray:" in preceding) or ("kms" in preceding.lower()), f"unjustified Resource * near: {preceding[-120:]}"
+
+
+def test_state_moves_point_from_old_to_declared_addresses():
+    """migrations.tf moves the state of the resources the for_each refactor renamed: every source address is
+    no longer declared, every destination is (terraform validate checks the syntax, not this)."""
+    declared = set()
+    for path in TF_FILES:
+        declared |= {f"{t}.{n}" for t, n in re.findall(r'^resource "(\w+)" "(\w+)"', path.read_text(), re.M)}
+    moves = re.findall(r"moved \{\s*from = ([\w.]+)(\[[^\]]+\])?\s*to\s*= ([\w.]+)(\[[^\]]+\])?\s*\}",
+                       (ROOT / "migrations.tf").read_text())
+    assert moves
+    for src, _, dst, key in moves:
+        assert src not in declared, f"moved from {src}, which is still declared"
+        assert dst in declared, f"moved to {dst}{key}, which is not declared"
 
 
 def test_checkov_passes():
