@@ -20,7 +20,7 @@ Printed per algorithm:
 
 Then, for the default algorithm, the offline runtime's batch transform (local_runtime/steps/transform.py: one
 process per instance, whole objects dealt out to the instances, the model's own serving functions) scores
---scaling-parts part files (DataPreProcessingStep's output shape) of --scaling-rows rows in total as a
+--scaling-parts part files (the inference preprocessing's output shape) of --scaling-rows rows in total as a
 pipeline's Transform step, with InstanceCount 1 and 2, one after the other in the same run:
   rows/s per job       rows / wall time of the job (model download and load included), best of --repeats
                        runs, the instance counts alternating (after one uncounted warm-up job)

@@ -93,8 +93,8 @@ def training_step(cfg: PipelineConfig, session: PipelineSession, pipeline_name: 
 
 def _preprocess_steps(cfg: PipelineConfig, session: PipelineSession, name: str, data: Any, inputs: list,
                       arguments: list) -> list[Any]:
-    """TrainingPreProcessStep; with more than one instance, TrainingPreProcessShardsStep first: every instance
-    parses and validates its ShardedByS3Key share of ``data`` into parts, and TrainingPreProcessStep (one
+    """The training preprocessing; with more than one instance, a shard step first: every instance parses and
+    validates its ShardedByS3Key share of ``data`` into parts, and the preprocessing step (one
     instance: cleaning, split and fit need every row) reads the parts instead of the raw files. Same outputs
     as one pass (scripts/preprocess_training.py)."""
     from sagemaker.mlops.workflow import ProcessingStep

@@ -97,7 +97,7 @@ PART = re.compile(r"part-(\d+)-of-(\d+)\.csv\.out")
 
 def predictions_by_file(pred_dir, sources):
     """{batch file (path relative to the batch folder): its predictions in row order}. The transform wrote
-    <batch file>/part-<k>-of-<n>.csv.out for each part DataPreProcessingStep cut the file into; all n parts
+    <batch file>/part-<k>-of-<n>.csv.out for each part the inference preprocessing cut the file into; all n parts
     must be there, and no prediction file may belong to no batch file (nothing dropped, nothing extra)."""
     found = relative_files(pred_dir, ".out")
     if not found:

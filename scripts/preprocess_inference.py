@@ -7,7 +7,7 @@ Output : /opt/ml/processing/output/transformed/<input file>/part-<k>-of-<n>.csv 
          relative path below the input folder): the file's rows in order, cut into n = min(--part-files, rows)
          contiguous parts of headerless transformed features. Batch transform distributes whole objects among
          its instances, so the parts let a transform with several instances share even a one-object batch;
-         DataCheckPreProcessingStep pairs <input file>/part-*.out back with <input file> (part order = row order).
+         the data-check preparation pairs <input file>/part-*.out back with <input file> (part order = row order).
 Sharding: with several instances (input ShardedByS3Key) every instance transforms the files it received;
          each file goes to exactly one instance, so the part names never collide and nothing needs merging.
 Missing feature values are imputed by the training fit (schema policy "impute"); a category the schema does
@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 
 from steplib import InputError, Parser, container_path, list_files, run_main
-from steplib.paths import current_host
 from steplib.archive import extract
 from steplib.csvio import read_table
 from steplib.features import check_finite, check_magnitudes, feature_frame, frame_of, shown, where
+from steplib.paths import current_host
 from steplib.schema import load_schema
 
 MODEL_FILES = {"preprocessor.joblib", "dataset_schema.json", "preprocessing.json"}

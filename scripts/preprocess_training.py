@@ -8,10 +8,10 @@ Outputs: /opt/ml/processing/output/{train/train.csv, validation/validation.csv, 
          (headerless: target first, then transformed features), baseline/baseline.csv (raw train split with
          header), preprocessor/{preprocessor.joblib, dataset_schema.json, preprocessing.json}.
 
-Sharding (processing.instance_counts.training_preprocess > 1): TrainingPreProcessShardsStep runs this script
-with --partial on every instance over its ShardedByS3Key share of the data files: it validates and parses its
-files (the per-cell work) and writes them as parts/<part>.npz plus parts/index-<host>.json (which input file,
-how many rows). TrainingPreProcessStep then runs it on one instance with --parts-dir: it reads the parts back
+Sharding (processing.instance_counts.training_preprocess > 1): the shard step (role training_preprocess_shards)
+runs this script with --partial on every instance over its ShardedByS3Key share of the data files: it validates
+and parses its files (the per-cell work) and writes them as parts/<part>.npz plus parts/index-<host>.json
+(which input file, how many rows). The preprocessing step then runs it on one instance with --parts-dir: it reads the parts back
 in input-file order (exactly the rows and values a single pass reads) and does the rest as a single pass
 does: cleaning, the split and the fit over ALL rows, so its outputs equal a single pass byte for byte
 (tests/test_preprocess_sharding.py). The one-instance step holds the usable rows in memory, as before.
@@ -37,9 +37,9 @@ from sklearn.model_selection import train_test_split
 
 from steplib import InputError, Parser, container_path, list_files, run_main
 from steplib.csvio import read_table
-from steplib.paths import current_host
 from steplib.features import (build_preprocessor, check_finite, check_magnitudes, feature_frame, frame_of,
                               where)
+from steplib.paths import current_host
 from steplib.schema import load_schema
 
 
@@ -91,7 +91,7 @@ def read_parts(parts_dir, schema):
     indexes = sorted(n for n in os.listdir(parts_dir) if n.startswith("index-") and n.endswith(".json")) \
         if os.path.isdir(parts_dir) else []
     if not indexes:
-        raise InputError(f"{parts_dir}: no index-<host>.json from TrainingPreProcessShardsStep")
+        raise InputError(f"{parts_dir}: no index-<host>.json from the training preprocessing shards")
     entries, seen = [], {}
     for name in indexes:
         with open(os.path.join(parts_dir, name)) as f:
@@ -112,7 +112,7 @@ def read_parts(parts_dir, schema):
                            np.where(arrays[c.name] == "", None, arrays[c.name].astype(object)) for c in schema.columns}
                 lines = arrays["_line"]
         except (OSError, ValueError, KeyError) as exc:
-            raise InputError(f"{part}: not a part written by TrainingPreProcessShardsStep ({exc})") from None
+            raise InputError(f"{part}: not a part written by the training preprocessing shards ({exc})") from None
         rows = {len(v) for v in columns.values()} | {len(lines)}
         if rows != {entry["rows"]}:
             raise InputError(f"{part}: {sorted(rows)} rows, its index says {entry['rows']} ({entry['file']})")
