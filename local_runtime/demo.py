@@ -2,7 +2,7 @@
 
 upsert pipelines -> training data upload (rule starts training) -> version pending -> approve -> deploy
 (re-run the inference pipeline script) -> ground truth + inference upload (rule starts inference) ->
-drifted data -> ModelQualityBreach (FailStep) -> rule starts HPO (which also learns from the labelled drifted batch)
+drifted data -> model-quality breach (FailStep with the breach marker) -> rule starts HPO (which also learns from the labelled drifted batch)
 -> better version pending -> approve -> deploy -> a later drifted batch passes. Exit 0 only when every
 expectation held.
 """
@@ -141,7 +141,7 @@ def run_demo(output="demo-output", env_file=None, rows=None, inference_rows=1000
                      ", ".join(f"{r['PipelineExecutionId']}={r['PipelineExecutionStatus']} {r.get('FailureReason') or ''}" for r in inf1))
         _check_outputs(rt, story, inf1, normal)
 
-        _chapter("5. DRIFTED ground truth + inference data -> ModelQualityBreach -> HPO retraining")
+        _chapter(f"5. DRIFTED ground truth + inference data -> {MARKERS['model_quality_breach']} -> HPO retraining")
         before, inf2 = _score_batch(rt, drift, *batch_keys["batch-2-drifted"], p_inf, out, reports)
         breach = [r for r in inf2 if _breach_reason(r).startswith(MARKERS["model_quality_breach"])
                   and (r["Steps"].get(STEPS["model_quality"]) or {}).get("StepStatus") == "Succeeded"]

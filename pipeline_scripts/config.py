@@ -16,6 +16,7 @@ file, the key and what was expected.
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ import yaml
 from steplib import algorithms
 
 from pipeline_scripts import tfmodule
-from pipeline_scripts.contracts import STEPS
+from pipeline_scripts.contracts import PIPELINES, STEPS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ENV_FILE = PROJECT_ROOT / "env_files" / "dev_env.tfvars"
@@ -111,58 +112,58 @@ _TRAINING_COMMON = {
     "mse_threshold": {"type": ["number", "null"], "exclusiveMinimum": 0},
 }
 
-YAML_SCHEMAS: dict[str, dict[str, Any]] = {
-    "training": {
-        "type": "object", "additionalProperties": False,
-        "required": ["framework", "processing", "training", "split", "data_quality", "registration"],
-        "properties": dict(_TRAINING_COMMON),
-    },
-    "training_hpo": {
-        "type": "object", "additionalProperties": False,
-        "required": ["framework", "processing", "training", "split", "data_quality", "registration", "tuning"],
-        "properties": {
-            **_TRAINING_COMMON,
-            "tuning": {
-                "type": "object", "additionalProperties": False,
-                "required": ["strategy", "max_jobs", "max_parallel_jobs", "objective", "ranges"],
-                "properties": {
-                    "strategy": {"enum": ["Bayesian", "Random", "Hyperband", "Grid"]},
-                    "max_jobs": {"type": "integer", "minimum": 2, "maximum": 500},
-                    "max_parallel_jobs": {"type": "integer", "minimum": 1, "maximum": 100},
-                    "seed": {"type": "integer", "minimum": 0},
-                    "objective": {
-                        "type": "object", "additionalProperties": False,
-                        "required": ["metric", "type", "regex"],
-                        "properties": {"metric": {"type": "string"}, "type": {"enum": ["Minimize", "Maximize"]},
-                                       "regex": {"type": "string"}},
-                    },
-                    # a real search: at least two hyperparameters
-                    "ranges": {"type": "object", "minProperties": 2, "additionalProperties": _RANGE},
+# The settings schemas of the template's builders; each builder names its own as SETTINGS_SCHEMA, so a new
+# pipeline brings its schema with its builder (or reuses one of these).
+TRAINING_SETTINGS: dict[str, Any] = {
+    "type": "object", "additionalProperties": False,
+    "required": ["framework", "processing", "training", "split", "data_quality", "registration"],
+    "properties": dict(_TRAINING_COMMON),
+}
+TRAINING_HPO_SETTINGS: dict[str, Any] = {
+    "type": "object", "additionalProperties": False,
+    "required": ["framework", "processing", "training", "split", "data_quality", "registration", "tuning"],
+    "properties": {
+        **_TRAINING_COMMON,
+        "tuning": {
+            "type": "object", "additionalProperties": False,
+            "required": ["strategy", "max_jobs", "max_parallel_jobs", "objective", "ranges"],
+            "properties": {
+                "strategy": {"enum": ["Bayesian", "Random", "Hyperband", "Grid"]},
+                "max_jobs": {"type": "integer", "minimum": 2, "maximum": 500},
+                "max_parallel_jobs": {"type": "integer", "minimum": 1, "maximum": 100},
+                "seed": {"type": "integer", "minimum": 0},
+                "objective": {
+                    "type": "object", "additionalProperties": False,
+                    "required": ["metric", "type", "regex"],
+                    "properties": {"metric": {"type": "string"}, "type": {"enum": ["Minimize", "Maximize"]},
+                                   "regex": {"type": "string"}},
                 },
+                # a real search: at least two hyperparameters
+                "ranges": {"type": "object", "minProperties": 2, "additionalProperties": _RANGE},
             },
-            # labelled inference batches retraining learns from: the newest max_batches, de-duplicated
-            "feedback": {
-                "type": "object", "additionalProperties": False, "required": ["max_batches"],
-                "properties": {"max_batches": {"type": "integer", "minimum": 1, "maximum": 1000}},
-            },
+        },
+        # labelled inference batches retraining learns from: the newest max_batches, de-duplicated
+        "feedback": {
+            "type": "object", "additionalProperties": False, "required": ["max_batches"],
+            "properties": {"max_batches": {"type": "integer", "minimum": 1, "maximum": 1000}},
         },
     },
-    "inference": {
-        "type": "object", "additionalProperties": False,
-        "required": ["framework", "processing", "transform", "data_quality"],
-        "properties": {
-            "framework": _FRAMEWORK,
-            "processing": _PROCESSING,
-            "transform": {
-                "type": "object", "additionalProperties": False,
-                "required": ["instance_type", "instance_count"],
-                "properties": {"instance_type": _INSTANCE, "instance_count": _COUNT,
-                               "max_payload_mb": {"type": "integer", "minimum": 1, "maximum": 100},
-                               "max_concurrent_transforms": {"type": "integer", "minimum": 1}},
-            },
-            "data_quality": _DATA_QUALITY,
-            "mse_threshold": {"type": ["number", "null"], "exclusiveMinimum": 0},
+}
+INFERENCE_SETTINGS: dict[str, Any] = {
+    "type": "object", "additionalProperties": False,
+    "required": ["framework", "processing", "transform", "data_quality"],
+    "properties": {
+        "framework": _FRAMEWORK,
+        "processing": _PROCESSING,
+        "transform": {
+            "type": "object", "additionalProperties": False,
+            "required": ["instance_type", "instance_count"],
+            "properties": {"instance_type": _INSTANCE, "instance_count": _COUNT,
+                           "max_payload_mb": {"type": "integer", "minimum": 1, "maximum": 100},
+                           "max_concurrent_transforms": {"type": "integer", "minimum": 1}},
         },
+        "data_quality": _DATA_QUALITY,
+        "mse_threshold": {"type": ["number", "null"], "exclusiveMinimum": 0},
     },
 }
 
@@ -308,7 +309,7 @@ def load_settings(kind: str, path: Path | str) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    _validate(data, YAML_SCHEMAS[kind], path)
+    _validate(data, settings_schema(kind), path)
     _check_ranges(data, path)
     _check_algorithm(data, path)
     return data
@@ -391,11 +392,26 @@ def _check_algorithm(data: dict[str, Any], path: Path) -> None:
                           f"{sample!r} as its first group")
 
 
+def _contract(kind: str):
+    try:
+        return PIPELINES[kind]
+    except KeyError:
+        raise ConfigError(f"unknown pipeline kind {kind!r}; expected one of {sorted(PIPELINES)} (contracts.json)") from None
+
+
+def settings_schema(kind: str) -> dict[str, Any]:
+    """The JSON Schema of a pipeline's YAML: SETTINGS_SCHEMA of the builder contracts.json names for it."""
+    builder = importlib.import_module(_contract(kind).builder)
+    try:
+        return builder.SETTINGS_SCHEMA
+    except AttributeError:
+        raise ConfigError(f"{builder.__file__}: the builder of pipeline {kind!r} defines no SETTINGS_SCHEMA "
+                          "(the JSON Schema of its YAML)") from None
+
+
 def load_pipeline_config(kind: str, env_file: Path | str = DEFAULT_ENV_FILE,
                          settings_file: Path | str | None = None) -> PipelineConfig:
-    if kind not in YAML_SCHEMAS:
-        raise ConfigError(f"unknown pipeline kind {kind!r}; expected one of {sorted(YAML_SCHEMAS)}")
-    settings_path = Path(settings_file) if settings_file else Path(__file__).parent / f"{kind}_pipeline.yaml"
+    settings_path = Path(settings_file) if settings_file else PROJECT_ROOT / _contract(kind).settings
     env = load_env(env_file)
     return PipelineConfig(kind=kind, env=env, settings=load_settings(kind, settings_path),
                           settings_source=settings_path)

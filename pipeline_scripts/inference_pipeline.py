@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline_scripts import common
 from pipeline_scripts.common import PROCESSING, artifact_uri, output_of, processing_input, processing_output
-from pipeline_scripts.config import ConfigError, PipelineConfig
+from pipeline_scripts.config import INFERENCE_SETTINGS, ConfigError, PipelineConfig
 from pipeline_scripts.contracts import CONTRACTS, MARKERS, STEPS
 from pipeline_scripts.instances import vcpus
 
@@ -40,6 +40,7 @@ MSE_COND = STEPS["model_quality_condition"]
 BREACH_FAIL = STEPS["model_quality_breach"]
 FEEDBACK_COND = STEPS["feedback_condition"]
 QUARANTINE_FAIL = STEPS["feedback_quarantined"]
+SETTINGS_SCHEMA = INFERENCE_SETTINGS  # its YAML's JSON Schema (config.settings_schema)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pipeline_scripts import common
-from pipeline_scripts.config import PipelineConfig
+from pipeline_scripts.config import TRAINING_HPO_SETTINGS, PipelineConfig
 from pipeline_scripts.contracts import STEPS
 from pipeline_scripts.training_pipeline import build_training_pipeline, model_trainer, training_channels
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the SDK is imported where it is used (see training_pipeline
     from sagemaker.mlops.workflow import Pipeline, ProcessingStep, TuningStep
 
 TUNING = STEPS["tuning"]
+SETTINGS_SCHEMA = TRAINING_HPO_SETTINGS  # its YAML's JSON Schema (config.settings_schema)
 
 
 def parameter_ranges(ranges: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pipeline_scripts import common
 from pipeline_scripts.common import PROCESSING, artifact_uri, output_of, processing_input, processing_output
-from pipeline_scripts.config import PipelineConfig
+from pipeline_scripts.config import TRAINING_SETTINGS, PipelineConfig
 from pipeline_scripts.contracts import STEPS
 
 # The SageMaker SDK is imported inside the functions that use it: it needs a region when it is
@@ -41,6 +41,7 @@ SERVING_ENV = {"SAGEMAKER_PROGRAM": "train.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/
 # (cfg, session, pipeline name, preprocessing step) -> (training-like step, model.tar.gz URI)
 ModelStepFactory = Callable[[PipelineConfig, "PipelineSession", str, "ProcessingStep"], tuple[Any, Any]]
 FEEDBACK_DIR = f"{PROCESSING}/input/feedback"
+SETTINGS_SCHEMA = TRAINING_SETTINGS  # its YAML's JSON Schema (config.settings_schema)
 
 
 def model_trainer(cfg: PipelineConfig, session: PipelineSession, pipeline_name: str,

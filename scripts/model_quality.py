@@ -1,13 +1,13 @@
-"""ModelQualityCalcStep: regression metrics of a batch's predictions against its own ground truth.
+"""Model-quality step (contracts.json role model_quality): regression metrics of a batch's predictions against its own ground truth.
 
 Input : /opt/ml/processing/input/model_quality/ground_truth.json ({"available": bool, "rows": n, "note": str},
-        written by DataCheckPreProcessingStep) and, when available, model_quality_input.csv
+        written by the data-check preparation) and, when available, model_quality_input.csv
         (header `prediction,ground_truth`, one row per scored row, joined by batch position).
 Output: /opt/ml/processing/output/model_quality/model_quality.json, always:
           {"ground_truth": {...as received...},
            "regression_metrics": {"mse": {"value", "standard_deviation"}, "rmse", "mae", "r2"}   (only if available)
            "threshold": {"metric": "mse", "value": t, "passed": bool | null}}                 (null: not scored)
-        The job succeeds whether or not the threshold holds: the pipeline's ModelQualityCond reads this file and
+        The job succeeds whether or not the threshold holds: the pipeline's model-quality condition reads this file and
         its FailStep reports a breach. Exit 1 only for bad input (never reported as a breach).
 """
 

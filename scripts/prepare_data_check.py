@@ -1,4 +1,5 @@
-"""DataCheckPreProcessingStep: join one batch's features, predictions and (its own) ground truth.
+"""Data-check preparation (contracts.json role data_check_preprocess): join one batch's features,
+predictions and (its own) ground truth.
 
 The batch is what the execution was started for (pipeline parameter InputObjectKey):
   * an object key ``<inference prefix>/input/<name>`` (data-arrival runs): exactly that object;
@@ -8,7 +9,7 @@ Pairing rule: the ground truth of ``input/<name>`` is ``ground-truth/<name>`` (s
 label per line in the same row order. Nothing else is ever used as labels: a batch whose files have no
 ground truth of their own is not scored (a clear note says so).
 
-Inputs : /opt/ml/processing/input/batch/ (the batch objects, as DataPreProcessingStep read them),
+Inputs : /opt/ml/processing/input/batch/ (the batch objects, as the inference preprocessing read them),
          /opt/ml/processing/input/predictions/*.out (one prediction per line, files in the batch's row order),
          /opt/ml/processing/input/inference/ground-truth/ (labels), /opt/ml/processing/model/model.tar.gz (dataset_schema.json of the model: the one route).
 Outputs: data_check/data_check.csv (header: schema order, prediction in the target's place),
@@ -45,7 +46,7 @@ def model_schema(model_path):
 
 
 def relative_files(directory, suffix=""):
-    """Relative paths under directory, sorted as DataPreProcessingStep sorts them (same batch row order)."""
+    """Relative paths under directory, sorted as the inference preprocessing sorts them (same batch row order)."""
     if not os.path.isdir(directory):
         return []
     found = sorted(os.path.join(d, n) for d, _, ns in os.walk(directory) for n in ns
@@ -101,7 +102,7 @@ def read_features(path, schema):
 
 # ---------------------------------------------------------------- the batch
 def batch_files(batch_dir, object_key, input_prefix):
-    """[(batch name, local path)] of the batch, in DataPreProcessingStep's row order."""
+    """[(batch name, local path)] of the batch, in the inference preprocessing's row order."""
     local = relative_files(batch_dir)
     if not local:
         raise InputError(f"{batch_dir}: the batch {object_key!r} has no objects")
@@ -113,7 +114,7 @@ def batch_files(batch_dir, object_key, input_prefix):
         below = key[len(prefix):]
         return [(below + rel, os.path.join(batch_dir, rel)) for rel in local]
     # One object: SageMaker stages it as its file name. A prefix download also brings objects whose keys
-    # merely start with this key (batch.csv.bak); DataPreProcessingStep scored them too, so the batch is
+    # merely start with this key (batch.csv.bak); the inference preprocessing scored them too, so the batch is
     # ambiguous: refuse it rather than guess which rows belong to it.
     expected = os.path.basename(key)
     others = [rel for rel in local if rel != expected]
@@ -190,7 +191,7 @@ def main(argv=None):
         preds.extend(r[0] for r in read_csv(os.path.join(pred_dir, rel), [("prediction", True)]))
     truth_dir = os.path.join(container_path(args.inference_dir), "ground-truth")
 
-    # Row n of the batch is prediction n (DataPreProcessingStep and the transform keep order and count).
+    # Row n of the batch is prediction n (the inference preprocessing and the transform keep order and count).
     batches, start = [], 0
     for name, path in files:
         rows = read_features(path, typed_schema)

@@ -1,4 +1,5 @@
-"""TrainingPreProcessStep: validate raw training CSVs, clean, split, fit the feature preprocessing on the train split.
+"""Training preprocessing (contracts.json role training_preprocess): validate raw training CSVs, clean,
+split, fit the feature preprocessing on the train split.
 
 Inputs : /opt/ml/processing/input/data/ (headerless CSVs, schema column order, target included)
          --feedback-dir (HPO retraining): labelled inference batches in the same convention
@@ -95,7 +96,7 @@ def main(argv=None):
     p.add_argument("--validation-ratio", type=float, default=0.15)
     p.add_argument("--test-ratio", type=float, default=0.15)
     p.add_argument("--seed", type=int, default=42)
-    # HPO retraining also learns from labelled inference batches (DataCheckPreProcessingStep's feedback)
+    # HPO retraining also learns from labelled inference batches (the feedback the data-check preparation writes)
     p.add_argument("--feedback-dir", default=None, help="extra headerless CSVs in the training convention")
     p.add_argument("--feedback-window", type=int, default=10, help="use at most this many newest feedback batches")
     args = p.parse_args(argv)

@@ -1,7 +1,7 @@
-"""TrainingStep: fit a regressor on the transformed train split; serve it for batch transform.
+"""Training job (contracts.json role training): fit a regressor on the transformed train split; serve it for batch transform.
 
 Channels (SM_CHANNEL_*): train/ and validation/ (headerless CSV: target first, then transformed features),
-preprocessor/ (preprocessor.joblib, dataset_schema.json, preprocessing.json from TrainingPreProcessStep).
+preprocessor/ (preprocessor.joblib, dataset_schema.json, preprocessing.json from the training preprocessing).
 Hyperparameters: as steplib/algorithms.py declares them for --algorithm (unknown or out-of-range ones fail).
 Writes SM_MODEL_DIR/{model.joblib, preprocessor.joblib, dataset_schema.json, preprocessing.json, code/train.py,
 code/steplib/}; prints `validation:mse=<float>`. Failures go to /opt/ml/output/failure (training jobs).

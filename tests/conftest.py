@@ -6,6 +6,8 @@ loopback interface fails the test that tried it, naming the address.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import socket
 import sys
@@ -102,3 +104,36 @@ def make_dataset(schema, synth, tmp_path):
         return out
 
     return make
+
+
+# ---------------------------------------------------------------- the offline runtime
+@pytest.fixture
+def offline_runtime(tmp_path):
+    """offline_runtime(bucket=None, **runtime_kwargs) -> a context manager: this repository's offline runtime on a
+    fresh, unpersisted workspace under tmp_path, with `bucket` (default: the tfvars' project bucket) created as
+    Terraform's prerequisites would have it."""
+
+    @contextlib.contextmanager
+    def open_runtime(bucket: str | None = None, **kwargs):
+        from local_runtime.runtime import Runtime
+
+        with Runtime(repo_root=PROJECT_ROOT, workspace=tmp_path / "ws", quiet=True, persist=False, **kwargs) as rt:
+            rt.aws.s3.create_bucket(Bucket=bucket or rt.bucket)
+            yield rt
+
+    return open_runtime
+
+
+def run_steps(rt, pipeline: str, role: str, steps: list) -> dict:
+    """Upserts a pipeline of these definition steps, runs one execution to its end, returns its record."""
+    rt.aws.sm.create_pipeline(PipelineName=pipeline, RoleArn=role, PipelineDefinition=json.dumps(
+        {"Version": "2020-12-01", "Parameters": [], "Steps": steps}))
+    rt.start_execution(pipeline)
+    rt.pump()
+    return rt.workspace.load_execution(rt.executions_run[-1])
+
+
+@pytest.fixture(name="run_steps")
+def _run_steps():
+    """run_steps(rt, pipeline, role, steps) -> the execution record (see conftest.run_steps)."""
+    return run_steps

@@ -68,14 +68,12 @@ def test_offline_job_imports_only_what_its_inputs_bring(tmp_path):
     assert code == 1 and "No module named 'steplib'" in log.read_text()
 
 
-def test_threshold_fail_message_names_the_test_mse(tmp_path, make_dataset):
+def test_threshold_fail_message_names_the_test_mse(offline_runtime, tmp_path, make_dataset):
     """The MSE gate's FailStep message carries the test-split MSE (Std:JsonGet inside Std:Join), offline as on AWS."""
-    from local_runtime.runtime import Runtime
 
     make_dataset(n=300, inference_rows=20, seed=5, out=tmp_path / "data")
-    with Runtime(repo_root=ROOT, workspace=tmp_path / "ws", quiet=True, persist=False) as rt:
+    with offline_runtime() as rt:
         v = rt.tf.vars
-        rt.aws.s3.create_bucket(Bucket=v["bucket_name"])
         assert training_pipeline.main(["--env-file", str(ROOT / "env_files/dev_env.tfvars"), "--no-upload"]) == 0
         key = f"{v['bucket_prefix']}/{v['bucket_train_prefix']}/training-data.csv"
         rt.upload(tmp_path / "data" / "training-data.csv", key)  # with the project key, as the bucket policy wants

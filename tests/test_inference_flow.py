@@ -66,6 +66,19 @@ def check(root, object_key, execution="exec-1"):
                                                 "--execution", execution])
 
 
+def staged_check(root, batch: dict, predictions: list, ground_truth: dict, object_key: str):
+    """stage() the channels, then run the data-check script for object_key."""
+    stage(root, batch, predictions, ground_truth, object_key)
+    return check(root, object_key)
+
+
+def checked(root, batch: dict, predictions: list, ground_truth: dict, object_key: str) -> dict:
+    """staged_check() that must succeed; the ground-truth status document it wrote."""
+    proc = staged_check(root, batch, predictions, ground_truth, object_key)
+    assert proc.returncode == 0, proc.stderr
+    return status(root)
+
+
 def out(root, *parts):
     return root / "processing" / "output" / Path(*parts)
 
@@ -80,11 +93,8 @@ ROWS_A = "red,1.0\nblue,2.5\nred,3.0\n"
 def test_a_batch_is_scored_against_its_own_labels_only(tmp_path):
     root = tmp_path / "opt/ml"
     # the ground-truth prefix also holds another batch's labels: they must never be used
-    stage(root, {"batch-a.csv": ROWS_A}, [10, 20, 30],
-          {"batch-a.csv": "11\n19\n33\n", "batch-b.csv": "90\n90\n90\n"}, f"{PREFIX}/batch-a.csv")
-    proc = check(root, f"{PREFIX}/batch-a.csv")
-    assert proc.returncode == 0, proc.stderr
-    st = status(root)
+    st = checked(root, {"batch-a.csv": ROWS_A}, [10, 20, 30],
+                 {"batch-a.csv": "11\n19\n33\n", "batch-b.csv": "90\n90\n90\n"}, f"{PREFIX}/batch-a.csv")
     assert st["available"] is True and st["rows"] == 3 and st["labelled"] == ["batch-a.csv"] and not st["quarantined"]
     pairs = out(root, "model_quality", "model_quality_input.csv").read_text().splitlines()
     assert pairs == ["prediction,ground_truth", "10,11", "20,19", "30,33"]
@@ -101,10 +111,7 @@ def test_a_batch_is_scored_against_its_own_labels_only(tmp_path):
 def test_a_batch_without_its_own_ground_truth_is_not_scored(tmp_path):
     """The stale-label scenario of issue 10: an older batch's labels are in ground-truth/, the new batch has none."""
     root = tmp_path / "opt/ml"
-    stage(root, {"batch-new.csv": ROWS_A}, [10, 20, 30], {"batch-old.csv": "11\n19\n33\n"}, f"{PREFIX}/batch-new.csv")
-    proc = check(root, f"{PREFIX}/batch-new.csv")
-    assert proc.returncode == 0, proc.stderr
-    st = status(root)
+    st = checked(root, {"batch-new.csv": ROWS_A}, [10, 20, 30], {"batch-old.csv": "11\n19\n33\n"}, f"{PREFIX}/batch-new.csv")
     assert st["available"] is False and st["rows"] == 0 and not st["quarantined"]
     assert "not scored" in st["note"] and "ground-truth/batch-new.csv" in st["note"]
     assert not out(root, "model_quality", "model_quality_input.csv").exists()
@@ -115,11 +122,8 @@ def test_a_batch_without_its_own_ground_truth_is_not_scored(tmp_path):
 
 def test_nested_batch_names_pair_by_their_path_below_input(tmp_path):
     root = tmp_path / "opt/ml"
-    stage(root, {"2026/01/15.csv": ROWS_A}, [1, 2, 3], {"2026/01/15.csv": "1\n2\n3\n", "15.csv": "9\n9\n9\n"},
-          f"{PREFIX}/2026/01/15.csv")
-    proc = check(root, f"{PREFIX}/2026/01/15.csv")
-    assert proc.returncode == 0, proc.stderr
-    assert status(root)["labelled"] == ["2026/01/15.csv"]
+    assert checked(root, {"2026/01/15.csv": ROWS_A}, [1, 2, 3], {"2026/01/15.csv": "1\n2\n3\n", "15.csv": "9\n9\n9\n"},
+                   f"{PREFIX}/2026/01/15.csv")["labelled"] == ["2026/01/15.csv"]
     assert out(root, "model_quality", "model_quality_input.csv").read_text().splitlines()[1:] == ["1,1", "2,2", "3,3"]
 
 
@@ -127,11 +131,8 @@ def test_a_scheduled_run_pairs_each_file_with_its_own_labels(tmp_path):
     """No object (the default InputObjectKey is the input prefix): every file under it, each its own batch;
     files without labels are listed in the note and not scored; labels join by position within each file."""
     root = tmp_path / "opt/ml"
-    stage(root, {"a.csv": "red,1\nred,2\n", "b.csv": "blue,3\n", "c.csv": "red,4\nblue,5\n"}, [10, 20, 30, 40, 50],
-          {"a.csv": "11\n21\n", "c.csv": "41\n51\n"}, f"{PREFIX}/")
-    proc = check(root, f"{PREFIX}/")
-    assert proc.returncode == 0, proc.stderr
-    st = status(root)
+    st = checked(root, {"a.csv": "red,1\nred,2\n", "b.csv": "blue,3\n", "c.csv": "red,4\nblue,5\n"},
+                 [10, 20, 30, 40, 50], {"a.csv": "11\n21\n", "c.csv": "41\n51\n"}, f"{PREFIX}/")
     assert st["batches"] == ["a.csv", "b.csv", "c.csv"] and st["labelled"] == ["a.csv", "c.csv"] and st["rows"] == 4
     assert "b.csv: no ground truth" in st["note"]
     assert out(root, "model_quality", "model_quality_input.csv").read_text().splitlines()[1:] == \
@@ -141,18 +142,14 @@ def test_a_scheduled_run_pairs_each_file_with_its_own_labels(tmp_path):
 
 def test_counts_are_checked(tmp_path):
     root = tmp_path / "opt/ml"
-    stage(root, {"batch-a.csv": ROWS_A}, [10, 20], {}, f"{PREFIX}/batch-a.csv")
-    proc = check(root, f"{PREFIX}/batch-a.csv")
+    proc = staged_check(root, {"batch-a.csv": ROWS_A}, [10, 20], {}, f"{PREFIX}/batch-a.csv")
     assert proc.returncode == 1
     assert "row count mismatch" in message(root) and "3 rows" in message(root) and "have 2" in message(root)
 
 
 def test_labels_that_do_not_fit_the_batch_are_quarantined_not_scored(tmp_path):
     root = tmp_path / "opt/ml"
-    stage(root, {"batch-a.csv": ROWS_A}, [10, 20, 30], {"batch-a.csv": "11\n19\n"}, f"{PREFIX}/batch-a.csv")
-    proc = check(root, f"{PREFIX}/batch-a.csv")
-    assert proc.returncode == 0, proc.stderr
-    st = status(root)
+    st = checked(root, {"batch-a.csv": ROWS_A}, [10, 20, 30], {"batch-a.csv": "11\n19\n"}, f"{PREFIX}/batch-a.csv")
     assert st["available"] is False and st["quarantined"] is True
     assert "2 labels for 3 rows" in st["note"]
     reasons = json.loads(out(root, "quarantine", "reasons.json").read_text())
@@ -167,10 +164,7 @@ def test_labels_that_do_not_fit_the_batch_are_quarantined_not_scored(tmp_path):
 def test_out_of_range_or_broken_labels_are_quarantined(tmp_path, label, expected):
     """The typo'd 1e300 label of issue 10: never scored (no mse=inf breach), never trained on."""
     root = tmp_path / "opt/ml"
-    stage(root, {"batch-a.csv": ROWS_A}, [10, 20, 30], {"batch-a.csv": f"11\n{label}\n33\n"}, f"{PREFIX}/batch-a.csv")
-    proc = check(root, f"{PREFIX}/batch-a.csv")
-    assert proc.returncode == 0, proc.stderr
-    st = status(root)
+    st = checked(root, {"batch-a.csv": ROWS_A}, [10, 20, 30], {"batch-a.csv": f"11\n{label}\n33\n"}, f"{PREFIX}/batch-a.csv")
     assert st["available"] is False and st["quarantined"] is True
     assert expected in st["note"] and "line 2" in st["note"]
     assert not out(root, "feedback").exists()
@@ -183,10 +177,7 @@ def test_out_of_range_or_broken_labels_are_quarantined(tmp_path, label, expected
 def test_features_outside_the_schema_are_scored_but_never_feedback(tmp_path, rows, expected):
     """Good labels, bad features: the model's predictions can be scored, but the rows are not training data."""
     root = tmp_path / "opt/ml"
-    stage(root, {"batch-a.csv": rows}, [10, 20, 30], {"batch-a.csv": "11\n19\n33\n"}, f"{PREFIX}/batch-a.csv")
-    proc = check(root, f"{PREFIX}/batch-a.csv")
-    assert proc.returncode == 0, proc.stderr
-    st = status(root)
+    st = checked(root, {"batch-a.csv": rows}, [10, 20, 30], {"batch-a.csv": "11\n19\n33\n"}, f"{PREFIX}/batch-a.csv")
     assert st["available"] is True and st["quarantined"] is True and expected in st["note"]
     assert not out(root, "feedback").exists()
     assert out(root, "quarantine", "data", "batch-a.csv").read_text().splitlines()[0].endswith(",11")
@@ -196,16 +187,14 @@ def test_features_outside_the_schema_are_scored_but_never_feedback(tmp_path, row
 def test_keys_that_extend_the_object_key_make_the_batch_ambiguous(tmp_path):
     """S3Prefix staging of input/batch.csv also brings input/batch.csv.bak: refuse rather than mix rows."""
     root = tmp_path / "opt/ml"
-    stage(root, {"batch.csv": ROWS_A, "batch.csv.bak": ROWS_A}, [1] * 6, {}, f"{PREFIX}/batch.csv")
-    proc = check(root, f"{PREFIX}/batch.csv")
+    proc = staged_check(root, {"batch.csv": ROWS_A, "batch.csv.bak": ROWS_A}, [1] * 6, {}, f"{PREFIX}/batch.csv")
     assert proc.returncode == 1
     assert "batch.csv.bak" in message(root) and "Rename them" in message(root)
 
 
 def test_an_object_outside_the_input_prefix_is_refused(tmp_path):
     root = tmp_path / "opt/ml"
-    stage(root, {"x.csv": ROWS_A}, [1, 2, 3], {}, "elsewhere/x.csv")
-    proc = check(root, "elsewhere/x.csv")
+    proc = staged_check(root, {"x.csv": ROWS_A}, [1, 2, 3], {}, "elsewhere/x.csv")
     assert proc.returncode == 1 and "not under the inference input prefix" in message(root)
 
 

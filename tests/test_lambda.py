@@ -63,21 +63,26 @@ def aws(monkeypatch):
         yield published
 
 
-def _dq_job(summary=None, name="pipelines-abc123-dataqualitycheckstep-x1"):
-    """A processing job as the DataQualityCheckStep creates it, its summary.json in S3."""
-    prefix = f"abalone/artifacts/abalone-batch-inference/abc123/DataQualityCheckStep/output"
+def _job_with_output(name: str, step: str, output: str, file: str, body: str | None) -> str:
+    """A processing job as the batch-inference step `step` creates it, its output `file` in S3 (unless None)."""
+    prefix = f"abalone/artifacts/abalone-batch-inference/abc123/{step}/output"
     boto3.client("sagemaker").create_processing_job(
         ProcessingJobName=name,
         ProcessingResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 10}},
         AppSpecification={"ImageUri": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"},
         RoleArn=f"arn:aws:iam::{ACCOUNT}:role/sm",
-        ProcessingOutputConfig={"Outputs": [{"OutputName": "data_quality", "S3Output": {
+        ProcessingOutputConfig={"Outputs": [{"OutputName": output, "S3Output": {
             "S3Uri": f"s3://{BUCKET}/{prefix}", "LocalPath": "/opt/ml/processing/output", "S3UploadMode": "EndOfJob"}}]},
     )
-    if summary is not None:
-        body = summary if isinstance(summary, str) else json.dumps(summary)
-        boto3.client("s3").put_object(Bucket=BUCKET, Key=f"{prefix}/summary.json", Body=body.encode())
+    if body is not None:
+        boto3.client("s3").put_object(Bucket=BUCKET, Key=f"{prefix}/{file}", Body=body.encode())
     return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:processing-job/{name}"
+
+
+def _dq_job(summary=None, name="pipelines-abc123-dataqualitycheckstep-x1"):
+    """A processing job as the DataQualityCheckStep creates it, its summary.json in S3."""
+    body = summary if summary is None or isinstance(summary, str) else json.dumps(summary)
+    return _job_with_output(name, "DataQualityCheckStep", "data_quality", "summary.json", body)
 
 
 # ---------------------------------------------------------------- notification: the execution digest
@@ -121,16 +126,7 @@ def _execution(steps, execution_id="p4jn9xou8a8s"):
 
 
 def _mq_job(doc, name="pipelines-abc123-modelqualitycalcstep-x1"):
-    prefix = "abalone/artifacts/abalone-batch-inference/abc123/ModelQualityCalcStep/output"
-    boto3.client("sagemaker").create_processing_job(
-        ProcessingJobName=name,
-        ProcessingResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 10}},
-        AppSpecification={"ImageUri": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"},
-        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/sm",
-        ProcessingOutputConfig={"Outputs": [{"OutputName": "model_quality", "S3Output": {
-            "S3Uri": f"s3://{BUCKET}/{prefix}", "LocalPath": "/opt/ml/processing/output", "S3UploadMode": "EndOfJob"}}]})
-    boto3.client("s3").put_object(Bucket=BUCKET, Key=f"{prefix}/model_quality.json", Body=json.dumps(doc).encode())
-    return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:processing-job/{name}"
+    return _job_with_output(name, "ModelQualityCalcStep", "model_quality", "model_quality.json", json.dumps(doc))
 
 
 def test_clean_run_is_quiet_unless_configured(aws, contract_env, monkeypatch):

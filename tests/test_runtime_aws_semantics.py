@@ -194,17 +194,11 @@ def _processing_step(name, letter, code):
                                                                "S3DataType": "S3Prefix", "S3InputMode": "File"}}]}}
 
 
-def _run(tmp_path, steps):
-    from local_runtime.runtime import Runtime
-    with Runtime(repo_root=ROOT, workspace=tmp_path / "ws", quiet=True, persist=False) as rt:
-        rt.aws.s3.create_bucket(Bucket=BUCKET)
+def _run(offline_runtime, run_steps, steps):
+    with offline_runtime(BUCKET) as rt:
         rt.aws.s3.put_object(Bucket=BUCKET, Key="code/process.py", Body=PROCESS.encode())
         rt.aws.s3.put_object(Bucket=BUCKET, Key="code/train.py", Body=TRAIN.encode())
-        rt.aws.sm.create_pipeline(PipelineName="semantics", RoleArn=ROLE, PipelineDefinition=json.dumps(
-            {"Version": "2020-12-01", "Parameters": [], "Steps": steps}))
-        rt.start_execution("semantics")
-        rt.pump()
-        rec = rt.workspace.load_execution(rt.executions_run[-1])
+        rec = run_steps(rt, "semantics", ROLE, steps)
         described = {}
         for name, st in rec["Steps"].items():
             props = st.get("Properties") or {}
@@ -215,13 +209,13 @@ def _run(tmp_path, steps):
         return rec, described
 
 
-def test_processing_exit_message_is_the_first_kb_of_the_message_file_and_failure_reason_stays_generic(tmp_path, monkeypatch):
+def test_processing_exit_message_is_the_first_kb_of_the_message_file_and_failure_reason_stays_generic(offline_runtime, run_steps, monkeypatch):
     """DescribeProcessingJob: after any terminal status "the ExitMessage field ... contains the first 1 KB of"
     /opt/ml/output/message (https://docs.aws.amazon.com/sagemaker/latest/dg/byoc-metadata.html); a failed
     script container's FailureReason is "AlgorithmError: See job logs for more information" (asserted by AWS's
     sagemaker-spark-container integration test test_spark_app_error). The pipeline step carries the job's reason."""
-    rec, described = _run(tmp_path, [_processing_step("Ok", "a", 0),
-                                     dict(_processing_step("Breaks", "b", 3), DependsOn=["Ok"])])
+    rec, described = _run(offline_runtime, run_steps, [_processing_step("Ok", "a", 0),
+                                                        dict(_processing_step("Breaks", "b", 3), DependsOn=["Ok"])])
     ok, broken = described["Ok"], described["Breaks"]
     assert ok["ProcessingJobStatus"] == "Completed" and ok["ExitMessage"] == "a" * 1024 and "FailureReason" not in ok
     assert broken["ProcessingJobStatus"] == "Failed"
@@ -233,7 +227,7 @@ def test_processing_exit_message_is_the_first_kb_of_the_message_file_and_failure
     assert rec["FailureReason"] == "Step failure: One or multiple steps failed."
 
 
-def test_training_failure_reason_is_the_first_1024_characters_of_the_failure_file(tmp_path):
+def test_training_failure_reason_is_the_first_1024_characters_of_the_failure_file(offline_runtime, run_steps):
     """DescribeTrainingJob.FailureReason: "SageMaker AI returns the first 1024 characters from" /opt/ml/output/failure
     (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-training-algo-output.html)."""
     step = {"Name": "Train", "Type": "Training", "Arguments": {
@@ -242,7 +236,7 @@ def test_training_failure_reason_is_the_first_1024_characters_of_the_failure_fil
         "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/models"}, "RoleArn": ROLE,
         "ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 30},
         "StoppingCondition": {"MaxRuntimeInSeconds": 600}}}
-    rec, described = _run(tmp_path, [step])
+    rec, described = _run(offline_runtime, run_steps, [step])
     job = described["Train"]
     assert job["TrainingJobStatus"] == "Failed" and job["FailureReason"] == "F" * 1024
     assert rec["Steps"]["Train"]["FailureReason"] == "F" * 1024

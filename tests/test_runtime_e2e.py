@@ -44,12 +44,10 @@ def _code_object(rt, pipeline: str, step: str):
     return uri[5:].split("/", 1)
 
 
-def test_crashing_script_fails_training_nothing_registered_and_retry_recovers(tmp_path, make_dataset):
-    from local_runtime.runtime import Runtime
+def test_crashing_script_fails_training_nothing_registered_and_retry_recovers(offline_runtime, tmp_path, make_dataset):
     make_dataset(n=400, inference_rows=50, seed=7, out=tmp_path / "data")
-    with Runtime(repo_root=ROOT, workspace=tmp_path / "ws", quiet=True, persist=False) as rt:
+    with offline_runtime() as rt:
         v = rt.tf.vars
-        rt.aws.s3.create_bucket(Bucket=v["bucket_name"])
         from pipeline_scripts import training_pipeline
         assert training_pipeline.main(["--env-file", str(ROOT / "env_files/dev_env.tfvars"), "--no-upload"]) == 0
         bucket, key = _code_object(rt, rt.tf.pipeline_names["training"], "TrainingEval")
@@ -86,13 +84,11 @@ def test_crashing_script_fails_training_nothing_registered_and_retry_recovers(tm
         assert [p["ModelApprovalStatus"] for p in pk] == ["PendingManualApproval"]
 
 
-def test_data_arrival_for_a_missing_pipeline_goes_to_the_dead_letter_queue(tmp_path, make_dataset):
+def test_data_arrival_for_a_missing_pipeline_goes_to_the_dead_letter_queue(offline_runtime, tmp_path, make_dataset):
     """A pipeline that was never upserted cannot start: StartPipelineExecution fails, the starter Lambda
     fails, and its asynchronous invocation ends in the function's dead-letter queue; the runtime goes on."""
-    from local_runtime.runtime import Runtime
-    with Runtime(repo_root=ROOT, workspace=tmp_path / "ws", quiet=True, persist=False) as runtime:
+    with offline_runtime() as runtime:
         v = runtime.tf.vars
-        runtime.aws.s3.create_bucket(Bucket=v["bucket_name"])
         data = make_dataset(n=10, inference_rows=1) / "inference-data.csv"
         runtime.upload(data, f"{v['bucket_prefix']}/{v['bucket_inf_prefix']}/input/inference-data.csv")
         runtime.pump()
@@ -113,18 +109,16 @@ def test_schedule_rules_and_their_targets_do_not_fire_locally(tmp_path):
         assert not any("schedule" in n for n in names)
 
 
-def test_model_monitor_option_runs_quality_check_steps(tmp_path, make_dataset, schema):
+def test_model_monitor_option_runs_quality_check_steps(offline_runtime, tmp_path, make_dataset, schema):
     """data_quality.engine: model_monitor builds QualityCheck steps; locally they run our engine and the
     registered version carries the calculated baseline as its drift-check baseline."""
-    from local_runtime.runtime import Runtime
     make_dataset(n=400, inference_rows=50, seed=7, out=tmp_path / "data")
     settings = yaml.safe_load((ROOT / "pipeline_scripts" / "training_pipeline.yaml").read_text())
     settings["data_quality"]["engine"] = "model_monitor"
     config = tmp_path / "training.yaml"
     config.write_text(yaml.safe_dump(settings))
-    with Runtime(repo_root=ROOT, workspace=tmp_path / "ws", quiet=True, persist=False) as rt:
+    with offline_runtime() as rt:
         v = rt.tf.vars
-        rt.aws.s3.create_bucket(Bucket=v["bucket_name"])
         from pipeline_scripts import training_pipeline
         assert training_pipeline.main(["--no-upload", "--config", str(config)]) == 0
         rt.upload(tmp_path / "data" / "training-data.csv", f"{v['bucket_prefix']}/{v['bucket_train_prefix']}/training-data.csv")

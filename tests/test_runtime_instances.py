@@ -37,23 +37,17 @@ def _input(name, prefix, distribution):
                                            "S3DataDistributionType": distribution}}
 
 
-def _run(tmp_path, steps, setup):
-    from local_runtime.runtime import Runtime
-    with Runtime(repo_root=ROOT, workspace=tmp_path / "ws", quiet=True, persist=False) as rt:
-        rt.aws.s3.create_bucket(Bucket=BUCKET)
+def _run(offline_runtime, run_steps, steps, setup):
+    with offline_runtime(BUCKET) as rt:
         setup(rt)
-        rt.aws.sm.create_pipeline(PipelineName="instances", RoleArn=ROLE, PipelineDefinition=json.dumps(
-            {"Version": "2020-12-01", "Parameters": [], "Steps": steps}))
-        rt.start_execution("instances")
-        rt.pump()
-        rec = rt.workspace.load_execution(rt.executions_run[-1])
+        rec = run_steps(rt, "instances", ROLE, steps)
         outputs = {}
         for obj in rt.aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="out/").get("Contents", []):
             outputs[obj["Key"]] = rt.aws.s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read().decode()
         return rec, outputs
 
 
-def test_processing_instances_get_sharded_and_replicated_inputs_and_their_resource_config(tmp_path):
+def test_processing_instances_get_sharded_and_replicated_inputs_and_their_resource_config(offline_runtime, run_steps):
     """ProcessingS3Input.S3DataDistributionType: ShardedByS3Key gives each instance a subset of the objects,
     FullyReplicated all of them (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProcessingS3Input.html);
     every instance reads /opt/ml/config/resourceconfig.json with current_host and hosts
@@ -71,7 +65,7 @@ def test_processing_instances_get_sharded_and_replicated_inputs_and_their_resour
                              _input("replicated", "data/", "FullyReplicated")],
         "ProcessingOutputConfig": {"Outputs": [{"OutputName": "out", "S3Output": {
             "S3Uri": f"s3://{BUCKET}/out", "LocalPath": "/opt/ml/processing/out", "S3UploadMode": "EndOfJob"}}]}}}
-    rec, outputs = _run(tmp_path, [step], setup)
+    rec, outputs = _run(offline_runtime, run_steps, [step], setup)
     assert rec["PipelineExecutionStatus"] == "Succeeded", rec.get("FailureReason")
     hosts = {k.rsplit("/", 1)[-1][:-5]: json.loads(v) for k, v in outputs.items()}
     assert sorted(hosts) == ["algo-1", "algo-2"]
@@ -84,7 +78,7 @@ def test_processing_instances_get_sharded_and_replicated_inputs_and_their_resour
     assert sorted(shards[0] + shards[1]) == everything and not set(shards[0]) & set(shards[1]) and all(shards)
 
 
-def test_batch_transform_spreads_objects_across_instances(tmp_path):
+def test_batch_transform_spreads_objects_across_instances(offline_runtime, run_steps):
     """Batch transform with InstanceCount > 1 distributes whole S3 objects among the instances
     (https://docs.aws.amazon.com/sagemaker/latest/dg/batch-transform.html); every object is scored once."""
     def setup(rt):
@@ -106,7 +100,7 @@ def test_batch_transform_spreads_objects_across_instances(tmp_path):
                            "ContentType": "text/csv", "SplitType": "Line"},
         "TransformOutput": {"S3OutputPath": f"s3://{BUCKET}/out", "AssembleWith": "Line", "Accept": "text/csv"},
         "TransformResources": {"InstanceCount": 2, "InstanceType": "ml.m5.large"}}}
-    rec, outputs = _run(tmp_path, [step], setup)
+    rec, outputs = _run(offline_runtime, run_steps, [step], setup)
     assert rec["PipelineExecutionStatus"] == "Succeeded", rec["Steps"]["Score"].get("FailureReason")
     assert outputs == {f"out/part-{i}.csv.out": f"{i + 1}\n{i + 11}\n" for i in range(3)}
     job_dir = Path(rec["Steps"]["Score"]["Properties"]["LocalJobDir"])

@@ -47,6 +47,7 @@ RUNTIME_KEYS = ("Get", "Std:Join", "Std:JsonGet")
 
 @dataclass(frozen=True)
 class Problem:
+    """One thing the service would reject: the step, where in its request (operation and member path), and why."""
     step: str
     path: str
     message: str

@@ -75,16 +75,21 @@ summary = dq.run_check(os.path.join(work, "current.csv"), os.path.join(work, "b"
 with open(os.path.join(work, "c", "statistics.json")) as fh:
     c_stats = json.load(fh)
 
+# A sample run of the inference pipeline up to the report step; names and the breach marker from contracts.json.
+sys.path.insert(0, root)
+from pipeline_scripts.contracts import MARKERS, STEPS  # noqa: E402
+
 t0 = dt.datetime(2026, 1, 15, 8, 0, 0, tzinfo=dt.timezone.utc)
-spans = [("CreateModelStep", 4, "Succeeded"), ("DataPreProcessingStep", 95, "Succeeded"),
-         ("BatchInferenceStep", 412, "Succeeded"), ("DataCheckPreProcessingStep", 71, "Succeeded"),
-         ("DataQualityCheckStep", 88, "Succeeded"), ("GroundTruthAvailableCond", 1, "Succeeded"),
-         ("ModelQualityCalcStep", 64, "Failed")]
+breach = (f"{MARKERS['model_quality_breach']}: mse=6.42 > threshold=5.5 on batch "
+          "abalone/inference/input/batch-2.csv; HPO retraining starts")  # as inference_pipeline.breach_message
+spans = [("create_model", 4, None), ("inference_preprocess", 95, None), ("batch_transform", 412, None),
+         ("data_check_preprocess", 71, None), ("data_quality_check", 88, None), ("model_quality", 64, None),
+         ("ground_truth_condition", 1, None), ("model_quality_condition", 1, None), ("model_quality_breach", 0, breach)]
 steps, t = [], t0
-for name, secs, status in spans:
+for role, secs, failure in spans:
     end = t + dt.timedelta(seconds=secs)
-    steps.append({"name": name, "status": status, "start": t.isoformat(), "end": end.isoformat(),
-                  "failure_reason": "ModelQualityBreach: mse=6.42 exceeds threshold=5.5" if status == "Failed" else None})
+    steps.append({"name": STEPS[role], "status": "Failed" if failure else "Succeeded", "start": t.isoformat(),
+                  "end": end.isoformat(), "failure_reason": failure})
     t = end
 model_quality = {"regression_metrics": {"mse": {"value": 6.42, "standard_deviation": 0.31},
                                         "rmse": {"value": 2.534, "standard_deviation": 0.06},

@@ -32,21 +32,11 @@ class StepContext:
     def name(self) -> str:
         return self.step["Name"]
 
-    @property
-    def aws(self):
-        return self.services.aws
-
-    @property
-    def workspace(self):
-        return self.services.workspace
-
-    @property
-    def jobs(self):
-        return self.services.jobs
-
-    @property
-    def events(self):
-        return self.services.events
+    # The services a handler uses most, by their short names.
+    aws = property(lambda self: self.services.aws)
+    workspace = property(lambda self: self.services.workspace)
+    jobs = property(lambda self: self.services.jobs)
+    events = property(lambda self: self.services.events)
 
     def job_name(self, max_len: int = 63) -> str:
         """pipelines-<execution id>-<step>-<random> like SageMaker, cut to the API's name limit."""

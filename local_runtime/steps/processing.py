@@ -1,13 +1,12 @@
 """Processing step: stage ProcessingInputs, run the script container with sys.executable, upload outputs."""
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
 from ..aws import download_prefix, upload_dir
 from ..errors import StepFailure
-from .base import StepContext, StepResult
+from .base import StepContext
 from .common import exit_message, max_runtime, python_command, relocate
 from .job import Job
 
@@ -51,16 +50,12 @@ def run_processing_job(ctx: StepContext, args: dict, job_name: str, extra_env: d
             env["PYTHONPATH"] = ":".join(relocate(p, root) for p in env["PYTHONPATH"].split(":"))
         return job.run(cmd, env, root.parent.parent, timeout=max_runtime(args), log_path=job.host_log(host, hosts))
 
-    if len(hosts) == 1:
-        codes = {hosts[0]: run_host(hosts[0])}
-    else:
-        with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
-            codes = dict(zip(hosts, pool.map(run_host, hosts)))
-    record = dict(job.base_record(),
-                  ProcessingJobName=job_name, ProcessingJobArn=job.arn, ProcessingInputs=args.get("ProcessingInputs", []),
-                  ProcessingOutputConfig=args.get("ProcessingOutputConfig", {"Outputs": []}),
-                  AppSpecification=app, Environment=args.get("Environment", {}), RoleArn=args.get("RoleArn"),
-                  ProcessingResources=args.get("ProcessingResources"), ProcessingStartTime=job.started)
+    codes = dict(zip(hosts, job.run_instances(run_host, hosts)))
+    record = job.base_record(
+        ProcessingInputs=args.get("ProcessingInputs", []),
+        ProcessingOutputConfig=args.get("ProcessingOutputConfig", {"Outputs": []}),
+        AppSpecification=app, Environment=args.get("Environment", {}), RoleArn=args.get("RoleArn"),
+        ProcessingResources=args.get("ProcessingResources"))
     if len(hosts) > 1:
         record["LocalHosts"] = {h: {"root": str(roots[h]), "log": str(job.host_log(h, hosts)), "exit_code": codes[h]}
                                 for h in hosts}
@@ -93,11 +88,3 @@ def run_processing_job(ctx: StepContext, args: dict, job_name: str, extra_env: d
     if message:
         record["ExitMessage"] = message
     return job.complete(record)
-
-
-class ProcessingHandler:
-    step_types = ("Processing",)
-
-    def run(self, ctx: StepContext) -> StepResult:
-        record = run_processing_job(ctx, ctx.args, ctx.job_name())
-        return StepResult(record, {"ProcessingJob": {"Arn": record["ProcessingJobArn"]}})

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..aws import download_prefix, split_s3, upload_file
 from ..constants import sagemaker_arn
 from ..errors import StepFailure
-from .base import StepContext, StepResult
+from .base import StepContext
 from .common import max_runtime
 from .job import Job
 
@@ -130,13 +130,12 @@ def run_training_job(ctx: StepContext, args: dict, job_name: str, tuning_job: st
     log_text = job.log_path.read_text(errors="replace")
     metrics = parse_metrics(log_text, args.get("AlgorithmSpecification", {}).get("MetricDefinitions"))
     out_path = args.get("OutputDataConfig", {}).get("S3OutputPath", "").rstrip("/")
-    record = dict(job.base_record(),
-                  TrainingJobName=job_name, TrainingJobArn=job.arn, HyperParameters=hps,
-                  AlgorithmSpecification=args.get("AlgorithmSpecification"), InputDataConfig=args.get("InputDataConfig"),
-                  OutputDataConfig=args.get("OutputDataConfig"), ResourceConfig=args.get("ResourceConfig"),
-                  StoppingCondition=args.get("StoppingCondition"), RoleArn=args.get("RoleArn"),
-                  TrainingStartTime=job.started, TrainingEndTime=time.time(),
-                  FinalMetricDataList=[{"MetricName": k, "Value": v, "Timestamp": time.time()} for k, v in metrics.items()])
+    record = job.base_record(
+        HyperParameters=hps, AlgorithmSpecification=args.get("AlgorithmSpecification"),
+        InputDataConfig=args.get("InputDataConfig"), OutputDataConfig=args.get("OutputDataConfig"),
+        ResourceConfig=args.get("ResourceConfig"), StoppingCondition=args.get("StoppingCondition"),
+        RoleArn=args.get("RoleArn"), TrainingEndTime=time.time(),
+        FinalMetricDataList=[{"MetricName": k, "Value": v, "Timestamp": time.time()} for k, v in metrics.items()])
     if tuning_job:
         record["TuningJobArn"] = sagemaker_arn("hyper-parameter-tuning-job", tuning_job)
     if rc != 0:
@@ -161,11 +160,3 @@ def run_training_job(ctx: StepContext, args: dict, job_name: str, tuning_job: st
         upload_file(s3, otmp, f"{out_path}/{job_name}/output/output.tar.gz", kms)
     record["ModelArtifacts"] = {"S3ModelArtifacts": model_uri}
     return job.complete(record)
-
-
-class TrainingHandler:
-    step_types = ("Training",)
-
-    def run(self, ctx: StepContext) -> StepResult:
-        record = run_training_job(ctx, ctx.args, ctx.job_name())
-        return StepResult(record, {"TrainingJob": {"Arn": record["TrainingJobArn"]}})

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import sys
 import tarfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..aws import download_prefix, split_s3, upload_file
 from ..errors import StepFailure
-from .base import StepContext, StepResult
+from .base import StepContext
 from .common import relocate
 from .job import Job
 from .registry import resolve_container
@@ -103,13 +102,10 @@ def run_transform_job(ctx: StepContext, args: dict, job_name: str) -> dict:
         host, _, cmd, run_env = item
         return job.run(cmd, run_env, code_dir, log_path=job.host_log(host, hosts))
 
-    with ThreadPoolExecutor(max_workers=max(1, len(runs))) as pool:
-        codes = list(pool.map(run_host, runs))
-    record = dict(job.base_record(),
-                  TransformJobName=job_name, TransformJobArn=job.arn, ModelName=model_name,
-                  TransformInput=tin, TransformOutput=tout, TransformResources=args.get("TransformResources"),
-                  BatchStrategy=args.get("BatchStrategy", "MultiRecord"), MaxPayloadInMB=args.get("MaxPayloadInMB", 6),
-                  TransformStartTime=job.started)
+    codes = job.run_instances(run_host, runs)
+    record = job.base_record(
+        ModelName=model_name, TransformInput=tin, TransformOutput=tout, TransformResources=args.get("TransformResources"),
+        BatchStrategy=args.get("BatchStrategy", "MultiRecord"), MaxPayloadInMB=args.get("MaxPayloadInMB", 6))
     for (host, host_root, _, _), rc in zip(runs, codes):
         if rc != 0:
             job.fail(record, rc, root=host_root, log_path=job.host_log(host, hosts))
@@ -122,11 +118,3 @@ def run_transform_job(ctx: StepContext, args: dict, job_name: str) -> dict:
         counts.update(json.loads((job_dir / f"records-{host}.json").read_text()))
     record["RecordCounts"] = counts
     return job.complete(record)
-
-
-class TransformHandler:
-    step_types = ("Transform",)
-
-    def run(self, ctx: StepContext) -> StepResult:
-        record = run_transform_job(ctx, ctx.args, ctx.job_name())
-        return StepResult(record, {"TransformJob": {"Arn": record["TransformJobArn"]}})

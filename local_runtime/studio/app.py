@@ -11,6 +11,7 @@ import threading
 from flask import Flask, abort, redirect, render_template, request, send_file, url_for
 
 from .. import inspect as ins
+from ..report import BASE_CSS
 from ..workspace import Workspace
 
 DEFAULT_PORT = 8642  # documented in the README and `sm-local studio --help`
@@ -24,6 +25,12 @@ def create_app(workspace=None, env_file="env_files/dev_env.tfvars", repo_root=No
 
     def ws() -> Workspace:
         return Workspace(app.config["SM_WORKSPACE"])
+
+    def execution_or_404(execution_id: str) -> dict:
+        try:
+            return ws().load_execution(execution_id)
+        except KeyError:
+            abort(404)
 
     @contextlib.contextmanager
     def runtime(capture: io.StringIO | None = None):
@@ -39,7 +46,8 @@ def create_app(workspace=None, env_file="env_files/dev_env.tfvars", repo_root=No
 
     @app.context_processor
     def helpers():
-        return {"csrf_token": app.config["CSRF_TOKEN"], "fmt_seconds": ins.fmt_seconds, "fmt_number": ins.fmt_number}
+        return {"csrf_token": app.config["CSRF_TOKEN"], "fmt_seconds": ins.fmt_seconds, "fmt_number": ins.fmt_number,
+                "base_css": BASE_CSS}
 
     @app.get("/")
     def index():
@@ -53,19 +61,13 @@ def create_app(workspace=None, env_file="env_files/dev_env.tfvars", repo_root=No
 
     @app.get("/executions/<execution_id>")
     def execution(execution_id):
-        try:
-            rec = ws().load_execution(execution_id)
-        except KeyError:
-            abort(404)
+        rec = execution_or_404(execution_id)
         steps = ins.step_rows(ws(), rec)
         return render_template("execution.html", row=ins.execution_row(ws(), rec), rec=rec, steps=steps)
 
     @app.get("/executions/<execution_id>/logs/<step>")
     def logs(execution_id, step):
-        try:
-            rec = ws().load_execution(execution_id)
-        except KeyError:
-            abort(404)
+        rec = execution_or_404(execution_id)
         files = ins.step_log_files(ws(), rec, step)
         if not files:
             abort(404)
@@ -74,10 +76,7 @@ def create_app(workspace=None, env_file="env_files/dev_env.tfvars", repo_root=No
 
     @app.get("/executions/<execution_id>/report")
     def report(execution_id):
-        try:
-            rec = ws().load_execution(execution_id)
-        except KeyError:
-            abort(404)
+        rec = execution_or_404(execution_id)
         path = ins.report_path(ws(), rec)
         if not path.exists():
             with runtime() as rt:

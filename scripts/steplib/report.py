@@ -16,12 +16,12 @@ CUR_COLOR = "#f58518"
 OVERLAY_BINS = 20
 MAX_CATEGORIES = 12
 
-_CSS = """
+# The look this report shares with the local studio page (local_runtime/studio), which includes BASE_CSS.
+BASE_CSS = """
 *{box-sizing:border-box}
 body{font-family:-apple-system,"Segoe UI",Roboto,"DejaVu Sans",Arial,sans-serif;margin:0;background:#f5f6f8;color:#1f2328}
 header{background:#232f3e;color:#fff;padding:18px 32px}
 header h1{margin:0;font-size:22px;font-weight:600}
-header .meta{color:#c9d1d9;font-size:13px;margin-top:4px}
 main{padding:20px 32px 40px}
 section{background:#fff;border:1px solid #d8dee4;border-radius:8px;padding:16px 20px;margin-bottom:18px}
 h2{font-size:17px;margin:0 0 12px}
@@ -32,6 +32,12 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .badge{display:inline-block;padding:2px 8px;border-radius:10px;font-size:12px;font-weight:600;white-space:nowrap}
 .ok{background:#dafbe1;color:#116329}.bad{background:#ffebe9;color:#a40e26}
 .warn{background:#fff8c5;color:#7d4e00}.info{background:#ddf4ff;color:#0550ae}
+.small{font-size:12px;color:#57606a}
+.reason{color:#a40e26;font-size:12px}
+"""
+
+_CSS = BASE_CSS + """
+header .meta{color:#c9d1d9;font-size:13px;margin-top:4px}
 .cards{display:flex;gap:12px;flex-wrap:wrap}
 .card{border:1px solid #d8dee4;border-radius:8px;padding:10px 14px;min-width:170px}
 .card .k{font-size:12px;color:#57606a}.card .v{font-size:20px;font-weight:600;margin-top:2px}
@@ -42,9 +48,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .feat .sub{font-size:12px;color:#57606a;margin-bottom:4px}
 .legend{font-size:12px;color:#57606a;margin-bottom:10px}
 .sw{display:inline-block;width:11px;height:11px;border-radius:2px;vertical-align:-1px;margin:0 4px 0 10px}
-.small{font-size:12px;color:#57606a}
 .bar{height:10px;background:#4c78a8;border-radius:2px;display:inline-block;vertical-align:middle}
-.reason{color:#a40e26;font-size:12px}
 .verdict{font-size:18px;font-weight:600;margin:0 0 12px}
 """
 

@@ -7,7 +7,7 @@ target is a column, names are unique, a numeric range is not empty, labels do no
 
 How the schema reaches the jobs -- one route each, so one run can never see two schemas:
   * training pipelines: ``pipeline_scripts`` validates it at upsert and uploads it (content-addressed)
-    as the jobs' ``schema`` input; TrainingPreProcessStep then packs the copy it used next to the fitted
+    as the jobs' ``schema`` input; the training preprocessing then packs the copy it used next to the fitted
     preprocessor, and the training job puts both into model.tar.gz.
   * inference pipeline: every job reads the schema from the approved model's model.tar.gz, never from
     the bucket. The preprocessor inside that archive was fitted with exactly that schema; a schema edited
