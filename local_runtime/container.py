@@ -96,6 +96,15 @@ _zygote = Zygote()
 atexit.register(_zygote.close)
 
 
+def warm_up() -> None:
+    """Start the zygote now, so that its imports (numpy, pandas, scikit-learn: seconds of CPU) run on another
+    core while the caller does its own work (the runtime: Terraform, moto, the upserts) instead of delaying the
+    first job. Idempotent; a no-op where the platform cannot fork."""
+    if hasattr(os, "fork"):
+        with _zygote._lock:
+            _zygote._ensure_running()
+
+
 def run_script(argv: list[str], env: dict[str, str], cwd: str, log_path: str, timeout: float | None) -> int | None:
     """Run ``python argv[0] argv[1:]`` with exactly ``env``; its exit code (TIMEOUT_EXIT on timeout).
 

@@ -1,9 +1,12 @@
 """EventBridge as in the cloud: rules/targets from events.tf, matched by moto, dispatched through a queue.
 
-Matching: moto 5.2.5 does not implement TestEventPattern, so each rule is put into moto's EventBridge with an
-SQS "matcher" queue as its target; put_events runs moto's matcher and the queues receiving the event tell
-which rules matched. Targets then run here: Lambda functions in-process (lambdas.py), SageMaker pipelines
-as local executions. Work items go through a FIFO queue that `pump()` drains, so chains of events never recurse.
+Matching: moto 5.2.5 does not implement TestEventPattern. Every rule is put into moto's EventBridge (PutRule
+validates its pattern) and every event goes through PutEvents (which validates the entry); the rules it matches
+are then found with moto's own matcher: embedded, the pattern object moto parsed at PutRule is asked directly
+(one API call per event); against AWS_ENDPOINT_URL, each rule gets an SQS "matcher" queue as its target and the
+queues receiving the event tell which rules matched. Targets then run here: Lambda functions in-process
+(lambdas.py), SageMaker pipelines as local executions. Work items go through a FIFO queue that `pump()` drains,
+so chains of events never recurse.
 """
 from __future__ import annotations
 
@@ -176,13 +179,16 @@ class EventBus:
         self._setup()
 
     def _setup(self):
-        ev, sqs = self.rt.aws.client("events"), self.rt.aws.client("sqs")
+        ev = self.rt.aws.client("events")
         buses = {b["Name"] for b in ev.list_event_buses().get("EventBuses", [])}
         for r in self.rules:
             if r.bus not in buses:
                 ev.create_event_bus(Name=r.bus)
                 buses.add(r.bus)
             ev.put_rule(Name=r.name, EventPattern=json.dumps(r.pattern), EventBusName=r.bus, State="ENABLED")
+            if self.rt.aws.embedded:
+                continue  # matched in-process with the pattern moto parsed (_matched_in_process)
+            sqs = self.rt.aws.client("sqs")
             qname = "sm-local-match-" + re.sub(r"[^A-Za-z0-9_-]", "-", r.name)[:60]
             r.queue_url = sqs.create_queue(QueueName=qname)["QueueUrl"]
             qarn = sqs.get_queue_attributes(QueueUrl=r.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -196,7 +202,7 @@ class EventBus:
 
     def matching_rules(self, event: dict) -> list[tuple[Rule, dict]]:
         """Send the event through moto's EventBridge; return (rule, delivered event) for each match."""
-        ev, sqs = self.rt.aws.client("events"), self.rt.aws.client("sqs")
+        ev = self.rt.aws.client("events")
         buses = sorted({r.bus for r in self.rules}) or ["default"]
         for bus in buses:
             resp = ev.put_events(Entries=[{"Source": event["source"], "DetailType": event["detail-type"],
@@ -204,6 +210,9 @@ class EventBus:
                                            "EventBusName": bus}])
             if resp.get("FailedEntryCount"):
                 raise RuntimeError(f"EventBridge rejected event {event['detail-type']}: {resp['Entries']}")
+        if self.rt.aws.embedded:
+            return self._matched_in_process(event)
+        sqs = self.rt.aws.client("sqs")
         matched = []
         for r in self.rules:
             msgs = sqs.receive_message(QueueUrl=r.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
@@ -214,6 +223,21 @@ class EventBus:
                 # keep our ids/times: moto re-stamps them
                 delivered.update({k: event[k] for k in ("id", "time", "account", "region")})
                 matched.append((r, delivered))
+        return matched
+
+    def _matched_in_process(self, event: dict) -> list[tuple[Rule, dict]]:
+        """The rules whose pattern, as moto parsed it at PutRule, matches the event: the matcher PutEvents runs
+        for a rule's targets, asked directly instead of through a matcher queue per rule (same verdicts, ~10
+        API calls fewer per event). The rule sees the event as a target receives it (JSON, our id and time)."""
+        from moto.events.models import events_backends
+
+        backend = events_backends[ACCOUNT][region()]
+        delivered = json.loads(json.dumps(event))
+        matched = []
+        for r in self.rules:
+            rule = backend.describe_rule(r.name, r.bus)
+            if rule.state == "ENABLED" and rule.event_pattern.matches_event(delivered):
+                matched.append((r, json.loads(json.dumps(delivered))))
         return matched
 
     def pump(self, max_items: int = 10000) -> int:

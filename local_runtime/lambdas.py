@@ -1,6 +1,14 @@
 """Lambda targets run in-process: module/handler from the function's handler attribute, code from the
 archive_file source_dir the function is built from (else [tool.sm-local] lambda_code_dir), environment from
-the resolved environment block, remaining time from its timeout."""
+the resolved environment block, remaining time from its timeout.
+
+Execution environments are reused as Lambda reuses them: the first invocation of a function imports its
+module (the cold start: module-level code runs with the function's environment); later invocations of that
+function call the same module's handler (warm starts), so module-level clients and caches persist, as AWS
+documents ("Lambda execution environment lifecycle", https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html:
+"the execution environment ... is reused for the next invocation"; code must not rely on it, and a new
+environment may come at any time). Each function has its own environment (two functions sharing a file never
+share module state); a changed code file starts a new one, as a deployment would."""
 from __future__ import annotations
 
 import importlib.util
@@ -68,6 +76,24 @@ class Lambdas:
                                    "code_dir": self._code_dir(tf, body, where), "where": where,
                                    "timeout": timeout, "memory": memory, "dlq": dlq}
         self.errors: list[dict] = []
+        self._environments: dict[str, tuple[tuple, object]] = {}  # function ARN -> (code version, module)
+
+    def _module(self, arn: str, fn: dict, module_name: str, path: Path):
+        """The function's warm module, or a cold start: import it (fresh module object) with its code dir on
+        sys.path. The code version is the (mtime, size) of every .py file of the code dir."""
+        version = tuple(sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in fn["code_dir"].rglob("*.py")))
+        warm = self._environments.get(arn)
+        if warm is not None and warm[0] == version:
+            return warm[1]
+        spec = importlib.util.spec_from_file_location(f"_sm_local_lambda_{module_name}", path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.path.insert(0, str(fn["code_dir"]))
+        try:
+            spec.loader.exec_module(mod)
+        finally:
+            sys.path.remove(str(fn["code_dir"]))
+        self._environments[arn] = (version, mod)
+        return mod
 
     def _executions(self) -> dict:
         """{execution ARN: pipeline name} in the emulator (AWS_ENDPOINT_URL mode only)."""
@@ -122,14 +148,7 @@ class Lambdas:
         try:
             if not path.exists():
                 raise FileNotFoundError(f"{fn['where']}: handler module {path} does not exist")
-            # Fresh import per invocation: module-level clients and env reads see this function's environment.
-            spec = importlib.util.spec_from_file_location(f"_sm_local_lambda_{module_name}", path)
-            mod = importlib.util.module_from_spec(spec)
-            sys.path.insert(0, str(fn["code_dir"]))
-            try:
-                spec.loader.exec_module(mod)
-            finally:
-                sys.path.remove(str(fn["code_dir"]))
+            mod = self._module(arn, fn, module_name, path)
             handler = getattr(mod, func_name, None)
             if handler is None:
                 raise AttributeError(f"{path} has no function {func_name}")

@@ -95,7 +95,10 @@ class Runtime:
             raise
 
     def _start(self):
+        from . import container
         from .terraform import Terraform
+
+        container.warm_up()  # the step scripts' interpreter imports its libraries meanwhile
 
         from . import moto_ext
         from .gitlab import LocalGitLab
@@ -129,9 +132,24 @@ class Runtime:
                                  observer=self.observer, quality_check_engine=self.config.quality_check_engine)
         self.bus = EventBus(self, load_rules(self.tf))
         publisher.bus = self.bus
+        self._share_build_sessions()
         return self
 
+    def _share_build_sessions(self) -> None:
+        """The template's builds run in this process (upserts, approval deploys) share one boto3 session for
+        as long as this runtime and its moto live (pipeline_scripts.common, when the template has it)."""
+        try:
+            from pipeline_scripts.common import one_boto3_session_per_command
+        except ImportError:
+            self._shared_sessions = None
+            return
+        one_boto3_session_per_command.__enter__()
+        self._shared_sessions = one_boto3_session_per_command
+
     def __exit__(self, *exc):
+        if getattr(self, "_shared_sessions", None) is not None:
+            self._shared_sessions.__exit__(*exc)
+            self._shared_sessions = None
         if getattr(self, "gitlab", None):
             self.gitlab.stop()
         try:

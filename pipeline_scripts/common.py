@@ -213,8 +213,41 @@ def _definition_only_session_class() -> type:
     return DefinitionOnlySession
 
 
+class _CommandSessions:
+    """While open (a ``with``), every build shares one boto3 Session per region and its clients."""
+
+    def __init__(self) -> None:
+        self.by_region: dict[str, Sessions] | None = None
+        self._depth = 0
+
+    def __enter__(self) -> None:
+        self._depth += 1
+        if self.by_region is None:
+            self.by_region = {}
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self.by_region = None
+
+
+one_boto3_session_per_command = _CommandSessions()
+"""``with common.one_boto3_session_per_command:`` builds run inside share one boto3 Session per region and
+its clients: a command that runs several builds in one process (the offline runtime's demo, upserts and
+approval deploys) decodes botocore's service models once instead of once per build. Each build still gets
+its own PipelineSession (its recorded steps and uploads are its own); ``--definition-out`` builds never
+share (their session refuses every AWS call). Open it where the AWS endpoint is settled (the runtime: inside
+its moto context) and close it with that context: the sessions belong to it."""
+
+
 def open_sessions(cfg: PipelineConfig, definition_only: bool = False) -> Sessions:
-    sessions = Sessions(region=cfg.env.region, definition_only=definition_only)
+    shared = one_boto3_session_per_command.by_region
+    if shared is None or definition_only:
+        sessions = Sessions(region=cfg.env.region, definition_only=definition_only)
+    else:
+        first = shared.get(cfg.env.region) or shared.setdefault(cfg.env.region, Sessions(region=cfg.env.region))
+        sessions = Sessions(region=cfg.env.region, boto=first.boto)
+        sessions._clients = first._clients
     sessions.open_pipeline_session(cfg.env.bucket_name, cfg.env.bucket_prefix)
     return sessions
 
@@ -240,15 +273,24 @@ def sessions_of(session: PipelineSession | None, region: str | None = None) -> S
 # --- images, network, encryption, retries --------------------------------------------------
 
 def image_uri(cfg: PipelineConfig, instance_type: str) -> str:
-    from sagemaker.core import image_uris
-
     framework = cfg.settings["framework"]
     try:
-        return image_uris.retrieve(framework["name"], region=cfg.env.region, version=framework["version"],
-                                   py_version=framework.get("py_version", "py3"), instance_type=instance_type)
+        return _image_uri(framework["name"], cfg.env.region, framework["version"], framework.get("py_version", "py3"),
+                          instance_type)
     except ValueError as exc:  # the SDK's own words name the versions it knows
         raise ConfigError(f"{cfg.settings_source}: key 'framework': no SageMaker {framework['name']} image for "
                           f"version {framework['version']!r} in {cfg.env.region}: {exc}") from None
+
+
+@lru_cache(maxsize=None)
+def _image_uri(framework: str, region: str, version: str, py_version: str, instance_type: str) -> str:
+    """The SDK's answer, once per process for the same arguments: every call reads botocore's endpoints
+    file again (~0.1 s) to name the region's partition, a dozen times per build. An unknown version
+    raises, and a failure is not cached (lru_cache keeps only returned values)."""
+    from sagemaker.core import image_uris
+
+    return image_uris.retrieve(framework, region=region, version=version, py_version=py_version,
+                               instance_type=instance_type)
 
 
 def kms_key(cfg: PipelineConfig) -> str | None:

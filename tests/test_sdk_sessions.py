@@ -96,3 +96,43 @@ def test_an_invalid_sdk_config_is_still_rejected_every_time(bad):
     with pytest.raises(jsonschema.ValidationError):
         PipelineSession(boto_session=boto3.Session(region_name="us-east-1"), sagemaker_config=bad)
     SageMakerConfig.validate_sagemaker_config(common.sdk_defaults(str(common.SDK_CONFIG_FILE)))
+
+
+def test_builds_of_one_command_share_one_boto3_session_and_its_clients(bucket):
+    """A command that runs several builds in one process (the offline runtime: upserts, approval deploys)
+    opens one boto3 Session per region for all of them; each build keeps its own PipelineSession."""
+    from pipeline_scripts import training_hpo_pipeline
+
+    sessions, models = [], collections.Counter()
+    real_boto3_init, real_load_file = boto3.session.Session.__init__, botocore.loaders.JSONFileLoader.load_file
+
+    def boto3_init(self, *args, **kwargs):
+        if not _not_ours():
+            sessions.append(self)
+        real_boto3_init(self, *args, **kwargs)
+
+    def load_file(self, file_path, *args, **kwargs):
+        if not _not_ours():
+            models[Path(file_path).parent.parent.name, Path(file_path).name] += 1
+        return real_load_file(self, file_path, *args, **kwargs)
+
+    cfg = load_pipeline_config("training")
+    with mock.patch.object(boto3.session.Session, "__init__", boto3_init), \
+            mock.patch.object(botocore.loaders.JSONFileLoader, "load_file", load_file):
+        with common.one_boto3_session_per_command:
+            assert training_pipeline.main(["--no-upload"]) == 0
+            assert training_hpo_pipeline.main(["--no-upload"]) == 0
+            first, second = common.open_sessions(cfg), common.open_sessions(cfg)
+            assert first.boto is second.boto and first.client("s3") is second.client("s3")
+            assert first.pipeline is not second.pipeline
+            assert len(sessions) == 1 and models["sagemaker", "service-2"] == 1  # 2 builds + 2 sessions
+            assert common.open_sessions(cfg, definition_only=True).boto is not first.boto  # never shared
+        assert common.open_sessions(cfg).boto is not first.boto  # closed: the next command starts afresh
+
+
+def test_an_unknown_image_version_fails_every_time(tmp_path):
+    """The image URI is looked up once per process for the same arguments; a failure is never remembered."""
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            common._image_uri("sklearn", "us-east-1", "99.9-9", "py3", "ml.m5.xlarge")
+    assert common._image_uri("sklearn", "us-east-1", "1.2-1", "py3", "ml.m5.xlarge").endswith(":1.2-1-cpu-py3")
