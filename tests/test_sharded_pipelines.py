@@ -20,7 +20,6 @@ from pipeline_scripts.contracts import PIPELINES, STEPS
 from tools import sagemaker_api_check
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = {"training": "training_pipeline", "training_hpo": "training_hpo_pipeline", "inference": "inference_pipeline"}
 
 
 def scaled_settings(tmp_path, instances=2, **transform) -> dict[str, Path]:
@@ -131,7 +130,7 @@ def test_demo_story_holds_with_two_instances(tmp_path):
     out = tmp_path / "demo"
     paths = scaled_settings(tmp_path)
     rc = run_demo(output=str(out), rows=1500, inference_rows=200, drift_rows=300, repo_root=ROOT,
-                  configs={MODULES[key]: path for key, path in paths.items()})
+                  configs={PIPELINES[key].builder.rsplit(".", 1)[-1]: path for key, path in paths.items()})
     summary = json.loads((out / "summary.json").read_text())
     failed = [c for c in summary["expectations"] if not c["ok"]]
     assert rc == 0 and not failed, failed
