@@ -94,7 +94,7 @@ bench-dq: $(STAMP) $(BENCH_STAMP)
 bench-scale: $(STAMP) $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python bench/bench_scale.py --dq-python $(BIN)/python $(BENCH_SCALE_ARGS)
 
-## Batch-transform rows/s per instance for each algorithm, with its test MSE.
+## Batch-transform rows/s per instance for each algorithm, with its test MSE; offline transform job scaling, 1 vs 2 instances.
 bench-transform: $(STAMP)
 	$(BIN)/python bench/bench_transform.py $(BENCH_TRANSFORM_ARGS)
 

@@ -3,8 +3,7 @@
 AWS calls go to an embedded moto per command by default; its state is snapshotted to <workspace>/aws/
 between commands. Set AWS_ENDPOINT_URL (e.g. http://127.0.0.1:5000 of `moto_server`) to use a long-lived
 endpoint instead. Workspace: --workspace or SM_LOCAL_WORKSPACE (default .local-sagemaker/).
-Pipelines are named by their contracts.json keys (training, training_hpo, inference; hpo also works)
-or by their full names.
+Pipelines are named by their contracts.json keys or aliases, or by their full names.
 """
 from __future__ import annotations
 
@@ -32,12 +31,10 @@ def _params(values):
     return out
 
 
-def _pipeline_keys() -> list[str]:
+def _pipeline_choices() -> str:
+    """The contract's pipeline keys for help texts, each with its aliases: "training, training_hpo (hpo), ..."."""
     from pipeline_scripts.contracts import PIPELINES
-    return list(PIPELINES)
-
-
-ALIASES = {"hpo": "training_hpo"}
+    return ", ".join(k + (f" ({', '.join(p.aliases)})" if p.aliases else "") for k, p in PIPELINES.items())
 
 
 def upsert(rt, names: list[str], env_file: str) -> int:
@@ -47,10 +44,10 @@ def upsert(rt, names: list[str], env_file: str) -> int:
     import importlib
     import io
 
-    from pipeline_scripts.contracts import PIPELINES
-    rt.aws.s3.create_bucket(Bucket=rt.tf.vars["bucket_name"])
+    from pipeline_scripts.contracts import CONTRACTS, PIPELINES
+    rt.aws.s3.create_bucket(Bucket=rt.bucket)
     worst = 0
-    keys = [ALIASES.get(n, n) for n in names] or list(PIPELINES)
+    keys = [CONTRACTS.pipeline_key(n) for n in names] or list(PIPELINES)
     for key in keys:
         module = importlib.import_module(PIPELINES[key].builder)
         argv = ["--env-file", str(env_file), "--no-upload"]
@@ -71,7 +68,9 @@ def upsert(rt, names: list[str], env_file: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    keys = _pipeline_keys()
+    from pipeline_scripts.contracts import PIPELINES
+    keys = _pipeline_choices()
+    gated = ", ".join(k for k, p in PIPELINES.items() if p.needs_approved_model)
     p = argparse.ArgumentParser(prog="sm-local", description=__doc__, epilog=EXIT_CODES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workspace", default=None, help="state dir (default: SM_LOCAL_WORKSPACE or .local-sagemaker)")
@@ -94,9 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     up = cmd("upsert", "create the bucket (as Terraform would) and upsert the pipelines with pipeline_scripts, "
                        "exactly as the GitLab build job does")
     up.add_argument("pipelines", nargs="*", metavar="PIPELINE",
-                    help=f"{', '.join(keys)} (default: all; inference only once a version is Approved)")
+                    help=f"{keys} (default: all; {gated} only once a version is Approved)")
     r = cmd("run", "start an execution of an upserted pipeline and process the events it causes")
-    r.add_argument("pipeline", help=f"{', '.join(keys)} or a pipeline name")
+    r.add_argument("pipeline", help=f"{keys} or a pipeline name")
     r.add_argument("--param", action="append", metavar="K=V", help="pipeline parameter override (repeatable)")
     cmd("executions", "list executions", json_flag=True)
     s = cmd("steps", "show the steps of an execution, with their log files", json_flag=True)
@@ -137,10 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    valid = set(_pipeline_keys()) | set(ALIASES)
-    unknown = [n for n in getattr(args, "pipelines", None) or [] if n not in valid]
+    from pipeline_scripts.contracts import CONTRACTS
+    unknown = [n for n in getattr(args, "pipelines", None) or [] if CONTRACTS.pipeline_key(n) is None]
     if unknown:
-        parser.error(f"upsert: unknown pipeline(s) {', '.join(unknown)}; choose from {', '.join(_pipeline_keys())}")
+        parser.error(f"upsert: unknown pipeline(s) {', '.join(unknown)}; choose from {_pipeline_choices()}")
     # Console: the runtime's own progress lines (print) and warnings; Lambda INFO logs go to the
     # workspace's lambda_invocations.jsonl, SDK chatter is dropped.
     from pipeline_scripts.console import configure_logging
@@ -335,7 +334,7 @@ def _bucket_key(rt, ref: str) -> tuple[str, str]:
     if ref.startswith("s3://"):
         from .aws import split_s3
         return split_s3(ref)
-    return rt.tf.vars["bucket_name"], ref
+    return rt.bucket, ref
 
 
 def _started_outcome(rt) -> int:

@@ -9,6 +9,7 @@ everything template-specific arrives through this one table, read once at start:
     quality_check_engine = "scripts/data_quality.py" # stands in for Model Monitor's analyzer container
     sdk_config = "pipeline_scripts/sagemaker_config.yaml"  # SAGEMAKER_USER_CONFIG_OVERRIDE for in-process SDK use
     lambda_code_dir = "code/lambda_function"         # Lambda code when no archive_file names a source_dir
+    dataset_schema = "scripts/dataset_schema.json"   # the data set (its target labels the report's predictions)
     region_variable = "aws_region"                   # tfvars variable CI exports as AWS_DEFAULT_REGION
     bucket_variable = "bucket_name"                  # the project bucket (uploads, bucket policy)
     kms_key_variable = "kms_key"                     # the project key every upload into the bucket must use
@@ -17,14 +18,12 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from .errors import ConfigurationError
 
 TABLE = "sm-local"
-_PATHS = ("env_file", "terraform_dir", "quality_check_engine", "sdk_config", "lambda_code_dir")
-_NAMES = ("region_variable", "bucket_variable", "kms_key_variable")
 
 
 @dataclass(frozen=True)
@@ -35,6 +34,7 @@ class RuntimeConfig:
     quality_check_engine: Path | None = None
     sdk_config: Path | None = None
     lambda_code_dir: Path | None = None
+    dataset_schema: Path | None = None
     region_variable: str | None = None
     bucket_variable: str | None = None
     kms_key_variable: str | None = None
@@ -59,6 +59,11 @@ class RuntimeConfig:
             if key not in paths:
                 raise ConfigurationError(f"{path}: [tool.{TABLE}] needs {key}")
         return cls(root=root, **paths, **{k: table[k] for k in _NAMES if k in table})
+
+
+# The table's keys are the fields: paths (relative to the template root) and names of Terraform variables.
+_PATHS = tuple(f.name for f in fields(RuntimeConfig) if f.name != "root" and f.type.startswith("Path"))
+_NAMES = tuple(f.name for f in fields(RuntimeConfig) if f.type.startswith("str"))
 
 
 def _table(path: Path) -> dict | None:

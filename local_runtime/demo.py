@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline_scripts.contracts import MARKERS, STEPS
+from pipeline_scripts.contracts import MARKERS, PIPELINES, STEPS
 
 from .runtime import Runtime, find_repo_root
 
@@ -51,10 +51,13 @@ def _ids(rt) -> set:
 _CONFIGS: dict = {}
 
 
-def _upsert(module: str, env_file: Path) -> int:
+def _upsert(key: str, env_file: Path) -> int:
+    """Run the builder contracts.json names for pipeline `key`, as the CI build job does."""
     import importlib
-    mod = importlib.import_module(f"pipeline_scripts.{module}")
+    builder = PIPELINES[key].builder
+    mod = importlib.import_module(builder)
     argv = ["--env-file", str(env_file), "--no-upload"]
+    module = builder.rsplit(".", 1)[-1]
     if _CONFIGS.get(module):
         argv += ["--config", str(_CONFIGS[module])]
     try:
@@ -73,7 +76,7 @@ def _data_sets(repo: Path, out: Path, rows, inference_rows, drift_rows, env_file
 
 def run_demo(output="demo-output", env_file=None, rows=None, inference_rows=1000,
              drift_rows=None, workspace=None, repo_root=None, configs=None) -> int:
-    """configs: optional {pipeline_scripts module: YAML path} passed as --config (tests use smaller HPO)."""
+    """configs: optional {builder module's name: YAML path} passed as --config (tests use smaller HPO)."""
     t_start = time.time()
     _CONFIGS.clear()
     _CONFIGS.update(configs or {})
@@ -95,9 +98,10 @@ def run_demo(output="demo-output", env_file=None, rows=None, inference_rows=1000
     if str(repo) not in sys.path:
         sys.path.insert(0, str(repo))
     with Runtime(repo_root=repo, workspace=ws, env_file=env_path) as rt:
-        rt.pipeline_configs.update({f"pipeline_scripts.{m}": c for m, c in _CONFIGS.items()})
+        rt.pipeline_configs.update({p.builder: _CONFIGS[p.builder.rsplit(".", 1)[-1]] for p in PIPELINES.values()
+                                    if p.builder.rsplit(".", 1)[-1] in _CONFIGS})
         v = rt.tf.vars
-        bucket, prefix = v["bucket_name"], v["bucket_prefix"]
+        bucket, prefix = rt.bucket, v["bucket_prefix"]
         train_key = f"{prefix}/{v['bucket_train_prefix']}/training-data.csv"
         # one batch = input/<name> plus its own labels at ground-truth/<name> (the pairing rule)
         batch_keys = {name: (f"{prefix}/{v['bucket_inf_prefix']}/ground-truth/{name}.csv",
@@ -109,9 +113,9 @@ def run_demo(output="demo-output", env_file=None, rows=None, inference_rows=1000
 
         _chapter("1. Terraform-managed bucket and pipeline upserts (pipeline_scripts mains)")
         rt.aws.s3.create_bucket(Bucket=bucket)
-        story.expect(f"training pipeline {p_train} upserted", _upsert("training_pipeline", env_path) == 0)
-        story.expect(f"HPO pipeline {p_hpo} upserted", _upsert("training_hpo_pipeline", env_path) == 0)
-        rc = _upsert("inference_pipeline", env_path)
+        story.expect(f"training pipeline {p_train} upserted", _upsert("training", env_path) == 0)
+        story.expect(f"HPO pipeline {p_hpo} upserted", _upsert("training_hpo", env_path) == 0)
+        rc = _upsert("inference", env_path)
         story.expect("inference pipeline refuses to deploy without an Approved model", rc == 3, f"exit code {rc}")
 
         _chapter("2. Training data arrives -> EventBridge rule starts training")

@@ -89,10 +89,12 @@ def scoring_model(rt, rec: dict) -> dict | None:
     return None
 
 
-def prediction_column() -> str | None:
-    """The schema's target: in the data checked after scoring, its column holds the prediction."""
-    from pipeline_scripts.contracts import CONTRACTS_FILE
-    schema = CONTRACTS_FILE.parent / "scripts" / "dataset_schema.json"
+def prediction_column(rt) -> str | None:
+    """The data set schema's target ([tool.sm-local] dataset_schema): in the data checked after scoring, its
+    column holds the prediction."""
+    schema = rt.config.dataset_schema
+    if schema is None:
+        return None
     try:
         return json.loads(schema.read_text()).get("target")
     except (OSError, json.JSONDecodeError):
@@ -132,7 +134,7 @@ def write_inference_report(rt, rec: dict, path: Path) -> Path:
     write_report(str(path), title=f"Batch inference {rec['PipelineName']} {rec['PipelineExecutionId']}",
                  baseline_statistics=art["baseline_statistics"], current_statistics=art["statistics"],
                  violations=viol, model_quality=art["model_quality"], steps=report_steps(rec),
-                 generated_at=rec.get("EndTime"), model=scoring_model(rt, rec), prediction_column=prediction_column(),
+                 generated_at=rec.get("EndTime"), model=scoring_model(rt, rec), prediction_column=prediction_column(rt),
                  log_links=logs, mse_trend=mse_trend(rt, rec))
     return path
 
@@ -178,10 +180,9 @@ def pipeline_names(rt) -> dict[str, str]:
 
 
 def resolve_pipeline(rt, name: str) -> str:
-    """A contracts.json key (training, training_hpo, inference; also hpo) or a pipeline name -> pipeline name."""
-    names = pipeline_names(rt)
-    key = {"hpo": "training_hpo"}.get(name, name)
-    return names.get(key, name)
+    """A contracts.json key or alias, or a pipeline name -> pipeline name."""
+    from pipeline_scripts.contracts import CONTRACTS
+    return pipeline_names(rt).get(CONTRACTS.pipeline_key(name) or name, name)
 
 
 def pipeline_overview(rt) -> list[dict]:

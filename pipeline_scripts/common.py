@@ -32,7 +32,7 @@ from steplib.schema import SchemaError
 from steplib.schema import load_schema as load_dataset_schema
 
 from pipeline_scripts import console
-from pipeline_scripts.config import PROJECT_ROOT, ConfigError, PipelineConfig, load_pipeline_config
+from pipeline_scripts.config import PROJECT_ROOT, SHARDED_ROLES, ConfigError, PipelineConfig, load_pipeline_config
 from pipeline_scripts.contracts import PIPELINES
 
 if TYPE_CHECKING:
@@ -356,9 +356,12 @@ def retry_policies(job: bool = True) -> list[RetryPolicy]:
     ]
 
 
-def instance_count(cfg: PipelineConfig, step_role: str) -> int:
-    """Instances of one processing step: ``processing.instance_counts.<role>`` (the step roles
-    of contracts.json), else ``processing.instance_count``."""
+def instance_count(cfg: PipelineConfig, step_role: str | None) -> int:
+    """Instances of one processing step. A step that shards its input (config.SHARDED_ROLES) gets
+    ``processing.instance_counts.<role>`` (the step roles of contracts.json), else
+    ``processing.instance_count``; every other step reads its whole input and runs on one instance."""
+    if step_role not in SHARDED_ROLES:
+        return 1
     settings = cfg.settings["processing"]
     return int(settings.get("instance_counts", {}).get(step_role, settings["instance_count"]))
 
@@ -426,7 +429,7 @@ def processor(cfg: PipelineConfig, session: PipelineSession, base_job_name: str,
         image_uri=image_uri(cfg, settings["instance_type"]),
         command=["python3"],
         instance_type=settings["instance_type"],
-        instance_count=instance_count(cfg, step_role) if step_role else settings["instance_count"],
+        instance_count=instance_count(cfg, step_role),
         volume_size_in_gb=settings.get("volume_size_gb", 30),
         volume_kms_key=kms_key(cfg),
         output_kms_key=kms_key(cfg),

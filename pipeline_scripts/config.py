@@ -45,12 +45,17 @@ class ConfigError(ValueError):
 _INSTANCE = {"type": "string", "pattern": r"^ml\.[a-z0-9]+\.[a-z0-9]+$"}
 _COUNT = {"type": "integer", "minimum": 1}
 
+# The processing steps that shard their input (ShardedByS3Key) over several instances, by contracts.json role.
+# Every other processing step reads its whole input and runs on one instance: a second one would redo the
+# same work and write the same files (S3 would keep one copy), so it is never started.
+SHARDED_ROLES = ("training_preprocess", "data_quality_baseline", "inference_preprocess", "data_quality_check")
+
 _PROCESSING = {
     "type": "object", "additionalProperties": False,
     "required": ["instance_type", "instance_count"],
     "properties": {"instance_type": _INSTANCE, "instance_count": _COUNT,
-                   # per-step instance counts, keyed by the step roles of contracts.json
-                   "instance_counts": {"type": "object", "propertyNames": {"enum": sorted(STEPS)},
+                   # per-step instance counts, keyed by the step roles of contracts.json that shard
+                   "instance_counts": {"type": "object", "propertyNames": {"enum": list(SHARDED_ROLES)},
                                        "additionalProperties": _COUNT},
                    "volume_size_gb": {"type": "integer", "minimum": 1, "maximum": 16384},
                    "max_runtime_seconds": {"type": "integer", "minimum": 60}},
@@ -160,6 +165,8 @@ INFERENCE_SETTINGS: dict[str, Any] = {
             "required": ["instance_type", "instance_count"],
             "properties": {"instance_type": _INSTANCE, "instance_count": _COUNT,
                            "max_payload_mb": {"type": "integer", "minimum": 1, "maximum": 100},
+                           # parts the inference preprocessing cuts each batch file into (default: instance_count)
+                           "part_files": {"type": "integer", "minimum": 1, "maximum": 1000},
                            "max_concurrent_transforms": {"type": "integer", "minimum": 1}},
         },
         "data_quality": _DATA_QUALITY,
@@ -317,6 +324,19 @@ def load_settings(kind: str, path: Path | str) -> dict[str, Any]:
 
 def _check_ranges(data: dict[str, Any], path: Path) -> None:
     """Cross-field rules a JSON Schema cannot express."""
+    training = data.get("training")
+    if training and training["instance_count"] != 1:
+        # SageMaker's own SKLearn estimator refuses it ("Scikit-Learn does not support distributed training",
+        # sagemaker/sklearn/estimator.py); train.py's scikit-learn/XGBoost fit is one process on one host, so
+        # a second instance would fit the same model again and both would write /opt/ml/model.
+        raise ConfigError(f"{path}: key 'training.instance_count': expected 1, got {training['instance_count']} "
+                          "(train.py fits on one instance; scikit-learn does not support distributed training)")
+    transform = data.get("transform")
+    if transform and transform.get("part_files", transform["instance_count"]) < transform["instance_count"]:
+        raise ConfigError(f"{path}: key 'transform.part_files': expected >= transform.instance_count "
+                          f"({transform['instance_count']}), got {transform['part_files']}: batch transform spreads "
+                          "whole objects over its instances, so a one-file batch cut into fewer parts leaves "
+                          "instances idle")
     split = data.get("split")
     if split and split["validation_ratio"] + split["test_ratio"] >= 0.9:
         raise ConfigError(f"{path}: key 'split': validation_ratio + test_ratio must leave >= 10% for training")

@@ -26,6 +26,7 @@ class PipelineContract:
     description: str
     started_by: Mapping
     needs_approved_model: bool = False
+    aliases: tuple[str, ...] = ()  # further short names (the sm-local CLI's "hpo")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,13 @@ class Contracts:
         except KeyError:
             raise KeyError(f"{CONTRACTS_FILE.name}: no step role {role!r} (known: {', '.join(sorted(self.steps))})") from None
 
+    def pipeline_key(self, name: str) -> str | None:
+        """The canonical key of a pipeline key or alias; None for anything else."""
+        for key, contract in self.pipelines.items():
+            if name == key or name in contract.aliases:
+                return key
+        return None
+
     def pipeline(self, key: str) -> PipelineContract:
         try:
             return self.pipelines[key]
@@ -50,7 +58,12 @@ class Contracts:
 @lru_cache(maxsize=None)
 def load(path: Path = CONTRACTS_FILE) -> Contracts:
     raw = json.loads(Path(path).read_text())
-    pipelines = {k: PipelineContract(key=k, **v) for k, v in raw["pipelines"].items()}
+    pipelines = {k: PipelineContract(key=k, **dict(v, aliases=tuple(v.get("aliases", ()))))
+                 for k, v in raw["pipelines"].items()}
+    names = [n for p in pipelines.values() for n in (p.key, *p.aliases)]
+    taken = sorted({n for n in names if names.count(n) > 1})
+    if taken:
+        raise ValueError(f"{path}: pipeline key(s) or alias(es) {', '.join(taken)} name more than one pipeline")
     return Contracts(pipelines=MappingProxyType(pipelines), steps=MappingProxyType(dict(raw["steps"])),
                      markers=MappingProxyType(dict(raw["markers"])))
 

@@ -200,13 +200,17 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
         s3_model_data_url=model.model_data_url, image_uri=model.image, env_vars=model.environment,
         role_arn=cfg.env.role_arn, sagemaker_session=session, network=common.model_network(cfg)).build())
 
+    # Every instance transforms its ShardedByS3Key share of the batch's files; each file is cut into part
+    # files, so the transform's instances share even a one-file batch (it spreads whole objects).
     preprocess = ProcessingStep(name=PREPROCESS, retry_policies=retries, step_args=common.processor(
-        cfg, session, f"{name}-preprocess").run(
+        cfg, session, f"{name}-preprocess", "inference_preprocess").run(
         code=common.script("preprocess_inference.py"),
-        inputs=[processing_input("data", batch_uri, f"{PROCESSING}/input/data"),
+        inputs=[processing_input("data", batch_uri, f"{PROCESSING}/input/data",
+                                 sharded=common.instance_count(cfg, "inference_preprocess") > 1),
                 processing_input("model", model.model_data_url, f"{PROCESSING}/model")],
         outputs=[processing_output("transformed", f"{PROCESSING}/output/transformed",
                                    artifact_uri(cfg, name, "transformed"))],
+        arguments=["--part-files", str(transform.get("part_files") or transform["instance_count"])],
     ))
 
     transformer = Transformer(

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 # Step names are an interface (EventBridge rules, notifications): contracts.json holds them.
 PREPROCESS = STEPS["training_preprocess"]
+PREPROCESS_SHARDS = STEPS["training_preprocess_shards"]
 BASELINE = STEPS["data_quality_baseline"]
 BASELINE_SHARDS = STEPS["data_quality_baseline_shards"]
 TRAIN = STEPS["training"]
@@ -88,6 +89,32 @@ def training_step(cfg: PipelineConfig, session: PipelineSession, pipeline_name: 
     step = TrainingStep(name=TRAIN, step_args=trainer.train(input_data_config=training_channels(pre)),
                         retry_policies=common.retry_policies())
     return step, step.properties.ModelArtifacts.S3ModelArtifacts
+
+
+def _preprocess_steps(cfg: PipelineConfig, session: PipelineSession, name: str, data: Any, inputs: list,
+                      arguments: list) -> list[Any]:
+    """The training preprocessing; with more than one instance, a shard step first: every instance parses and
+    validates its ShardedByS3Key share of ``data`` into parts, and the preprocessing step (one
+    instance: cleaning, split and fit need every row) reads the parts instead of the raw files. Same outputs
+    as one pass (scripts/preprocess_training.py)."""
+    from sagemaker.mlops.workflow import ProcessingStep
+
+    outputs = [processing_output(out, f"{PROCESSING}/output/{out}", artifact_uri(cfg, name, "preprocess", out))
+               for out in ("train", "validation", "test", "baseline", "preprocessor")]
+    schema = inputs[:1]  # the shards validate against the schema; feedback is the merge's (a global window)
+    shards = []
+    if common.instance_count(cfg, "training_preprocess") > 1:
+        shards = [ProcessingStep(name=PREPROCESS_SHARDS, retry_policies=common.retry_policies(), step_args=common.processor(
+            cfg, session, f"{name}-preprocess-shards", "training_preprocess").run(
+            code=common.script("preprocess_training.py"), inputs=[data, *schema], arguments=["--partial"],
+            outputs=[processing_output("parts", f"{PROCESSING}/output/parts",
+                                       artifact_uri(cfg, name, "preprocess", "parts"))]))]
+        data = processing_input("parts", output_of(shards[0], "parts"), f"{PROCESSING}/input/parts")
+        arguments = [*arguments, "--parts-dir", f"{PROCESSING}/input/parts"]
+    merger = common.processor(cfg, session, f"{name}-preprocess", "training_preprocess")
+    merger.instance_count = 1  # cleaning, the split and the fit see every row
+    return [*shards, ProcessingStep(name=PREPROCESS, retry_policies=common.retry_policies(), step_args=merger.run(
+        code=common.script("preprocess_training.py"), inputs=[data, *inputs], arguments=arguments, outputs=outputs))]
 
 
 def _baseline_steps(cfg: PipelineConfig, session: PipelineSession, pipeline_name: str,
@@ -166,20 +193,16 @@ def build_training_pipeline(cfg: PipelineConfig, session: PipelineSession, name:
     mse_threshold = ParameterFloat(name="MseThreshold", default_value=cfg.mse_threshold)
     approval_status = ParameterString(name="ModelApprovalStatus", default_value=registration["approval_status"])
 
-    inputs = [processing_input("data", training_data, f"{PROCESSING}/input/data"),
-              processing_input("schema", schema_uri, f"{PROCESSING}/input/schema")]
+    inputs = [processing_input("schema", schema_uri, f"{PROCESSING}/input/schema")]
     arguments = ["--validation-ratio", str(split["validation_ratio"]), "--test-ratio", str(split["test_ratio"]),
                  "--seed", str(split["seed"])]
     if with_feedback:
         inputs.append(processing_input("feedback", feedback_data, FEEDBACK_DIR))
         arguments += ["--feedback-dir", FEEDBACK_DIR,
                       "--feedback-window", str(cfg.settings.get("feedback", {}).get("max_batches", 10))]
-    pre = ProcessingStep(name=PREPROCESS, retry_policies=retries, step_args=common.processor(
-        cfg, session, f"{name}-preprocess", "training_preprocess").run(
-        code=common.script("preprocess_training.py"), inputs=inputs, arguments=arguments,
-        outputs=[processing_output(out, f"{PROCESSING}/output/{out}", artifact_uri(cfg, name, "preprocess", out))
-                 for out in ("train", "validation", "test", "baseline", "preprocessor")],
-    ))
+    data = processing_input("data", training_data, f"{PROCESSING}/input/data",
+                            sharded=common.instance_count(cfg, "training_preprocess") > 1)
+    *preprocess_shards, pre = _preprocess_steps(cfg, session, name, data, inputs, arguments)
     *baseline_shards, baseline = _baseline_steps(cfg, session, name, pre, schema_uri)
     train, model_data = make_model_step(cfg, session, name, pre)
 
@@ -223,7 +246,7 @@ def build_training_pipeline(cfg: PipelineConfig, session: PipelineSession, name:
 
     parameters = [training_data, *([feedback_data] if with_feedback else []), mse_threshold, approval_status]
     return Pipeline(name=name, parameters=parameters,
-                    steps=[pre, *baseline_shards, baseline, train, evaluate, gate], sagemaker_session=session)
+                    steps=[*preprocess_shards, pre, *baseline_shards, baseline, train, evaluate, gate], sagemaker_session=session)
 
 
 def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:

@@ -10,15 +10,17 @@ label per line in the same row order. Nothing else is ever used as labels: a bat
 ground truth of their own is not scored (a clear note says so).
 
 Inputs : /opt/ml/processing/input/batch/ (the batch objects, as the inference preprocessing read them),
-         /opt/ml/processing/input/predictions/*.out (one prediction per line, files in the batch's row order),
+         /opt/ml/processing/input/predictions/<batch file>/part-<k>-of-<n>.csv.out (one prediction per line: the
+         transform's output of the inference preprocessing's parts of each batch file, part order = row order),
          /opt/ml/processing/input/inference/ground-truth/ (labels), /opt/ml/processing/model/model.tar.gz (dataset_schema.json of the model: the one route).
 Outputs: data_check/data_check.csv (header: schema order, prediction in the target's place),
          model_quality/ground_truth.json (always) + model_quality_input.csv (prediction,ground_truth; when the
          labels are usable), ground_truth/ground_truth.json (the same status, the pipeline's property file),
          feedback/<name> (features + label, headerless training format; only a labelled batch that passes
          the schema), quarantine/<name> + quarantine/reasons.json (a labelled batch that does not).
-Predictions and labels are joined by batch position (row n of a file with label n of its ground truth);
-the row counts are checked per file.
+Predictions pair with the batch file they were computed from by name (<batch file>/part-*.out), their
+parts in part order; every part must be there and the row counts must match per file. Labels pair by
+position (row n of a file with label n of its ground truth).
 """
 
 import csv
@@ -27,6 +29,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import tempfile
 
 from steplib import InputError, Parser, container_path, run_main
@@ -87,6 +90,37 @@ def read_csv(path, columns):
     if not rows:
         raise InputError(f"{path}: file is empty")
     return rows
+
+
+PART = re.compile(r"part-(\d+)-of-(\d+)\.csv\.out")
+
+
+def predictions_by_file(pred_dir, sources):
+    """{batch file (path relative to the batch folder): its predictions in row order}. The transform wrote
+    <batch file>/part-<k>-of-<n>.csv.out for each part the inference preprocessing cut the file into; all n parts
+    must be there, and no prediction file may belong to no batch file (nothing dropped, nothing extra)."""
+    found = relative_files(pred_dir, ".out")
+    if not found:
+        raise InputError(f"{pred_dir}: no prediction files (*.out)")
+    parts = {source: {} for source in sources}
+    for rel in found:
+        match = PART.fullmatch(os.path.basename(rel))
+        source = os.path.dirname(rel)
+        if not match or source not in parts:
+            raise InputError(f"{os.path.join(pred_dir, rel)}: not a prediction part of this batch (expected "
+                             f"<batch file>/part-<k>-of-<n>.csv.out for one of {sorted(sources)})")
+        parts[source][int(match.group(1))] = (int(match.group(2)), rel)
+    predictions = {}
+    for source, found_parts in parts.items():
+        totals = {n for n, _ in found_parts.values()}
+        expected = set(range(totals.pop())) if len(totals) == 1 else None
+        if expected is None or set(found_parts) != expected:
+            raise InputError(f"{pred_dir}: the predictions of batch file {source} are incomplete: found parts "
+                             f"{sorted(rel for _, rel in found_parts.values()) or 'none'}; expected "
+                             f"{source}/part-<k>-of-<n>.csv.out for every k < n")
+        predictions[source] = [r[0] for k in sorted(found_parts)
+                               for r in read_csv(os.path.join(pred_dir, found_parts[k][1]), [("prediction", True)])]
+    return predictions
 
 
 def read_features(path, schema):
@@ -181,26 +215,24 @@ def main(argv=None):
     columns, target = schema["columns"], schema["target"]
     names = [c["name"] for c in columns]
 
-    files = batch_files(container_path(args.batch_dir), args.object_key, args.input_prefix)
+    batch_dir = container_path(args.batch_dir)
+    files = batch_files(batch_dir, args.object_key, args.input_prefix)
     pred_dir = container_path(args.predictions_dir)
-    pred_files = relative_files(pred_dir, ".out")
-    if not pred_files:
-        raise InputError(f"{pred_dir}: no prediction files (*.out)")
-    preds = []
-    for rel in pred_files:
-        preds.extend(r[0] for r in read_csv(os.path.join(pred_dir, rel), [("prediction", True)]))
+    preds = predictions_by_file(pred_dir, [os.path.relpath(path, batch_dir) for _, path in files])
     truth_dir = os.path.join(container_path(args.inference_dir), "ground-truth")
 
-    # Row n of the batch is prediction n (the inference preprocessing and the transform keep order and count).
+    # Row n of a batch file is prediction n of its parts (the inference preprocessing and the transform keep
+    # order and count within a file; the count is checked here).
     batches, start = [], 0
     for name, path in files:
         rows = read_features(path, typed_schema)
-        batches.append({"name": name, "path": path, "rows": rows, "preds": preds[start:start + len(rows)]})
+        own = preds[os.path.relpath(path, batch_dir)]
+        if len(own) != len(rows):
+            raise InputError(f"row count mismatch: batch file {name} ({path}) has {len(rows)} rows, its "
+                             f"predictions under {pred_dir}/{os.path.relpath(path, batch_dir)}/ have {len(own)}")
+        batches.append({"name": name, "path": path, "rows": rows, "preds": own})
         start += len(rows)
-        print(f"batch {name}: {len(rows)} rows from {path}")
-    if start != len(preds):
-        raise InputError(f"row count mismatch: the batch {[b['name'] for b in batches]} has {start} rows, "
-                         f"predictions {pred_files} have {len(preds)}")
+        print(f"batch {name}: {len(rows)} rows from {path}, paired with its {len(own)} predictions")
 
     def with_target(feats, value):
         values = iter(feats)

@@ -8,6 +8,14 @@ Outputs: /opt/ml/processing/output/{train/train.csv, validation/validation.csv, 
          (headerless: target first, then transformed features), baseline/baseline.csv (raw train split with
          header), preprocessor/{preprocessor.joblib, dataset_schema.json, preprocessing.json}.
 
+Sharding (processing.instance_counts.training_preprocess > 1): the shard step (role training_preprocess_shards)
+runs this script with --partial on every instance over its ShardedByS3Key share of the data files: it validates
+and parses its files (the per-cell work) and writes them as parts/<part>.npz plus parts/index-<host>.json
+(which input file, how many rows). The preprocessing step then runs it on one instance with --parts-dir: it reads the parts back
+in input-file order (exactly the rows and values a single pass reads) and does the rest as a single pass
+does: cleaning, the split and the fit over ALL rows, so its outputs equal a single pass byte for byte
+(tests/test_preprocess_sharding.py). The one-instance step holds the usable rows in memory, as before.
+
 Cleaning, each step counted in the log and in preprocessing.json (nothing is dropped silently):
   * rows whose target is missing are dropped (they cannot teach a regressor);
   * exact duplicate rows are dropped before the split (a copy in train and test would flatter the test MSE);
@@ -31,21 +39,88 @@ from steplib import InputError, Parser, container_path, list_files, run_main
 from steplib.csvio import read_table
 from steplib.features import (build_preprocessor, check_finite, check_magnitudes, feature_frame, frame_of,
                               where)
+from steplib.paths import current_host
 from steplib.schema import load_schema
 
 
-def read_inputs(paths, schema):
-    """Every row of every file with its file and line; missing features allowed per the schema's policy."""
+def read_file(path, schema):
+    """One file's rows with their file and line; missing features allowed per the schema's policy."""
     allow = [schema.target] + (schema.feature_names if schema.missing_features == "impute" else [])
-    frames, missing = [], {n: 0 for n in schema.names}
-    for path in paths:
-        lines = []
-        rows, counts = read_table(path, schema, schema.columns, allow_missing=allow, what="training", lines=lines)
-        frames.append(frame_of(rows, schema.names, path, lines))
-        for name, n in counts.items():
-            missing[name] += n
-        print(f"read {len(rows)} rows from {path}")
-    return pd.concat(frames, ignore_index=True), missing
+    lines = []
+    rows, _ = read_table(path, schema, schema.columns, allow_missing=allow, what="training", lines=lines)
+    print(f"read {len(rows)} rows from {path}")
+    return normalized(frame_of(rows, schema.names, path, lines), schema)
+
+
+def normalized(frame, schema):
+    """The one in-memory form of parsed rows, whether parsed here or read back from a shard's part:
+    numeric columns float64 (missing NaN), categorical columns objects (missing None)."""
+    for col in schema.columns:
+        if col.is_numeric:
+            frame[col.name] = pd.to_numeric(frame[col.name]).astype(float)
+        else:
+            frame[col.name] = frame[col.name].astype(object).where(frame[col.name].notna(), None)
+    frame["_line"] = frame["_line"].astype(int)
+    return frame
+
+
+def read_inputs(paths, schema):
+    return pd.concat([read_file(path, schema) for path in paths], ignore_index=True)
+
+
+def write_parts(paths, input_dir, schema, out, host):
+    """A shard's parsed rows: one part per input file, in numpy's .npz format (no pickle): numeric columns as
+    float64 (the parsed values, bit for bit), categorical ones as text ("" = missing: no label is empty), the
+    line numbers; and an index naming each part's input file and row count."""
+    index = []
+    for k, path in enumerate(paths):
+        frame = read_file(path, schema)
+        part = f"part-{host}-{k:05d}.npz"
+        columns = {c.name: (frame[c.name].to_numpy(dtype=float) if c.is_numeric
+                            else frame[c.name].fillna("").to_numpy(dtype=str)) for c in schema.columns}
+        np.savez(os.path.join(out, part), _line=frame["_line"].to_numpy(dtype=np.int64), **columns)
+        index.append({"file": os.path.relpath(path, input_dir), "path": path, "part": part, "rows": len(frame)})
+    with open(os.path.join(out, f"index-{host}.json"), "w") as f:
+        json.dump(index, f, indent=1)
+    print(f"{host}: wrote {sum(e['rows'] for e in index)} parsed rows of {len(index)} file(s) to {out}")
+
+
+def read_parts(parts_dir, schema):
+    """Every shard's parts, in input-file order (the order a single pass reads the files in); each part's row
+    count is checked against its index, and two shards holding the same input file are refused."""
+    indexes = sorted(n for n in os.listdir(parts_dir) if n.startswith("index-") and n.endswith(".json")) \
+        if os.path.isdir(parts_dir) else []
+    if not indexes:
+        raise InputError(f"{parts_dir}: no index-<host>.json from the training preprocessing shards")
+    entries, seen = [], {}
+    for name in indexes:
+        with open(os.path.join(parts_dir, name)) as f:
+            for entry in json.load(f):
+                if entry["file"] in seen:
+                    raise InputError(f"{parts_dir}: input file {entry['file']} was read by two shards "
+                                     f"({seen[entry['file']]}, {name}); the data input must be ShardedByS3Key")
+                seen[entry["file"]] = name
+                entries.append(entry)
+    if not entries:
+        raise InputError(f"{parts_dir}: the shards read no training files")
+    frames = []
+    for entry in sorted(entries, key=lambda e: e["file"]):
+        part = os.path.join(parts_dir, entry["part"])
+        try:
+            with np.load(part, allow_pickle=False) as arrays:
+                columns = {c.name: arrays[c.name] if c.is_numeric else
+                           np.where(arrays[c.name] == "", None, arrays[c.name].astype(object)) for c in schema.columns}
+                lines = arrays["_line"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise InputError(f"{part}: not a part written by the training preprocessing shards ({exc})") from None
+        rows = {len(v) for v in columns.values()} | {len(lines)}
+        if rows != {entry["rows"]}:
+            raise InputError(f"{part}: {sorted(rows)} rows, its index says {entry['rows']} ({entry['file']})")
+        frame = pd.DataFrame(columns)
+        frame["_file"], frame["_line"] = entry["path"], lines
+        frames.append(normalized(frame, schema))
+        print(f"read {len(frame)} rows of {entry['path']} from {part}")
+    return pd.concat(frames, ignore_index=True)
 
 
 def feedback_files(directory, window):
@@ -99,20 +174,39 @@ def main(argv=None):
     # HPO retraining also learns from labelled inference batches (the feedback the data-check preparation writes)
     p.add_argument("--feedback-dir", default=None, help="extra headerless CSVs in the training convention")
     p.add_argument("--feedback-window", type=int, default=10, help="use at most this many newest feedback batches")
+    p.add_argument("--partial", action="store_true",
+                   help="shard step: parse this instance's share of --input-dir into <output-dir>/parts only")
+    p.add_argument("--parts-dir", default=None, help="merge step: the shards' parts instead of --input-dir")
     args = p.parse_args(argv)
     if not (0 < args.validation_ratio < 1 and 0 < args.test_ratio < 1
             and args.validation_ratio + args.test_ratio < 1):
         raise InputError(f"bad split ratios: validation {args.validation_ratio}, test {args.test_ratio} "
                          "(each must be > 0 and their sum < 1)")
-    schema_path, out = container_path(args.schema), container_path(args.output_dir)
-    schema = load_schema(schema_path)
-    names, target = schema.names, schema.target
-    inputs = list_files(container_path(args.input_dir))
     if args.feedback_window < 1:
         raise InputError(f"bad arguments: --feedback-window {args.feedback_window} must be >= 1")
+    schema_path, out = container_path(args.schema), container_path(args.output_dir)
+    schema = load_schema(schema_path)
+    input_dir = container_path(args.input_dir)
+    if args.partial:
+        host, hosts = current_host()
+        # ShardedByS3Key with fewer objects than instances leaves some instances without any
+        paths = list_files(input_dir, required=len(hosts) == 1)
+        os.makedirs(os.path.join(out, "parts"), exist_ok=True)
+        write_parts(paths, input_dir, schema, os.path.join(out, "parts"), host)
+        return
+    df = read_parts(container_path(args.parts_dir), schema) if args.parts_dir else \
+        read_inputs(list_files(input_dir), schema)
     if args.feedback_dir:
-        inputs += feedback_files(container_path(args.feedback_dir), args.feedback_window)
-    df, missing = read_inputs(inputs, schema)
+        feedback = feedback_files(container_path(args.feedback_dir), args.feedback_window)
+        if feedback:
+            df = pd.concat([df, read_inputs(feedback, schema)], ignore_index=True)
+    preprocess(df, schema, schema_path, out, args)
+
+
+def preprocess(df, schema, schema_path, out, args):
+    """Clean, split, fit on the train split, write the splits, the baseline and the fitted preprocessing."""
+    names, target = schema.names, schema.target
+    missing = {n: int(v) for n, v in df[names].isna().sum().items()}
     report = {"rows_read": len(df), "missing_values": {k: v for k, v in missing.items() if v}}
 
     no_target = df[target].isna()

@@ -17,6 +17,8 @@ import subprocess
 import tokenize
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACTS = json.loads((ROOT / "contracts.json").read_text())
 NOT_COUNTED = ("tests/", "docs/")
@@ -77,3 +79,17 @@ def test_the_check_counts_text_not_identifiers(tmp_path):
     (tmp_path / "tool.sh").write_text(f"echo {step}\n")
     found = files_naming([step], ["builder.py", "script.py", "comment.py", "tool.sh"], root=tmp_path)
     assert found == {step: ["script.py", "comment.py", "tool.sh"]}
+
+
+def test_pipeline_aliases_resolve_to_their_key_and_never_collide(tmp_path):
+    from pipeline_scripts import contracts
+
+    loaded = contracts.load(ROOT / "contracts.json")
+    for key, pipeline in loaded.pipelines.items():
+        assert [loaded.pipeline_key(n) for n in (key, *pipeline.aliases)] == [key] * (1 + len(pipeline.aliases))
+    assert loaded.pipeline_key("no-such-pipeline") is None
+    clash = dict(CONTRACTS, pipelines={k: dict(v, aliases=[next(iter(CONTRACTS["pipelines"]))])
+                                       for k, v in CONTRACTS["pipelines"].items()})
+    (tmp_path / "contracts.json").write_text(json.dumps(clash))
+    with pytest.raises(ValueError, match="name more than one pipeline"):
+        contracts.load(tmp_path / "contracts.json")

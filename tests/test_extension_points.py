@@ -32,6 +32,13 @@ def _copy_repository(dest: Path) -> Path:
     return dest
 
 
+def _changed_files(repo: Path) -> set[str]:
+    """Files of the copy that are new or differ from this checkout."""
+    return {p.relative_to(repo).as_posix() for p in repo.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts
+            and (not (ROOT / p.relative_to(repo)).is_file() or (ROOT / p.relative_to(repo)).read_bytes() != p.read_bytes())}
+
+
 def _run(repo: Path, *args: str) -> subprocess.CompletedProcess:
     # the copy's modules (and its step library) first, ahead of the editable install of this checkout
     env = dict(os.environ, PYTHONPATH=f"{repo}{os.pathsep}{repo / 'scripts'}", SM_LOCAL_REPO=str(repo))
@@ -69,19 +76,21 @@ def _add_pipeline_and_algorithm(repo: Path) -> set[str]:
                                    "settings": f"pipeline_scripts/{KEY}_pipeline.yaml", "name_suffix": KEY,
                                    "description": "Scheduled retraining", "started_by": {}}
     (repo / "contracts.json").write_text(json.dumps(contracts, indent=2) + "\n")
+    # one entry in the registry (appended here; in practice written next to the others)
     registry = repo / "scripts" / "steplib" / "algorithms.py"
-    text = registry.read_text()
-    table, factories = "\n)}\nDEFAULT_ALGORITHM", "\n\n_SEED = "
-    assert table in text and factories in text, "algorithms.py's layout moved: update this experiment"
-    registry.write_text(text.replace(factories, '''
+    registry.write_text(registry.read_text() + textwrap.dedent('''
 
-def _ridge(hp):
-    from sklearn.linear_model import Ridge
 
-    return Ridge(alpha=hp["alpha"])
-''' + factories).replace(table, '''
-    Algorithm("ridge", (Hyperparameter("alpha", float, 1.0, 0.0, 1e6, help="L2 penalty"),), _ridge,
-              ("sklearn",), ("sklearn",), "linear least squares with an L2 penalty"),''' + table))
+        def _ridge(hp):
+            from sklearn.linear_model import Ridge
+
+            return Ridge(alpha=hp["alpha"])
+
+
+        ALGORITHMS["ridge"] = Algorithm(
+            "ridge", (Hyperparameter("alpha", float, 1.0, 0.0, 1e6, help="L2 penalty"),), _ridge,
+            ("sklearn",), ("sklearn",), "linear least squares with an L2 penalty")
+    '''))
     return {"pipeline_scripts/retraining_pipeline.py", "pipeline_scripts/retraining_pipeline.yaml", "contracts.json",
             "scripts/steplib/algorithms.py"}
 
@@ -89,7 +98,8 @@ def _ridge(hp):
 def test_a_fourth_pipeline_takes_three_files_and_a_new_algorithm_two(tmp_path):
     repo = _copy_repository(tmp_path / "repo")
     touched = _add_pipeline_and_algorithm(repo)
-    pipeline_files = {f for f in touched if f != "scripts/steplib/algorithms.py"}
+    assert _changed_files(repo) == touched  # measured against this checkout: nothing else was edited
+    pipeline_files = touched - {"scripts/steplib/algorithms.py"}
     algorithm_files = {"scripts/steplib/algorithms.py", f"pipeline_scripts/{KEY}_pipeline.yaml"}
     assert len(pipeline_files) == 3 and len(algorithm_files) == 2
 

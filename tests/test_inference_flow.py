@@ -41,7 +41,7 @@ def message(root):
 
 def stage(root, batch: dict, predictions: list, ground_truth: dict, object_key: str):
     """Lay out the data-check job's channels: batch objects (as SageMaker stages them for object_key),
-    predictions in the batch's row order, the ground-truth prefix, and the model (whose model.tar.gz carries
+    predictions in the batch's row order (one part file per batch file), the ground-truth prefix, and the model (whose model.tar.gz carries
     the schema it was trained with: the one route)."""
     import io
     import tarfile
@@ -54,9 +54,14 @@ def stage(root, batch: dict, predictions: list, ground_truth: dict, object_key: 
         info.size = len(body)
         tar.addfile(info, io.BytesIO(body))
     single = not object_key.endswith("/")
+    start = 0
     for name, text in batch.items():
-        write(proc / "batch" / (Path(name).name if single else name), text)
-    write(proc / "predictions" / "transformed.csv.out", "".join(f"{p}\n" for p in predictions))
+        local = Path(name).name if single else name
+        write(proc / "batch" / local, text)
+        # what the transform returns for DataPreProcessingStep's one part of this file: its predictions in order
+        own = predictions[start:start + len(text.splitlines())]
+        start += len(own)
+        write(proc / "predictions" / local / "part-00000-of-00001.csv.out", "".join(f"{p}\n" for p in own))
     for name, text in ground_truth.items():
         write(proc / "inference" / "ground-truth" / name, text)
 

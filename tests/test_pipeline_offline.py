@@ -334,6 +334,7 @@ def test_training_code_archive_is_reproducible(tmp_path):
 def test_instance_counts_per_processing_step(tmp_path):
     settings = yaml.safe_load((ROOT / PIPELINES["training"].settings).read_text())
     settings["processing"]["instance_counts"] = {"training_preprocess": 3, "data_quality_baseline": 2}
+    settings["processing"]["instance_count"] = 4  # the evaluation reads its whole input: one instance anyway
     path = tmp_path / "training.yaml"
     path.write_text(yaml.safe_dump(settings))
     cfg = load_pipeline_config("training", settings_file=path)
@@ -341,9 +342,10 @@ def test_instance_counts_per_processing_step(tmp_path):
                             .definition())
     counts = {s["Name"]: s["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceCount"]
               for s in sagemaker_api_check.steps_of(definition) if s["Type"] == "Processing"}
-    # a data-quality baseline over 2 instances: the sharded step, then the one-instance merge (its usual name)
-    assert counts == {STEPS["training_preprocess"]: 3, STEPS["data_quality_baseline_shards"]: 2,
-                      STEPS["data_quality_baseline"]: 1, STEPS["evaluation"]: settings["processing"]["instance_count"]}
+    # a sharded step, then the one-instance merge under the usual name
+    assert counts == {STEPS["training_preprocess_shards"]: 3, STEPS["training_preprocess"]: 1,
+                      STEPS["data_quality_baseline_shards"]: 2, STEPS["data_quality_baseline"]: 1,
+                      STEPS["evaluation"]: 1}
 
 
 def test_instance_counts_name_known_step_roles(tmp_path):

@@ -133,7 +133,7 @@ def inference(root, text, name="batch.csv"):
         old.unlink()
     (data / name).write_text(text)
     proc = run("preprocess_inference.py", root)
-    out = root / "processing/output/transformed/inference-transformed.csv"
+    out = root / "processing/output/transformed" / name / "part-00000-of-00001.csv"
     return proc, (np.loadtxt(out, delimiter=",", ndmin=2) if proc.returncode == 0 else None)
 
 

@@ -124,14 +124,14 @@ def e2e(tmp_path_factory):
     (root / "processing/input/data/training-data.csv").unlink()
     pi = run("preprocess_inference.py", root)
     assert pi.returncode == 0, pi.stderr
-    transformed = root / "processing/output/transformed/inference-transformed.csv"
+    transformed = root / "processing/output/transformed/inference-data.csv/part-00000-of-00001.csv"
     model = train_module.model_fn(str(root / "model"))
     payload = train_module.input_fn(transformed.read_bytes(), "text/csv")
     body = train_module.output_fn(train_module.predict_fn(payload, model), "text/csv")
     # the batch input/inference-data.csv and its own labels at ground-truth/inference-data.csv
     write(root / "processing/input/batch/inference-data.csv", (data / "inference-data.csv").read_text())
     write(root / "processing/input/inference/ground-truth/inference-data.csv", (data / "ground-truth.csv").read_text())
-    write(root / "processing/input/predictions/inference-transformed.csv.out", body)
+    write(root / "processing/input/predictions/inference-data.csv/part-00000-of-00001.csv.out", body)
     dc = run("prepare_data_check.py", root, ["--object-key", "p/inference/input/inference-data.csv",
                                              "--input-prefix", "p/inference/input"])
     assert dc.returncode == 0, dc.stderr
@@ -368,7 +368,8 @@ def test_preprocess_inference_refuses_unseen_and_bad_rows(tmp_path, e2e):
             assert f"inference-data.csv: line 2: unknown category 'unseen-category' in column '{cat}'" in message(root)
         else:  # ignore / most_frequent: the row is kept, in order
             assert proc.returncode == 0, proc.stderr
-            out = np.loadtxt(root / "processing/output/transformed/inference-transformed.csv", delimiter=",", ndmin=2)
+            out = np.loadtxt(root / "processing/output/transformed/inference-data.csv/part-00000-of-00001.csv",
+                             delimiter=",", ndmin=2)
             assert out.shape == (3, width(e2e["root"]))
     if NUMERIC:
         num = NUMERIC[0].name
@@ -383,12 +384,12 @@ def test_prepare_data_check_count_mismatch_and_no_ground_truth(tmp_path):
     make_tar(root / "processing/model/model.tar.gz", [SCHEMA])  # the schema travels with the model
     row = feature_rows(1)[0]
     write(root / "processing/input/batch/inference-data.csv", (",".join(row) + "\n") * 3)
-    preds = write(root / "processing/input/predictions/inference-data.csv.out", "9.5\n8.0\n")
+    preds = write(root / "processing/input/predictions/inference-data.csv/part-00000-of-00001.csv.out", "9.5\n8.0\n")
     args = ["--object-key", "p/inference/input/inference-data.csv", "--input-prefix", "p/inference/input"]
     proc = run("prepare_data_check.py", root, args)
     assert proc.returncode != 0
     msg = message(root)
-    assert "has 3 rows" in msg and "inference-data.csv.out" in msg and "have 2" in msg
+    assert "has 3 rows" in msg and "predictions/inference-data.csv/ have 2" in msg and "have 2" in msg
     preds.write_text("9.5\n8.0\n7.0\n")
     proc = run("prepare_data_check.py", root, args)
     assert proc.returncode == 0, proc.stderr

@@ -52,6 +52,16 @@ def test_bad_cells_name_file_line_column_value(tmp_path, text, expected):
     assert expected in str(err.value)
 
 
+def test_int_column_refuses_a_fraction_like_the_import_tool(tmp_path):
+    schema = from_dict({"name": "toy", "target": "y", "columns": [
+        {"name": "y", "type": "float"}, {"name": "count", "type": "int"}]})
+    rows, _ = read_table(write(tmp_path, "1.5,3\n2.5,4.0\n"), schema, schema.columns)
+    assert rows == [[1.5, 3.0], [2.5, 4.0]]  # 4.0 is a whole number
+    path = write(tmp_path, "1.5,3\n2.5,4.5\n", "bad.csv")
+    with pytest.raises(InputError, match=r"bad\.csv: line 2: value '4\.5' in int column 'count' is not a whole number"):
+        read_table(path, schema, schema.columns)
+
+
 def test_missing_and_unknown_allowed_where_the_caller_says(tmp_path):
     path = write(tmp_path, "NA,7,\n2,1,3\n")
     rows, missing = read_table(path, SCHEMA, SCHEMA.columns, allow_missing=["y", "x"], unknown_ok=["kind"])

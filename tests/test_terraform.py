@@ -16,6 +16,7 @@ import pytest
 from pipeline_scripts import tfmodule
 from pipeline_scripts.config import ConfigError, load_env
 from pipeline_scripts.contracts import PIPELINES, STEPS
+from tools.terraform_offline import MIRROR, terraform_env
 
 ROOT = Path(__file__).resolve().parent.parent
 TF_FILES = sorted(ROOT.glob("*.tf"))
@@ -296,18 +297,6 @@ def test_lambda_zip_is_reproducible(tmp_path):
 
 # ---------------------------------------------------------------- terraform itself, offline
 TERRAFORM = shutil.which("terraform")
-MIRROR = Path(os.environ.get("TF_PROVIDER_MIRROR", "/opt/tf-plugins"))
-CLI_CONFIG = """provider_installation {
-  filesystem_mirror {
-    path    = "%s"
-    include = ["registry.terraform.io/hashicorp/*"]
-  }
-  direct {
-    exclude = ["registry.terraform.io/hashicorp/*"]
-  }
-}
-"""
-
 
 def _module_copy(dest: Path, files) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
@@ -319,10 +308,8 @@ def _module_copy(dest: Path, files) -> Path:
 
 
 def _terraform(args, cwd, tmp_path):
-    (tmp_path / "cli.tfrc").write_text(CLI_CONFIG % MIRROR)
-    env = dict(os.environ, TF_CLI_CONFIG_FILE=str(tmp_path / "cli.tfrc"), TF_IN_AUTOMATION="1", TF_INPUT="0",
-               CHECKPOINT_DISABLE="1", TF_DATA_DIR=str(cwd / ".terraform"))
-    return subprocess.run([TERRAFORM, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([TERRAFORM, *args], cwd=cwd, env=terraform_env(tmp_path, cwd), capture_output=True, text=True,
+                          timeout=300)
 
 
 @pytest.mark.skipif(not TERRAFORM or not MIRROR.is_dir(),

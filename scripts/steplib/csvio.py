@@ -124,6 +124,9 @@ def read_table(path: str, schema: DatasetSchema, columns: Sequence[Column], *, a
                 row.append(label)
             else:
                 value = parse_number(text, path, line, col.name)
+                if col.type == "int" and not value.is_integer():  # as strict as the import tool
+                    raise InputError(f"{path}: line {line}: value {text!r} in int column '{col.name}' is not a "
+                                     "whole number")
                 if check_ranges and not col.in_range(value):
                     raise InputError(f"{path}: line {line}: value {text!r} in column '{col.name}' is outside "
                                      f"the schema range {col.range_text()}")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+
+RESOURCE_CONFIG = "/opt/ml/config/resourceconfig.json"
 
 
 def container_path(path: str) -> str:
@@ -23,3 +26,23 @@ def list_files(directory: str, what: str = "input", suffix: str = "", required: 
         from .errors import InputError
         raise InputError(f"{directory}: no {what} files" + (f" (*{suffix})" if suffix else ""))
     return files
+
+
+def current_host() -> tuple[str, list[str]]:
+    """(this instance's host name, every host of the job) from the resource config SageMaker writes on each
+    instance of a processing or training job (https://docs.aws.amazon.com/sagemaker/latest/dg/
+    build-your-own-processing-container.html); one host "algo-1" without it (a script run by hand)."""
+    path = container_path(RESOURCE_CONFIG)
+    if not os.path.exists(path):
+        return "algo-1", ["algo-1"]
+    try:
+        with open(path, encoding="utf-8") as fh:
+            config = json.load(fh)
+        hosts = [str(h) for h in config["hosts"]]
+        host = str(config["current_host"])
+        if host not in hosts:
+            raise KeyError(f"current_host {host!r} is not in hosts {hosts}")
+        return host, hosts
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        from .errors import InputError
+        raise InputError(f"{path} is not a SageMaker resource config (current_host, hosts): {exc}") from None

@@ -19,25 +19,19 @@ import argparse
 import json
 import os
 
-from ..errors import fail
+from .. import paths
+from ..errors import InputError, fail
 from ..paths import container_path
 from . import engine
 from .source import DataQualityError
 
-RESOURCE_CONFIG = "/opt/ml/config/resourceconfig.json"
-
-
 def current_host() -> tuple[str, int]:
-    """(this instance's host name, number of instances) from SageMaker's resource config; one host without it."""
-    path = container_path(RESOURCE_CONFIG)
-    if not os.path.exists(path):
-        return "algo-1", 1
+    """(this instance's host name, number of instances); see steplib.paths.current_host."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            config = json.load(fh)
-        return str(config["current_host"]), len(config["hosts"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DataQualityError(f"{path} is not a SageMaker resource config (current_host, hosts): {exc}") from None
+        host, hosts = paths.current_host()
+    except InputError as exc:
+        raise DataQualityError(str(exc)) from None
+    return host, len(hosts)
 
 
 def parser() -> argparse.ArgumentParser:
