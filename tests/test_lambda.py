@@ -462,3 +462,21 @@ def test_token_from_ssm_and_https_enforced(aws, monkeypatch):
     assert deploy_trigger.read_trigger_token(arn) == "glptt-ssm"
     with pytest.raises(ValueError, match="must use https"):
         deploy_trigger.trigger_pipeline("http://gitlab.example.com/api/v4", "1", "t", "main", {})
+
+
+def test_warm_invocations_reuse_the_idempotency_client(aws, contract_env, monkeypatch):
+    """Lambda best practice ("Initialize SDK clients ... outside of the function handler",
+    https://docs.aws.amazon.com/lambda/latest/dg/best-practices.html): the idempotency store's DynamoDB client is
+    made once per execution environment (and region), not once per invocation; deduplication is unchanged."""
+    import idempotency
+
+    monkeypatch.setenv("NOTIFY_CLEAN_RUNS", "true")
+    _execution([{"StepName": ROLES["training"], "StepStatus": "Succeeded"}])
+    event = doc_pipeline_status("abalone-batch-inference", "Succeeded")
+    first = notification.lambda_handler(event, Ctx())
+    client = idempotency._dynamodb()
+    second = notification.lambda_handler(json.loads(json.dumps(event)), Ctx())
+    assert idempotency._dynamodb() is client
+    assert first["status"] == "published" and second == first and len(aws()) == 1  # still published once
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    assert idempotency._dynamodb() is not client  # another region, another client
