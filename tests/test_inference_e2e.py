@@ -55,10 +55,15 @@ def deployed(tmp_path_factory):
     from local_runtime.runtime import Runtime
     from pipeline_scripts import inference_pipeline, training_pipeline
     sys.path.insert(0, str(ROOT))
-    from tools import make_data
+    from pipeline_scripts.config import load_env
+    from tools import synth
     tmp = tmp_path_factory.mktemp("inference-e2e")
-    make_data.generate(tmp / "data", 1500, 300, 11, drift=False)
-    make_data.generate(tmp / "drift", 1500, 300, 11, drift=True)
+    # from the current schema, scaled to the tfvars threshold: a fitted model passes it, a drifted batch does not
+    schema = synth.load_schema(ROOT / "scripts" / "dataset_schema.json")
+    scales = synth.scales_for_threshold(float(load_env().accuracy_mse_threshold))
+    synth.write_split(synth.generate(schema, 1500, 11, **scales), schema, tmp / "data", training=True)
+    synth.write_split(synth.generate(schema, 300, 12, **scales), schema, tmp / "data", training=False)
+    synth.write_split(synth.generate(schema, 300, 1011, drift=True, **scales), schema, tmp / "drift", training=False)
     with Runtime(repo_root=ROOT, workspace=tmp / "ws", quiet=True, persist=False) as rt:
         v = rt.tf.vars
         rt.aws.s3.create_bucket(Bucket=v["bucket_name"])

@@ -161,6 +161,8 @@ def test_runtime_against_a_moto_server_endpoint(tmp_path, monkeypatch, make_data
     import socket
     from moto.server import ThreadedMotoServer
     from local_runtime import cli
+    from pipeline_scripts.config import load_env
+    group = load_env().model_package_group_name  # derived from the schema's name unless the tfvars set it
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -174,9 +176,9 @@ def test_runtime_against_a_moto_server_endpoint(tmp_path, monkeypatch, make_data
                          "abalone/training/training-data.csv"]) == 0
         import boto3
         sm = boto3.client("sagemaker", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1")
-        (package,) = sm.list_model_packages(ModelPackageGroupName="abalone-models")["ModelPackageSummaryList"]
+        (package,) = sm.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
         assert package["ModelApprovalStatus"] == "PendingManualApproval"
-        assert cli.main([*ws, "approve", "abalone-models/1"]) == 0  # a third command, same server state
+        assert cli.main([*ws, "approve", f"{group}/1"]) == 0  # a third command, same server state
         assert sm.describe_model_package(ModelPackageName=package["ModelPackageArn"])["ModelApprovalStatus"] == "Approved"
     finally:
         server.stop()

@@ -38,7 +38,7 @@ def workspace(tmp_path_factory):
     from local_runtime import cli
     from tools import make_data
     d = tmp_path_factory.mktemp("studio")
-    make_data.generate(d / "data", 600, 50, make_data.DEFAULT_SEED, drift=False)
+    make_data.synthesize(d / "data", make_data.load_schema(), 600, 50, make_data.DEFAULT_SEED, 0.0)  # current schema
     ws = ["--workspace", str(d / "ws")]
     assert cli.main([*ws, "upsert"]) == 0
     assert cli.main([*ws, "upload", str(d / "data" / "training-data.csv"), "abalone/training/training-data.csv"]) == 0
