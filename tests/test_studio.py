@@ -18,7 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from pipeline_scripts.config import load_env
+
 ROOT = Path(__file__).resolve().parents[1]
+ENV = load_env()  # the tfvars: pipeline and model package group names (derived from the schema's name by default)
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
@@ -99,7 +102,7 @@ def test_approve_in_the_browser_deploys_the_inference_pipeline(studio, browser, 
     assert row.find_element(By.CSS_SELECTOR, '[data-role="approval"]').text == "PendingManualApproval"
     assert "mse" in browser.find_element(By.ID, "versions").text  # the version's training metrics are shown
     executions = browser.find_element(By.ID, "executions").text
-    assert "abalone-training" in executions and "Succeeded" in executions
+    assert ENV.pipeline_name("training") in executions and "Succeeded" in executions
 
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -108,7 +111,7 @@ def test_approve_in_the_browser_deploys_the_inference_pipeline(studio, browser, 
     status = WebDriverWait(browser, 300).until(ec.presence_of_element_located((By.ID, "new-status")))
     assert status.text == "Approved"
     deploy = browser.find_element(By.ID, "deploy-1").text
-    assert "inference pipeline rebuilt" in deploy and "model-package/abalone-models/1" in deploy
+    assert "inference pipeline rebuilt" in deploy and f"model-package/{ENV.model_package_group_name}/1" in deploy
     chain = browser.find_element(By.TAG_NAME, "pre").text
     assert "GitLab pipeline #1" in chain
 
@@ -119,7 +122,7 @@ def test_approve_in_the_browser_deploys_the_inference_pipeline(studio, browser, 
     # what the deploy Lambda did, as recorded by the runtime (CloudWatch Logs stand-in)
     calls = [json.loads(l) for l in (workspace / "lambda_invocations.jsonl").read_text().splitlines()]
     deploys = [c for c in calls if (c.get("result") or {}).get("status") == "triggered"]
-    assert len(deploys) == 1 and deploys[0]["result"]["model_package_arn"].endswith("abalone-models/1")
+    assert len(deploys) == 1 and deploys[0]["result"]["model_package_arn"].endswith(f"{ENV.model_package_group_name}/1")
 
 
 def test_execution_page_links_steps_logs(studio, browser):
