@@ -98,6 +98,7 @@ bench-scale: $(STAMP) $(BENCH_STAMP)
 bench-transform: $(STAMP)
 	$(BIN)/python bench/bench_transform.py $(BENCH_TRANSFORM_ARGS)
 
+## The demo's phases before and after the faster loop, side by side; local transform against raw predict.
 bench-runtime: $(STAMP)
 	$(BIN)/python bench/bench_runtime.py
 
