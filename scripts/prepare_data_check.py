@@ -40,12 +40,9 @@ from steplib.schema import load_schema
 
 def model_schema(model_path):
     """The schema the model was trained with, from its model.tar.gz (the one route, see steplib/schema.py),
-    validated by the one schema module; returned as the plain document the checks below read."""
+    validated and typed by the one schema module."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = extract(model_path, tmp, {"dataset_schema.json"})["dataset_schema.json"]
-        typed = load_schema(path)
-        with open(path) as f:
-            return typed, json.load(f)
+        return load_schema(extract(model_path, tmp, {"dataset_schema.json"})["dataset_schema.json"])
 
 
 def relative_files(directory, suffix=""):
@@ -160,25 +157,26 @@ def batch_files(batch_dir, object_key, input_prefix):
 
 def schema_problems(rows, columns, target, path):
     """Why a labelled batch may not become training data: unknown categories, values outside the schema's
-    declared ranges, non-finite numbers. One entry per problem (file, line, column, value), capped."""
+    declared ranges, non-finite numbers. One entry per problem (file, line, column, value), capped.
+    ``columns``: the typed schema columns (steplib.schema), so labels compare in their canonical spelling."""
     problems = []
     for line, row in enumerate(rows, start=1):
         for col, value in zip(columns, row):
-            name = col["name"]
+            name = col.name
             if value == "":  # missing: imputed by the preprocessing fitted at training, not a schema problem
                 continue
-            if col["type"] == "categorical":
-                if value not in [str(c) for c in col.get("categories", [])]:
+            if col.is_categorical:
+                if col.category(value) is None:
                     problems.append(f"{path}: line {line}: column '{name}': unknown category {value!r} "
-                                    f"(allowed: {', '.join(str(c) for c in col.get('categories', []))})")
+                                    f"(allowed: {', '.join(col.categories)})")
                 continue
             number = float(value)
             if not math.isfinite(number):
                 problems.append(f"{path}: line {line}: column '{name}': non-finite value {value!r}")
-            elif col.get("min") is not None and number < col["min"]:
-                problems.append(f"{path}: line {line}: column '{name}': {value} is below the schema minimum {col['min']}")
-            elif col.get("max") is not None and number > col["max"]:
-                problems.append(f"{path}: line {line}: column '{name}': {value} is above the schema maximum {col['max']}")
+            elif col.min is not None and number < col.min:
+                problems.append(f"{path}: line {line}: column '{name}': {value} is below the schema minimum {col.min:g}")
+            elif col.max is not None and number > col.max:
+                problems.append(f"{path}: line {line}: column '{name}': {value} is above the schema maximum {col.max:g}")
             if len(problems) >= 20:
                 return problems + ["(more problems not listed)"]
     return problems
@@ -211,9 +209,9 @@ def main(argv=None):
     p.add_argument("--output-dir", default="/opt/ml/processing/output")
     args = p.parse_args(argv)
 
-    typed_schema, schema = model_schema(container_path(args.model_path))
-    columns, target = schema["columns"], schema["target"]
-    names = [c["name"] for c in columns]
+    typed_schema = model_schema(container_path(args.model_path))
+    columns, target = typed_schema.columns, typed_schema.target
+    names = [c.name for c in columns]
 
     batch_dir = container_path(args.batch_dir)
     files = batch_files(batch_dir, args.object_key, args.input_prefix)

@@ -39,7 +39,7 @@ def message(root):
     return (root / "output" / "message").read_text()
 
 
-def stage(root, batch: dict, predictions: list, ground_truth: dict, object_key: str):
+def stage(root, batch: dict, predictions: list, ground_truth: dict, object_key: str, schema: dict = SCHEMA):
     """Lay out the data-check job's channels: batch objects (as SageMaker stages them for object_key),
     predictions in the batch's row order (one part file per batch file), the ground-truth prefix, and the model (whose model.tar.gz carries
     the schema it was trained with: the one route)."""
@@ -48,7 +48,7 @@ def stage(root, batch: dict, predictions: list, ground_truth: dict, object_key: 
     proc = root / "processing" / "input"
     model = root / "processing" / "model" / "model.tar.gz"
     model.parent.mkdir(parents=True, exist_ok=True)
-    body = json.dumps(SCHEMA).encode()
+    body = json.dumps(schema).encode()
     with tarfile.open(model, "w:gz") as tar:
         info = tarfile.TarInfo("dataset_schema.json")
         info.size = len(body)
@@ -71,15 +71,16 @@ def check(root, object_key, execution="exec-1"):
                                                 "--execution", execution])
 
 
-def staged_check(root, batch: dict, predictions: list, ground_truth: dict, object_key: str):
+def staged_check(root, batch: dict, predictions: list, ground_truth: dict, object_key: str, schema: dict = SCHEMA):
     """stage() the channels, then run the data-check script for object_key."""
-    stage(root, batch, predictions, ground_truth, object_key)
+    stage(root, batch, predictions, ground_truth, object_key, schema)
     return check(root, object_key)
 
 
-def checked(root, batch: dict, predictions: list, ground_truth: dict, object_key: str) -> dict:
+def checked(root, batch: dict, predictions: list, ground_truth: dict, object_key: str,
+            schema: dict = SCHEMA) -> dict:
     """staged_check() that must succeed; the ground-truth status document it wrote."""
-    proc = staged_check(root, batch, predictions, ground_truth, object_key)
+    proc = staged_check(root, batch, predictions, ground_truth, object_key, schema)
     assert proc.returncode == 0, proc.stderr
     return status(root)
 
@@ -150,6 +151,20 @@ def test_counts_are_checked(tmp_path):
     proc = staged_check(root, {"batch-a.csv": ROWS_A}, [10, 20], {}, f"{PREFIX}/batch-a.csv")
     assert proc.returncode == 1
     assert "row count mismatch" in message(root) and "3 rows" in message(root) and "have 2" in message(root)
+
+
+def test_numeric_category_labels_are_one_category_however_spelled(tmp_path):
+    """With categories [1, 2], the preprocessing reads "1.0" as category 1: the feedback check agrees (the batch
+    is training data, not quarantined) and the checked and fed-back rows carry the canonical spelling."""
+    schema = {"name": "toy", "target": "y", "columns": [
+        {"name": "size", "type": "categorical", "categories": [1, 2]}, {"name": "x", "type": "float"},
+        {"name": "y", "type": "float"}]}
+    root = tmp_path / "opt/ml"
+    st = checked(root, {"batch-a.csv": "1.0,3.5\n2,4.0\n"}, [10, 20], {"batch-a.csv": "11\n19\n"},
+                 f"{PREFIX}/batch-a.csv", schema)
+    assert st["available"] is True and not st["quarantined"]
+    assert out(root, "feedback", "data", "batch-a.csv").read_text().splitlines() == ["1,3.5,11", "2,4.0,19"]
+    assert out(root, "data_check", "data_check.csv").read_text().splitlines()[1:] == ["1,3.5,10", "2,4.0,20"]
 
 
 def test_labels_that_do_not_fit_the_batch_are_quarantined_not_scored(tmp_path):

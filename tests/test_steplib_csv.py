@@ -52,6 +52,12 @@ def test_bad_cells_name_file_line_column_value(tmp_path, text, expected):
     assert expected in str(err.value)
 
 
+def test_as_text_keeps_numbers_as_written_and_spells_categories_canonically(tmp_path):
+    rows, _ = read_table(write(tmp_path, "1.50,2.0,10\n2.5,3,NA\n"), SCHEMA, SCHEMA.columns, as_text=True,
+                         allow_missing=["x"])
+    assert rows == [["1.50", "2", "10"], ["2.5", "3", ""]]
+
+
 def test_int_column_refuses_a_fraction_like_the_import_tool(tmp_path):
     schema = from_dict({"name": "toy", "target": "y", "columns": [
         {"name": "y", "type": "float"}, {"name": "count", "type": "int"}]})

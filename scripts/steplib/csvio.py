@@ -131,7 +131,9 @@ def read_table(path: str, schema: DatasetSchema, columns: Sequence[Column], *, a
                     raise InputError(f"{path}: line {line}: value {text!r} in column '{col.name}' is outside "
                                      f"the schema range {col.range_text()}")
                 row.append(value)
-        rows.append([("" if v is MISSING else t) for v, t in zip(row, cells)] if as_text else row)
+        # as text: numbers as written, categories in their canonical spelling ("1.0" of categories [1, 2] is "1")
+        rows.append([("" if v is MISSING else v if col.is_categorical else t) for v, t, col in zip(row, cells, columns)]
+                     if as_text else row)
         if lines is not None:
             lines.append(line)
     if not rows:
