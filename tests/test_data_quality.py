@@ -421,3 +421,22 @@ def test_cli_missing_baseline_file_fails_with_message(tmp_path):
                 "--baseline-constraints", str(tmp_path / "nope2.json"), "--output", str(tmp_path / "o"))
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "baseline statistics file" in r.stderr and "nope.json does not exist" in r.stderr
+
+
+def test_the_schema_is_read_by_the_one_schema_module(tmp_path):
+    """The engine validates the schema as every step does (steplib.schema's JSON Schema): a schema the
+    preprocessing would refuse is refused here too, naming the file; numeric category labels are compared in
+    their canonical spelling, so the cell 1.0 of categories [1, 2] is category 1."""
+    data = tmp_path / "baseline.csv"
+    data.write_text("size,x,y\n1,0.5,3\n2.0,0.7,4\n1.0,0.2,5\n")
+    no_target = {"name": "toy", "columns": [{"name": "size", "type": "categorical", "categories": [1, 2]},
+                                            {"name": "x", "type": "float"}, {"name": "y", "type": "float"}]}
+    bad = tmp_path / "bad-schema.json"
+    bad.write_text(json.dumps(no_target))
+    with pytest.raises(dq.DataQualityError.__mro__[1], match="bad-schema.json"):
+        dq.run_baseline(str(data), str(bad), True, str(tmp_path / "out-bad"))
+    good = tmp_path / "schema.json"
+    good.write_text(json.dumps(dict(no_target, target="y")))
+    stats, cons = dq.run_baseline(str(data), str(good), True, str(tmp_path / "out"))
+    size = next(f for f in cons["features"] if f["name"] == "size")
+    assert size["string_constraints"]["domains"] == ["1", "2"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import glob
 import os
 
+import pandas as pd
+
 from . import checks
 from .constraints import Baseline, constraints_document, suggest_feature
 from .profile import NUMERIC_TYPES, TypeProbe, new_profile, profile_from_dict
@@ -12,6 +14,25 @@ from .source import (DataQualityError, dataset_header, list_csv_files, load_json
                      write_json)
 
 PARTIAL_VERSION = 1
+
+
+def _is_number(text) -> bool:
+    try:
+        float(text)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def canonical_labels(series: pd.Series) -> pd.Series:
+    """Cells that are numbers in steplib.schema.canonical_label's spelling (4.0 -> "4"); other text unchanged."""
+    numbers = pd.to_numeric(series, errors="coerce")
+    whole = numbers.notna() & (numbers % 1 == 0)
+    out = series.copy()
+    out[whole] = [str(int(v)) for v in numbers[whole]]  # Python ints: no int64 overflow
+    fraction = numbers.notna() & ~whole
+    out[fraction] = [repr(float(v)) for v in numbers[fraction]]
+    return out
 
 
 class DatasetProfile:
@@ -27,12 +48,17 @@ class DatasetProfile:
 
     def read(self, path: str) -> "DatasetProfile":
         strings = [c for c in self.columns if self.kinds[c] not in NUMERIC_TYPES]
+        # categories given as numbers: a cell is the category its value names ("1.0" of [1, 2] is "1"), as the
+        # preprocessing reads it (steplib.schema.canonical_label)
+        numeric_labels = [c for c, labels in self.categories.items()
+                          if c in strings and labels and all(_is_number(x) for x in labels)]
         for chunk in read_chunks(path, self.columns, strings):
             if chunk.index == 0:
                 self.files.append(chunk.key)
             self.rows += len(chunk.frame)
             for name in self.columns:
-                self.profiles[name].update(chunk, chunk.frame[name])
+                series = chunk.frame[name]
+                self.profiles[name].update(chunk, canonical_labels(series) if name in numeric_labels else series)
         return self
 
     def merge(self, other: "DatasetProfile", where: str) -> None:

@@ -128,22 +128,11 @@ def write_json(path: str, doc) -> None:
         fh.write("\n")
 
 
-SCHEMA_TYPES = {"categorical": "String", "string": "String", "float": "Fractional",
-                "double": "Fractional", "int": "Integral", "integer": "Integral"}
-
-
 def load_schema(path: str) -> list[dict]:
-    schema = load_json(path, "schema")
-    cols = schema.get("columns") if isinstance(schema, dict) else None
-    if not isinstance(cols, list) or not cols:
-        raise DataQualityError(f"schema file {path} has no 'columns' list")
-    out = []
-    for c in cols:
-        if not isinstance(c, dict) or "name" not in c:
-            raise DataQualityError(f"schema file {path}: every column needs a 'name': {c!r}")
-        t = str(c.get("type", "")).lower()
-        if t not in SCHEMA_TYPES:
-            raise DataQualityError(f"schema file {path}: column {c['name']} has unknown type {c.get('type')!r}"
-                                   f" (known: {sorted(SCHEMA_TYPES)})")
-        out.append({"name": c["name"], "type": SCHEMA_TYPES[t], "categories": c.get("categories")})
-    return out
+    """The data set schema's columns as the engine profiles them: read and validated by the one schema
+    module (steplib.schema, the JSON Schema every step uses), categories in their canonical spelling."""
+    from ..schema import load_schema as load_dataset_schema
+
+    schema = load_dataset_schema(path)
+    return [{"name": c.name, "type": "String" if c.is_categorical else ("Integral" if c.type == "int" else "Fractional"),
+             "categories": list(c.categories) or None} for c in schema.columns]
