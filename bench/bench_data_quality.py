@@ -25,6 +25,8 @@ import sys
 import tempfile
 import time
 
+from peak_memory import PEAK  # bench/ is on sys.path when run as a script
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIFTS = [0.0, 0.05, 0.1, 0.2, 0.5]
 SIZES = [1_000, 100_000]
@@ -56,8 +58,8 @@ def prepare(data_dir, rows, dq_python):
 
 
 # Each engine runs in a fresh interpreter and prints one JSON line.
-OURS = r"""
-import importlib.util, json, resource, sys, time
+OURS = PEAK + r"""
+import importlib.util, json, sys, time
 root, ref, cur, schema, out = sys.argv[1:6]
 spec = importlib.util.spec_from_file_location("data_quality", root + "/scripts/data_quality.py")
 dq = importlib.util.module_from_spec(spec); spec.loader.exec_module(dq)
@@ -67,12 +69,12 @@ dq.run_baseline(ref, schema, True, out + "/baseline")
 summary = dq.run_check(cur, out + "/baseline/statistics.json", out + "/baseline/constraints.json", out + "/check")
 secs = time.perf_counter() - t
 drifted = sorted({v["feature_name"] for v in summary["violations"] if v["constraint_check_type"] == "baseline_drift_check"})
-print(json.dumps({"seconds": secs, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+print(json.dumps({"seconds": secs, "maxrss_kb": peak_kib(),
                   "violations": summary["violation_count"], "drifted": drifted, "pandas": pd.__version__}))
 """
 
-EVIDENTLY = r"""
-import json, resource, sys, time, warnings
+EVIDENTLY = PEAK + r"""
+import json, sys, time, warnings
 warnings.filterwarnings("ignore")
 import pandas as pd
 from evidently import Report
@@ -93,7 +95,7 @@ for m in result.get("metrics", []):
         is_p_value = "p_value" in method or "K-S" in method or "chi" in method.lower() or "Z-test" in method
         if column and threshold is not None and ((value < threshold) if is_p_value else (value >= threshold)):
             drifted.append(column)
-print(json.dumps({"seconds": secs, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+print(json.dumps({"seconds": secs, "maxrss_kb": peak_kib(),
                   "drifted": sorted(drifted), "pandas": pd.__version__}))
 """
 

@@ -25,24 +25,10 @@ import sys
 import tempfile
 import time
 
+from peak_memory import PEAK  # bench/ is on sys.path when run as a script
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENGINE = os.path.join(ROOT, "scripts", "data_quality.py")
-
-# Peak RSS of the measured process itself: VmHWM of its own address space. ru_maxrss is not that: Linux
-# carries the pre-exec high-water mark over exec, so a child of a large parent (this script, after
-# generating data) would report the parent's size.
-PEAK = r"""
-def peak_mib():
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-"""
 
 # Runs the engine's CLI in this process and prints seconds and peak RSS as the last line.
 MEASURED = PEAK + r"""
@@ -55,7 +41,7 @@ try:
 except SystemExit as exc:
     if exc.code:
         raise
-print(json.dumps({"seconds": time.perf_counter() - t, "maxrss_mib": peak_mib()}))
+print(json.dumps({"seconds": time.perf_counter() - t, "maxrss_mib": peak_kib() / 1024}))
 """
 
 FLOOR = PEAK + r"""
@@ -73,7 +59,7 @@ df = scan.select([pl.col(numeric).min().name.suffix("_min"), pl.col(numeric).max
                   pl.len().alias("rows")]).collect(engine="streaming")
 for name in categorical:
     scan.group_by(name).len().collect(engine="streaming")
-print(json.dumps({"seconds": time.perf_counter() - t, "rows": int(df["rows"][0]), "maxrss_mib": peak_mib()}))
+print(json.dumps({"seconds": time.perf_counter() - t, "rows": int(df["rows"][0]), "maxrss_mib": peak_kib() / 1024}))
 """
 
 def generate(folder, rows, parts, seed, shift):
