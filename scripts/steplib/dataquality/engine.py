@@ -10,28 +10,19 @@ import pandas as pd
 from . import checks
 from .constraints import Baseline, constraints_document, suggest_feature
 from .profile import NUMERIC_TYPES, TypeProbe, new_profile, profile_from_dict
-from .source import (DataQualityError, dataset_header, list_csv_files, load_json, load_schema, read_chunks,
-                     write_json)
+from ..schema import canonical_label
+from .source import (DataQualityError, _is_number, dataset_header, list_csv_files, load_json, load_schema,
+                     read_chunks, write_json)
 
 PARTIAL_VERSION = 1
-
-
-def _is_number(text) -> bool:
-    try:
-        float(text)
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 def canonical_labels(series: pd.Series) -> pd.Series:
     """Cells that are numbers in steplib.schema.canonical_label's spelling (4.0 -> "4"); other text unchanged."""
     numbers = pd.to_numeric(series, errors="coerce")
-    whole = numbers.notna() & (numbers % 1 == 0)
+    found = numbers.notna()
     out = series.copy()
-    out[whole] = [str(int(v)) for v in numbers[whole]]  # Python ints: no int64 overflow
-    fraction = numbers.notna() & ~whole
-    out[fraction] = [repr(float(v)) for v in numbers[fraction]]
+    out[found] = [canonical_label(v) for v in numbers[found]]
     return out
 
 
