@@ -102,9 +102,10 @@ bench-transform: $(STAMP)
 bench-runtime: $(STAMP)
 	$(BIN)/python bench/bench_runtime.py
 
-## Default model vs linear regression vs a plain random forest, 5-fold CV (optional: DATA="a.csv b.csv" SCHEMA="a.json b.json", side by side).
+## Default model vs linear regression vs a plain random forest, 5-fold CV (optional: DATA="a.csv b.csv" SCHEMA="a.json b.json", side by side; VARIANT="stack_folds=5 n_estimators=100").
 bench-models: $(STAMP)
-	$(BIN)/python bench/bench_models.py $(foreach d,$(DATA),--data "$(d)") $(foreach s,$(SCHEMA),--schema "$(s)")
+	$(BIN)/python bench/bench_models.py $(foreach d,$(DATA),--data "$(d)") $(foreach s,$(SCHEMA),--schema "$(s)") \
+		$(foreach v,$(VARIANT),--variant "$(v)")
 
 ## The Lambda deployment package.
 lambda-zip: $(STAMP)

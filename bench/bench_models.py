@@ -4,6 +4,7 @@
     make bench-models DATA=my.csv SCHEMA=my_schema.json  # any CSV (header optional) described by a schema
     make bench-models DATA="a.csv b.csv" SCHEMA="a.json b.json"   # several data sets, side by side
     .venv/bin/python bench/bench_models.py [--data FILE [--schema FILE]]... [--folds 5] [--seed 0]
+        [--variant stack_folds=3 [--variant n_estimators=100,stack_folds=3]]...
 
 Each --data goes with the --schema in the same position (one --schema serves them all; none: the current
 scripts/dataset_schema.json).
@@ -14,7 +15,9 @@ the hyperparameters of pipeline_scripts/training_pipeline.yaml, built by the ste
 training job builds it. Rows without a target are left out (and counted). Goal: the default model is never worse
 than linear regression: "holds" when its CV MSE is lower, "ties" when it is higher by less than one standard
 error of the fold-by-fold differences (noise), else "FAILS". The last line is the JSON of the figures; the MSE
-also guides the tfvars threshold (README "Bring your own data set").
+also guides the tfvars threshold (README "Bring your own data set"). Each --variant adds the default model with
+those hyperparameters changed, scored on the same folds, with its difference to the default (mean ± standard
+error of the fold-by-fold differences) and its CPU seconds: how a cheaper setting is chosen without guessing.
 """
 
 from __future__ import annotations
@@ -60,7 +63,26 @@ def template_parts(schema):
     algorithm = algorithms.get(hp.get("algorithm", algorithms.DEFAULT_ALGORITHM))
     values = {**algorithm.defaults(), **{k: v for k, v in hp.items() if k != "algorithm"}}
     return (lambda frame: features.feature_frame(frame, schema), lambda: features.build_preprocessor(schema),
-            lambda: algorithm.estimator(values), f"{algorithm.name} {values}")
+            lambda overrides=None: algorithm.estimator({**values, **(overrides or {})}), f"{algorithm.name} {values}",
+            algorithm)
+
+
+def parse_variant(spec: str, algorithm) -> dict:
+    """'stack_folds=3,n_estimators=100' -> typed overrides, checked against the algorithm's hyperparameters."""
+    out = {}
+    for item in filter(None, spec.split(",")):
+        name, sep, value = item.partition("=")
+        if not sep or name.strip() not in algorithm.names:
+            raise SystemExit(f"error: --variant {spec!r}: {item!r} is not NAME=VALUE of a {algorithm.name} "
+                             f"hyperparameter ({', '.join(algorithm.names)})")
+        out[name.strip()] = algorithm.hyperparameter(name.strip()).parse(value.strip())
+    return out
+
+
+def paired(a: list[float], b: list[float]) -> tuple[float, float]:
+    """Mean of the fold-by-fold differences a - b and its standard error."""
+    diff = np.subtract(a, b)
+    return float(diff.mean()), float(np.std(diff, ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
 
 
 def score(data: Path, schema_path: Path, args) -> dict:
@@ -73,10 +95,12 @@ def score(data: Path, schema_path: Path, args) -> dict:
 
     schema = make_data.load_schema(schema_path)
     frame, unlabelled = load_frame(data, schema, args.ignore_header)
-    to_features, make_pre, make_default, described = template_parts(schema)
+    to_features, make_pre, make_default, described, algorithm = template_parts(schema)
     x, y = to_features(frame), frame[schema.target].to_numpy(float)
+    variants = {f"default {spec}": parse_variant(spec, algorithm) for spec in args.variant or []}
     models = {
         "default": make_default,
+        **{name: (lambda o=overrides: make_default(o)) for name, overrides in variants.items()},
         "linear_regression": LinearRegression,
         "random_forest": lambda: RandomForestRegressor(random_state=args.seed, n_jobs=-1),
     }
@@ -90,12 +114,16 @@ def score(data: Path, schema_path: Path, args) -> dict:
             scores.append(float(np.mean((model.predict(x.iloc[test]) - y[test]) ** 2)))
         results[name] = {"mse": float(np.mean(scores)), "sd": float(np.std(scores)), "folds": scores,
                          "cpu_seconds": round(time.process_time() - start, 1)}
-    diff = np.subtract(results["default"]["folds"], results["linear_regression"]["folds"])
-    margin = float(np.std(diff, ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
-    verdict = "holds" if diff.mean() < 0 else "ties" if diff.mean() <= margin else "FAILS"
+    mean, margin = paired(results["default"]["folds"], results["linear_regression"]["folds"])
+    verdict = "holds" if mean < 0 else "ties" if mean <= margin else "FAILS"
+    vs_default = {}
+    for name in variants:
+        d, se = paired(results[name]["folds"], results["default"]["folds"])
+        vs_default[name] = {"mean_difference": d, "standard_error": se}
     return {"data": str(data), "schema": schema.name, "rows": len(frame), "unlabelled": unlabelled,
             "variance": float(np.var(y)), "default_model": described, "results": results,
-            "vs_linear": {"mean_difference": float(diff.mean()), "standard_error": margin, "verdict": verdict}}
+            "vs_linear": {"mean_difference": mean, "standard_error": margin, "verdict": verdict},
+            "vs_default": vs_default}
 
 
 def main(argv=None) -> int:
@@ -105,6 +133,8 @@ def main(argv=None) -> int:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ignore-header", action="store_true", help="line 1 names the columns otherwise (schema order)")
+    p.add_argument("--variant", action="append", metavar="NAME=VALUE[,NAME=VALUE]",
+                   help="also score the default model with these hyperparameters changed (repeatable)")
     args = p.parse_args(argv)
     data = args.data or [ROOT / "data" / "training-data.csv"]
     schemas = args.schema or [make_data.SCHEMA_PATH]
@@ -128,11 +158,15 @@ def main(argv=None) -> int:
                     f"{r['results'][name]['cpu_seconds']:g} s)" for r in reports] for name in reports[0]["results"]}
     table["default vs linear"] = [f"{r['vs_linear']['verdict']} ({r['vs_linear']['mean_difference']:+.3g} "
                                   f"± {r['vs_linear']['standard_error']:.2g})" for r in reports]
+    for name in reports[0]["vs_default"]:
+        table[f"{name} vs default"] = [f"{r['vs_default'][name]['mean_difference']:+.3g} "
+                                       f"± {r['vs_default'][name]['standard_error']:.2g}" for r in reports]
     heads = [f"[{i}] {r['schema']}" for i, r in enumerate(reports, 1)]
     width = 2 + max(len(c) for c in heads + [c for cells in table.values() for c in cells])
-    print(f"{'model':<20}" + "".join(f"{h:>{width}}" for h in heads))
+    label = max(20, *(len(name) + 2 for name in table))
+    print(f"{'model':<{label}}" + "".join(f"{h:>{width}}" for h in heads))
     for name, cells in table.items():
-        print(f"{name:<20}" + "".join(f"{c:>{width}}" for c in cells))
+        print(f"{name:<{label}}" + "".join(f"{c:>{width}}" for c in cells))
     failed = [r["schema"] for r in reports if r["vs_linear"]["verdict"] == "FAILS"]
     print(f"goal (default no worse than linear regression): {'FAILS on ' + ', '.join(failed) if failed else 'holds'}")
     print(json.dumps({"folds": args.folds, "seed": args.seed, "data_sets": reports}))

@@ -324,7 +324,8 @@ def _run(args) -> int:
             if os.path.isdir(dest):
                 dest = os.path.join(dest, key.rsplit("/", 1)[-1])
             rt.aws.s3.head_object(Bucket=bucket, Key=key)
-            rt.aws.s3.download_file(bucket, key, dest)
+            from .aws import get_file
+            get_file(rt.aws.s3, bucket, key, dest)
             print(f"download: s3://{bucket}/{key} to {dest}")
             return 0
     return 2

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
-from .aws import Aws, Snapshot, prepare_environment, split_s3
+from .aws import Aws, Snapshot, prepare_environment, put_file, split_s3
 from .config import RuntimeConfig, find_root
 from .constants import ACCOUNT, sagemaker_arn
 from .errors import DefinitionError
@@ -283,7 +283,7 @@ class Runtime:
                                     "tfvars bucket, as Terraform would in the cloud") from exc
         # as `aws s3 cp --sse aws:kms --sse-kms-key-id <project key>`: the bucket policy denies anything else
         extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key} if self.kms_key else None
-        s3.upload_file(str(path), bucket, key, ExtraArgs=extra)
+        put_file(s3, path, bucket, key, extra)
         head = s3.head_object(Bucket=bucket, Key=key)
         detail = {"version": "0", "bucket": {"name": bucket},
                   "object": {"key": key, "size": head["ContentLength"], "etag": head["ETag"].strip('"'),
@@ -376,6 +376,10 @@ class Runtime:
                "PipelineExecutionDisplayName": display, "PipelineExecutionStatus": None,
                "StartTime": iso(t0), "Trigger": trigger, "Sequence": self.workspace.next_sequence(),
                "ParameterOverrides": parameters, "Steps": {}, "StepOrder": [], "Definition": definition, "_t0": t0}
+        # the start request's ParallelismConfiguration, else the pipeline's (as DescribePipelineExecution shows it)
+        parallelism = self.aws.sm.describe_pipeline_execution(PipelineExecutionArn=exec_arn).get("ParallelismConfiguration")
+        if parallelism:
+            rec["ParallelismConfiguration"] = parallelism
         try:
             rec["Parameters"] = parse_parameters(definition, parameters)
             executor = Executor(self.services, rec, definition)

@@ -10,6 +10,7 @@ import importlib
 import json
 import os
 import select
+import signal
 import sys
 
 # What the template's step scripts import.
@@ -23,6 +24,10 @@ def _child(request: dict, replies: int) -> None:
     import traceback
 
     os.close(replies)
+    signal.set_wakeup_fd(-1)  # the zygote's child-exit wake-up is not the job's
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    for fd in _WAKE_FDS:
+        os.close(fd)
     log_fd = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
@@ -62,6 +67,9 @@ def _child(request: dict, replies: int) -> None:
     os._exit(code & 0xFF)
 
 
+_WAKE_FDS: tuple[int, ...] = ()
+
+
 def _reply(out, message: dict) -> None:
     out.write(json.dumps(message) + "\n")
     out.flush()
@@ -72,13 +80,28 @@ def main() -> None:
         importlib.import_module(module)
     replies = os.dup(1)
     out = os.fdopen(replies, "w", buffering=1)
+    # A child's exit wakes the select below at once (SIGCHLD through a wake-up pipe), so a job's end is
+    # reported when it happens rather than at the next poll.
+    global _WAKE_FDS
+    wake_r, wake_w = _WAKE_FDS = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
     running: dict[int, int] = {}  # pid -> job id
     stdin_open = True
     buffer = ""
     while stdin_open or running:
+        ready, _, _ = select.select([0, wake_r] if stdin_open else [wake_r], [], [], 1.0)
+        if wake_r in ready:
+            while True:
+                try:
+                    if not os.read(wake_r, 4096):
+                        break
+                except BlockingIOError:
+                    break
         if stdin_open:
-            ready, _, _ = select.select([0], [], [], 0.02)
-            if ready:
+            if 0 in ready:
                 chunk = os.read(0, 65536).decode()
                 if not chunk:
                     stdin_open = False
@@ -91,8 +114,6 @@ def main() -> None:
                         _child(request, replies)
                     running[pid] = request["id"]
                     _reply(out, {"id": request["id"], "pid": pid})
-        else:
-            select.select([], [], [], 0.02)
         while running:
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:

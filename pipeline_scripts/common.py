@@ -690,8 +690,8 @@ def run_cli(kind: str, build: Builder, description: str, argv: list[str] | None 
         definition_only = bool(args.definition_out)
         sessions = open_sessions(cfg, definition_only=definition_only)
         pipeline = build(cfg, sessions.pipeline)
-        definition = pipeline.definition()
-        if definition_only:
+        if definition_only:  # (an upsert compiles the definition itself: once per command, not twice)
+            definition = pipeline.definition()
             Path(args.definition_out).write_text(json.dumps(json.loads(definition), indent=2) + "\n")
             print(f"wrote {args.definition_out}")
             return 0

@@ -180,3 +180,80 @@ def test_unknown_parameter_fails_execution_with_named_error(rt, tmp_path):
     rec = run(rt, "unit-c", {"Nope": "1"})
     assert rec["PipelineExecutionStatus"] == "Failed" and "Nope" in rec["FailureReason"]
 
+
+
+# Each job writes its own marker and waits (up to --wait seconds) for its partner's: "met" when both ran at once.
+BARRIER = textwrap.dedent('''
+    import os, sys, time
+    arg = lambda k: sys.argv[sys.argv.index(k) + 1]
+    me, partner, wait, out = arg("--me"), arg("--partner"), float(arg("--wait")), arg("--out")
+    open(me, "w").write("here")
+    deadline = time.time() + wait
+    while not os.path.exists(partner) and time.time() < deadline:
+        time.sleep(0.05)
+    met = os.path.exists(partner)
+    if met:
+        time.sleep(float(arg("--linger")))  # the partner sees this marker too before it is gone
+    open(out, "w").write("met" if met else "alone")
+    os.remove(me)  # gone when the job is: a later step does not meet it
+    if arg("--fail") == "yes":
+        sys.exit(4)
+''')
+
+
+def build_pair(tmp: Path, name: str, wait: float, fail_first: bool = False, max_parallel: int | None = None):
+    """Pre -> (A, B) independent -> After (depends on B): the shape of training (baseline next to training)."""
+    import boto3
+    from sagemaker.core.processing import ScriptProcessor
+    from sagemaker.core.workflow.pipeline_context import PipelineSession
+    from sagemaker.mlops.workflow import Pipeline, ProcessingStep
+    from sagemaker.mlops.workflow.parallelism_config import ParallelismConfiguration
+
+    (tmp / "barrier.py").write_text(BARRIER)
+    boto3.client("s3").create_bucket(Bucket="bkt")
+    sess = PipelineSession(boto_session=boto3.Session(), default_bucket="bkt")
+    img = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+    role = "arn:aws:iam::123456789012:role/x"
+    proc = ScriptProcessor(image_uri=img, command=["python3"], role=role, instance_type="ml.m5.xlarge",
+                           instance_count=1, sagemaker_session=sess)
+
+    def barrier(step, me, partner, fail=False, depends_on=None, seconds=wait, linger=0.3):
+        return ProcessingStep(name=step, depends_on=depends_on, step_args=proc.run(
+            code=str(tmp / "barrier.py"), arguments=[
+                "--me", str(tmp / me), "--partner", str(tmp / partner), "--wait", str(seconds),
+                "--linger", str(linger),
+                "--out", str(tmp / f"{step}.out"), "--fail", "yes" if fail else "no"]))
+
+    pre = barrier("Pre", "pre.here", "nobody", seconds=0)
+    a = barrier("A", "a.here", "b.here", fail_first, [pre])
+    b = barrier("B", "b.here", "a.here", False, [pre], linger=3 if fail_first else 0.3)  # A fails first
+    after = barrier("After", "after.here", "nobody", False, [b], seconds=0)
+    pipeline = Pipeline(name=name, steps=[pre, a, b, after], sagemaker_session=sess)
+    pipeline.upsert(role_arn=role, parallelism_config=ParallelismConfiguration(max_parallel) if max_parallel else None)
+
+
+def test_independent_steps_run_at_the_same_time_as_in_sagemaker(rt, tmp_path):
+    build_pair(tmp_path, "unit-par", wait=60)
+    rec = run(rt, "unit-par")
+    assert rec["PipelineExecutionStatus"] == "Succeeded", rec.get("FailureReason")
+    assert (tmp_path / "A.out").read_text() == "met" and (tmp_path / "B.out").read_text() == "met"
+    assert rec["StepOrder"][0] == "Pre" and rec["StepOrder"][-1] == "After"
+
+
+def test_parallelism_configuration_limits_concurrent_steps(rt, tmp_path):
+    build_pair(tmp_path, "unit-serial", wait=1.5, max_parallel=1)
+    rec = run(rt, "unit-serial")
+    assert rec["PipelineExecutionStatus"] == "Succeeded", rec.get("FailureReason")
+    assert rec["ParallelismConfiguration"] == {"MaxParallelExecutionSteps": 1}
+    assert (tmp_path / "A.out").read_text() == "alone" and (tmp_path / "B.out").read_text() == "alone"
+
+
+def test_after_a_failure_running_steps_finish_and_nothing_new_starts(rt, tmp_path):
+    build_pair(tmp_path, "unit-failpar", wait=60, fail_first=True)
+    rec = run(rt, "unit-failpar")
+    assert rec["PipelineExecutionStatus"] == "Failed" and rec["FailedStep"] == "A"
+    assert rec["FailureReason"] == "Step failure: One or multiple steps failed."
+    assert rec["Steps"]["A"]["StepStatus"] == "Failed"
+    assert rec["Steps"]["B"]["StepStatus"] == "Succeeded"  # already running when A failed: it ran to the end
+    assert (tmp_path / "B.out").read_text() == "met"
+    assert "After" not in rec["Steps"] and not (tmp_path / "After.out").exists()  # B succeeded, but A had failed

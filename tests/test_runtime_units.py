@@ -1,5 +1,6 @@
 """Unit tests of the offline runtime's pure parts: expressions, conditions, input transformer, HCL, definitions."""
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,31 @@ def test_order_follows_data_dependencies_and_condition_branches():
     assert order.index("Train") < order.index("Eval") < order.index("Cond") < order.index("Reg")
     assert parent["Stop"] == ("Cond", "Else")
     assert step_references(d["Steps"][1]["Arguments"]) == {"Train"}
+
+
+@pytest.mark.parametrize("step, message", [
+    (_step("C", "Condition", {"Conditions": []}) | {"RetryPolicies": [
+        {"ExceptionType": ["Step.THROTTLING"], "MaxAttempts": 3}]}, "not supported on Condition steps"),
+    (_step("P") | {"RetryPolicies": [{"ExceptionType": ["Step.TIMEOUT"], "MaxAttempts": 3}]},
+     "unknown ExceptionType 'Step.TIMEOUT'"),
+    (_step("P") | {"RetryPolicies": [{"ExceptionType": ["Step.THROTTLING"]}]},
+     "exactly one of MaxAttempts and ExpireAfterMin"),
+    (_step("P") | {"RetryPolicies": [{"ExceptionType": ["Step.THROTTLING"], "MaxAttempts": 21}]},
+     "MaxAttempts must be a number in [1, 20], got 21"),
+    (_step("P") | {"RetryPolicies": [{"ExceptionType": ["SageMaker.CAPACITY_ERROR"], "ExpireAfterMin": 5,
+                                      "IntervalSeconds": 50000}]}, "IntervalSeconds must be a number in [0, 43200]"),
+])
+def test_retry_policies_are_checked_as_sagemaker_checks_them(step, message):
+    with pytest.raises(DefinitionError, match=re.escape(message)):
+        flatten({"Steps": [step]})
+
+
+def test_the_sdk_retry_policies_of_every_template_step_pass_the_check():
+    from local_runtime.executor import check_retry_policies
+    from pipeline_scripts import common
+
+    policies = [p.to_request() for p in common.retry_policies()]
+    for stype in ("Processing", "Training", "Tuning", "Transform"):
+        check_retry_policies({"Name": "S", "Type": stype, "RetryPolicies": policies})
+    check_retry_policies({"Name": "M", "Type": "Model",
+                          "RetryPolicies": [p.to_request() for p in common.retry_policies(job=False)]})

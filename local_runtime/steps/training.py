@@ -13,7 +13,7 @@ import tarfile
 import time
 from pathlib import Path
 
-from ..aws import download_prefix, split_s3, upload_file
+from ..aws import download_prefix, get_file, split_s3, upload_file
 from ..constants import sagemaker_arn
 from ..errors import StepFailure
 from .base import StepContext
@@ -62,7 +62,7 @@ def _fetch_code(s3, uri: str, dest: Path) -> None:
     if uri.endswith(".tar.gz"):
         bucket, key = split_s3(uri)
         tmp = dest.parent / "sourcedir.tar.gz"
-        s3.download_file(bucket, key, str(tmp))
+        get_file(s3, bucket, key, tmp)
         with tarfile.open(tmp) as tar:
             tar.extractall(dest, filter="data")
         tmp.unlink()
@@ -89,7 +89,12 @@ def parse_metrics(log_text: str, definitions: list) -> dict:
     return out
 
 
-def run_training_job(ctx: StepContext, args: dict, job_name: str, tuning_job: str | None = None) -> dict:
+def run_training_job(ctx: StepContext, args: dict, job_name: str, tuning_job: str | None = None,
+                     cpus: int | None = None) -> dict:
+    """One training job. ``cpus``: the cores this job may use when several share the machine (a tuning step's
+    parallel trials, each an instance of its own on AWS): libraries that size their thread pools from the CPU
+    count (joblib's n_jobs=-1) then use their share instead of oversubscribing, as a container's CPU quota
+    would make them."""
     job = Job(ctx, "training", job_name, dict(args, TrainingJobName=job_name), step_metadata=tuning_job is None)
     root, s3 = job.root, ctx.aws.s3
     for sub in ("model", "output/data", "input/config", "code"):
@@ -126,6 +131,8 @@ def run_training_job(ctx: StepContext, args: dict, job_name: str, tuning_job: st
     for k, v in user_hps.items():
         env[f"SM_HP_{k.upper()}"] = _hp_value(v)
     env["PYTHONPATH"] = str(code_dir)
+    if cpus is not None:
+        env["LOKY_MAX_CPU_COUNT"] = str(cpus)  # joblib's cpu_count() (the loky and threading backends) reads it
     rc = job.run([sys.executable, entry] + cli, env, code_dir, timeout=max_runtime(args))
     log_text = job.log_path.read_text(errors="replace")
     metrics = parse_metrics(log_text, args.get("AlgorithmSpecification", {}).get("MetricDefinitions"))

@@ -7,7 +7,7 @@ import sys
 import tarfile
 from pathlib import Path
 
-from ..aws import download_prefix, split_s3, upload_file
+from ..aws import download_prefix, get_file, split_s3, upload_file
 from ..errors import StepFailure
 from .base import StepContext
 from .common import relocate
@@ -42,7 +42,7 @@ def run_transform_job(ctx: StepContext, args: dict, job_name: str) -> dict:
     bucket, key = split_s3(container["ModelDataUrl"])
     tar_path = job_dir / "model.tar.gz"
     try:
-        s3.download_file(bucket, key, str(tar_path))
+        get_file(s3, bucket, key, tar_path)
     except Exception as exc:
         raise StepFailure(f"ClientError: cannot read ModelDataUrl {container['ModelDataUrl']}: {exc}") from exc
     with tarfile.open(tar_path) as tar:

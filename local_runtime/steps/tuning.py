@@ -89,6 +89,7 @@ def run_tuning(ctx: StepContext):
     limits = cfg.get("ResourceLimits") or {}
     n_jobs = int(limits.get("MaxNumberOfTrainingJobs", 1))
     n_par = max(1, min(int(limits.get("MaxParallelTrainingJobs", 1)), os.cpu_count() or 1))
+    cpus_per_trial = max(1, (os.cpu_count() or 1) // n_par)  # the machine's cores, split among the running trials
     strategy = cfg.get("Strategy", "Bayesian")
     ranges = cfg.get("ParameterRanges") or {}
     # the definition's RandomSeed when given (tuning.seed in the YAML), else one derived from the step
@@ -123,7 +124,7 @@ def run_tuning(ctx: StepContext):
                                                              "HyperParameterRanges")}
         args["HyperParameters"] = dict(static, **cand)
         try:
-            rec = run_training_job(ctx, args, job_name, tuning_job=tuning_name)
+            rec = run_training_job(ctx, args, job_name, tuning_job=tuning_name, cpus=cpus_per_trial)
         except StepFailure as exc:
             rec = dict(exc.properties or {"TrainingJobName": job_name}, TrainingJobStatus="Failed", FailureReason=exc.reason)
         value = next((m["Value"] for m in rec.get("FinalMetricDataList", []) if m["MetricName"] == metric), None)

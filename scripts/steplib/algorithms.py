@@ -172,7 +172,7 @@ _SVR = (
 _STACKING = (
     Hyperparameter("svr_c", float, 1.0, 0.0, 1e6, min_exclusive=True, help="SVR regularization C"),
     _SVR[1],
-    Hyperparameter("stack_folds", int, 5, 2, 20, help="folds of the out-of-fold predictions the weights are fitted on"),
+    Hyperparameter("stack_folds", int, 3, 2, 20, help="folds of the out-of-fold predictions the weights are fitted on"),
 )
 
 ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
