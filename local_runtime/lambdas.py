@@ -8,7 +8,11 @@ function call the same module's handler (warm starts), so module-level clients a
 documents ("Lambda execution environment lifecycle", https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html:
 "the execution environment ... is reused for the next invocation"; code must not rely on it, and a new
 environment may come at any time). Each function has its own environment (two functions sharing a file never
-share module state); a changed code file starts a new one, as a deployment would."""
+share module state); a changed code file starts a new one, as a deployment would. That includes the modules a
+handler imports from its own code (``from idempotency import once``): each function keeps its own copies, put
+in sys.modules only while it runs. Libraries outside the code dir (boto3, Powertools) stay shared by the one
+Python process, where AWS gives every environment its own; the functions' code must not rely on either.
+"""
 from __future__ import annotations
 
 import importlib.util
@@ -18,6 +22,7 @@ import sys
 import time
 import traceback
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import TerraformError
@@ -77,6 +82,29 @@ class Lambdas:
                                    "timeout": timeout, "memory": memory, "dlq": dlq}
         self.errors: list[dict] = []
         self._environments: dict[str, tuple[tuple, object]] = {}  # function ARN -> (code version, module)
+        self._own_modules: dict[str, dict] = {}  # function ARN -> the modules it imported from its code dir
+
+    @contextmanager
+    def _environment_of(self, arn: str, fn: dict):
+        """While a function runs: its code dir first on sys.path, and sys.modules holding its own copies of the
+        modules from that dir (anyone else's hidden, then put back)."""
+        code_dir = str(fn["code_dir"])
+        prefix = code_dir.rstrip(os.sep) + os.sep
+
+        def from_code_dir() -> list[str]:
+            return [name for name, m in list(sys.modules.items()) if (getattr(m, "__file__", None) or "").startswith(prefix)]
+
+        hidden = {name: sys.modules.pop(name) for name in from_code_dir()}
+        own = self._own_modules.setdefault(arn, {})
+        sys.modules.update(own)
+        sys.path.insert(0, code_dir)
+        try:
+            yield
+        finally:
+            sys.path.remove(code_dir)
+            for name in from_code_dir():
+                own[name] = sys.modules.pop(name)
+            sys.modules.update(hidden)
 
     def _module(self, arn: str, fn: dict, module_name: str, path: Path):
         """The function's warm module, or a cold start: import it (fresh module object) with its code dir on
@@ -87,11 +115,9 @@ class Lambdas:
             return warm[1]
         spec = importlib.util.spec_from_file_location(f"_sm_local_lambda_{module_name}", path)
         mod = importlib.util.module_from_spec(spec)
-        sys.path.insert(0, str(fn["code_dir"]))
-        try:
+        self._own_modules[arn] = {}  # a cold start imports its code afresh
+        with self._environment_of(arn, fn):
             spec.loader.exec_module(mod)
-        finally:
-            sys.path.remove(str(fn["code_dir"]))
         self._environments[arn] = (version, mod)
         return mod
 
@@ -152,7 +178,8 @@ class Lambdas:
             handler = getattr(mod, func_name, None)
             if handler is None:
                 raise AttributeError(f"{path} has no function {func_name}")
-            result = handler(payload, _Context(fn["name"], arn, fn["timeout"], fn["memory"]))
+            with self._environment_of(arn, fn):  # the handler's own lazy imports resolve in its environment
+                result = handler(payload, _Context(fn["name"], arn, fn["timeout"], fn["memory"]))
             record["result"] = result
             if before is not None:
                 self._run_started_elsewhere(before)

@@ -64,3 +64,25 @@ def test_functions_never_share_an_environment(rt):
     _invoke(rt, arn, event)
     _invoke(rt, twin, event)
     assert rt.lambdas._environments[arn][1] is not rt.lambdas._environments[twin][1]
+
+
+def test_modules_a_handler_imports_from_its_code_are_its_own(rt):
+    """deploy_trigger and notification both import the idempotency module beside them: each function keeps its
+    own copy (module-level clients and caches are per environment on AWS), and none stays in sys.modules."""
+    import sys
+
+    arn, fn = _notification(rt)
+    twin = "arn:aws:lambda:us-east-1:123456789012:function:twin-of-notification"
+    rt.lambdas.functions[twin] = dict(fn, name="twin-of-notification")
+    event = doc_pipeline_status(rt.tf.pipeline_names["training"], "Succeeded")
+    _invoke(rt, arn, event)
+    _invoke(rt, twin, event)
+    mine, theirs = rt.lambdas._own_modules[arn]["idempotency"], rt.lambdas._own_modules[twin]["idempotency"]
+    assert mine is not theirs
+    assert rt.lambdas._environments[arn][1].once.__module__ == "idempotency"
+    assert rt.lambdas._environments[arn][1].once is mine.once  # the handler uses its own environment's copy
+    assert "idempotency" not in sys.modules or sys.modules["idempotency"] not in (mine, theirs)
+    mine.marker = "state of the first function's environment"
+    _invoke(rt, arn, event)
+    assert rt.lambdas._own_modules[arn]["idempotency"] is mine  # warm: kept
+    assert not hasattr(rt.lambdas._own_modules[twin]["idempotency"], "marker")
