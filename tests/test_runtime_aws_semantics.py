@@ -155,6 +155,64 @@ def test_max_payload_bounds_mini_batches_and_whole_object_requests(tmp_path):
         _transform(tmp_path, ["1" * 2048], max_payload_mb=0.001)
 
 
+# predict_fn leaves its process id beside the input, so a test can see which worker served each request
+PID_MODEL = MODEL.replace("def model_fn(model_dir):", textwrap.dedent("""\
+    import os, time
+    def predict_fn(data, model):
+        time.sleep(0.2)  # a request long enough for the next one to arrive while it runs
+        open(os.path.join(os.environ["PIDS_DIR"], f"{os.getpid()}-{data[0, 0]:g}"), "w").close()
+        return model.predict(data)
+    def model_fn(model_dir):"""))
+assert PID_MODEL != MODEL
+
+
+def _transform_as_a_process(tmp_path, lines, concurrency, max_payload_mb):
+    """transform_worker.py as the runtime starts it: its own interpreter, the spec file as argument."""
+    import os
+    import subprocess
+    import sys
+
+    run = tmp_path / f"c{concurrency}"
+    (run / "code").mkdir(parents=True)
+    (run / "pids").mkdir()
+    (run / "code" / "serve.py").write_text(PID_MODEL)
+    src, dst = run / "in.csv", run / "in.csv.out"
+    src.write_text("".join(f"{x}\n" for x in lines))
+    (run / "spec.json").write_text(json.dumps({
+        "model_dir": str(run), "code_dir": str(run / "code"), "program": "serve.py", "files": [[str(src), str(dst)]],
+        "max_payload_mb": max_payload_mb, "strategy": "MultiRecord", "split_type": "Line", "content_type": "text/csv",
+        "accept": "text/csv", "assemble_with": "Line", "report": str(run / "records.json"),
+        "failure_file": str(run / "message"), "concurrency": concurrency}))
+    done = subprocess.run([sys.executable, str(ROOT / "local_runtime" / "steps" / "transform_worker.py"),
+                           str(run / "spec.json")], env=dict(os.environ, PIDS_DIR=str(run / "pids")),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    pids = {name.split("-")[0] for name in os.listdir(run / "pids")}
+    return dst.read_bytes(), pids, json.loads((run / "records.json").read_text())
+
+
+def test_max_concurrent_transforms_serves_requests_at_once_and_assembles_them_in_input_order(tmp_path):
+    """MaxConcurrentTransforms: "the maximum number of parallel requests that can be sent to each instance"
+    (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTransformJob.html); the output object
+    keeps the input's record order whatever order the responses come back in."""
+    rows = list(range(1, 40001))  # 8 mini-batches of 0.03 MB
+    one, one_pid, one_counts = _transform_as_a_process(tmp_path, rows, concurrency=1, max_payload_mb=0.03)
+    two, two_pids, two_counts = _transform_as_a_process(tmp_path, rows, concurrency=2, max_payload_mb=0.03)
+    assert two == one and one_counts == two_counts == {"in.csv": {"records_in": 40000, "records_out": 40000}}
+    assert one.split(b"\n\n")[0].split(b"\n")[:3] == [b"2", b"4", b"6"]
+    assert len(one_pid) == 1 and len(two_pids) == 2  # one process, then two serving workers
+
+
+def test_serving_concurrency_is_max_concurrent_transforms_capped_by_workers_and_cores(monkeypatch):
+    from local_runtime.steps.transform import serving_concurrency
+
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert serving_concurrency(None, {}, 1) == 1 and serving_concurrency(0, {}, 1) == 1  # the API's default
+    assert serving_concurrency(4, {}, 1) == 4
+    assert serving_concurrency(4, {"SAGEMAKER_MODEL_SERVER_WORKERS": "2"}, 1) == 2  # the model server's workers
+    assert serving_concurrency(16, {}, 1) == 8 and serving_concurrency(4, {}, 4) == 2  # the cores per instance
+
+
 def test_batch_transform_default_output_has_one_prediction_per_line(tmp_path):
     """The template's own output_fn separates records, so AssembleWith=Line gives exactly one line per record."""
     spec = importlib.util.spec_from_file_location("train_script", ROOT / "scripts" / "train.py")

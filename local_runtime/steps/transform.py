@@ -3,6 +3,7 @@ run transform_worker.py in its own interpreter, upload <input file>.out after su
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tarfile
 from pathlib import Path
@@ -14,6 +15,18 @@ from .common import relocate
 from .job import Job
 from .registry import resolve_container
 from .training import _fetch_code
+
+
+def serving_concurrency(max_concurrent, env: dict, busy_instances: int) -> int:
+    """Requests in flight per instance: MaxConcurrentTransforms (0 or unset: 1, the API's default when the
+    container serves no execution-parameters, as the scikit-learn one does not), no more than the model server's
+    workers (SAGEMAKER_MODEL_SERVER_WORKERS when the model sets it) nor this machine's cores per running
+    instance (an ml.* instance brings cores of its own; here the instances share these)."""
+    wanted = int(max_concurrent or 0) or 1
+    workers = env.get("SAGEMAKER_MODEL_SERVER_WORKERS")
+    if workers and str(workers).isdigit() and int(workers) > 0:
+        wanted = min(wanted, int(workers))
+    return max(1, min(wanted, (os.cpu_count() or 1) // max(1, busy_instances)))
 
 
 def run_transform_job(ctx: StepContext, args: dict, job_name: str) -> dict:
@@ -79,6 +92,7 @@ def run_transform_job(ctx: StepContext, args: dict, job_name: str) -> dict:
     # (https://docs.aws.amazon.com/sagemaker/latest/dg/batch-transform.html); each instance serves its share.
     hosts = job.hosts((args.get("TransformResources") or {}).get("InstanceCount", 1))
     worker = Path(__file__).with_name("transform_worker.py")
+    concurrency = serving_concurrency(args.get("MaxConcurrentTransforms"), env, min(len(hosts), len(pairs)) or 1)
     runs = []
     for i, host in enumerate(hosts):
         share = pairs[i::len(hosts)]
@@ -92,6 +106,7 @@ def run_transform_job(ctx: StepContext, args: dict, job_name: str) -> dict:
             "split_type": tin.get("SplitType", "None"), "content_type": tin.get("ContentType"),
             "accept": tout.get("Accept"), "assemble_with": tout.get("AssembleWith", "None"),
             "report": str(job_dir / f"records-{host}.json"), "failure_file": str(host_root / "output" / "message"),
+            "concurrency": concurrency,
         }
         spec_path = job_dir / f"spec-{host}.json"
         spec_path.write_text(json.dumps(spec, indent=1))

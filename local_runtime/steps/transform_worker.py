@@ -4,11 +4,15 @@ Loads the entry script with the SageMaker scikit-learn serving convention (model
 output_fn; defaults for the last three), splits each input file by line, packs records into mini-batches up
 to MaxPayloadInMB (MultiRecord) or one per request (SingleRecord), and assembles <file>.out from the responses
 as AssembleWith says (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TransformOutput.html).
+Up to spec["concurrency"] requests are in flight at once (MaxConcurrentTransforms, capped by the model server's
+workers and this instance's share of the local cores), each served by a process forked after model_fn, as the
+serving container's model server runs one worker process per vCPU; responses are assembled in input order.
 Standalone on purpose: no imports from local_runtime.
 Usage: python transform_worker.py spec.json
 """
 import importlib.util
 import io
+import itertools
 import json
 import os
 import sys
@@ -79,11 +83,63 @@ def batches(data: bytes, max_bytes: int, single: bool):
         i = j
 
 
+_SERVING = None  # (input_fn, predict_fn, output_fn, model, content_type, accept): set before workers fork
+
+
+def _respond(payload: bytes) -> bytes:
+    """One request, as the container serves it: input_fn -> predict_fn -> output_fn."""
+    input_fn, predict_fn, output_fn, model, content_type, accept = _SERVING
+    result = output_fn(predict_fn(input_fn(payload.decode(), content_type), model), accept)
+    if isinstance(result, tuple):
+        result = result[0]
+    if isinstance(result, str):
+        result = result.encode()
+    return result
+
+
+class _Server:
+    """Serves requests with up to `concurrency` in flight; responses come back in request order."""
+
+    def __init__(self, concurrency: int):
+        self.concurrency, self._pool = max(1, int(concurrency)), None
+
+    def responses(self, requests):
+        requests = iter(requests)
+        first = next(requests, None)
+        if first is None:
+            return
+        second = next(requests, None)
+        if second is None or self.concurrency == 1:  # one request (or one at a time): no worker processes
+            for payload, n_rec in itertools.chain([first] if second is None else [first, second], requests):
+                yield _respond(payload), n_rec
+            return
+        import collections
+        import multiprocessing
+
+        if self._pool is None:
+            self._pool = multiprocessing.get_context("fork").Pool(self.concurrency)
+        pending = collections.deque()  # at most 2 x concurrency requests queued: memory stays bounded
+        for payload, n_rec in itertools.chain((first, second), requests):
+            pending.append((self._pool.apply_async(_respond, (payload,)), n_rec))
+            if len(pending) >= 2 * self.concurrency:
+                result, n = pending.popleft()
+                yield result.get(), n
+        while pending:
+            result, n = pending.popleft()
+            yield result.get(), n
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool = None
+
+
 def main(spec_path):
     """Record assembly as TransformOutput documents it: every response (one per request: a mini-batch under
     MultiRecord, one record under SingleRecord, the whole object under SplitType None) is written as returned,
     followed by a newline when AssembleWith is Line, by nothing when it is None. Nothing is stripped: what
     the model's output_fn returns reaches the next step as it would on AWS."""
+    global _SERVING
     spec = json.load(open(spec_path))
     model_fn, input_fn, predict_fn, output_fn = load_handlers(spec["code_dir"], spec["program"])
     model = model_fn(spec["model_dir"])
@@ -96,6 +152,16 @@ def main(spec_path):
     if max_bytes == 0 and split != "None":
         # 0 means "unbounded, HTTP chunked" and only makes sense for a whole object per request
         raise ValueError("MaxPayloadInMB 0 (chunked encoding) needs SplitType None")
+    _SERVING = (input_fn, predict_fn, output_fn, model, content_type, accept)
+    server = _Server(spec.get("concurrency", 1))
+    try:
+        counts = _transform_files(spec, server, max_bytes, payload_mb, single, split, line_end)
+    finally:
+        server.close()
+    json.dump(counts, open(spec["report"], "w"))
+
+
+def _transform_files(spec, server, max_bytes, payload_mb, single, split, line_end):
     counts = {}
     for src, dst in spec["files"]:
         with open(src, "rb") as fh:
@@ -112,12 +178,7 @@ def main(spec_path):
         tmp = dst + ".tmp"
         n_in = n_out = 0
         with open(tmp, "wb") as out:
-            for payload, n_rec in groups:
-                result = output_fn(predict_fn(input_fn(payload.decode(), content_type), model), accept)
-                if isinstance(result, tuple):
-                    result = result[0]
-                if isinstance(result, str):
-                    result = result.encode()
+            for result, n_rec in server.responses(groups):
                 if n_rec is not None:
                     # Stricter than AWS, which assembles whatever comes back: one output line per input record.
                     produced = sum(1 for line in result.split(b"\n") if line.strip())
@@ -130,7 +191,7 @@ def main(spec_path):
                 out.write(line_end)
         os.replace(tmp, dst)
         counts[os.path.basename(src)] = {"records_in": n_in, "records_out": n_out}
-    json.dump(counts, open(spec["report"], "w"))
+    return counts
 
 
 if __name__ == "__main__":
