@@ -1,6 +1,7 @@
 """Print the test-split MSE/RMSE/MAE/R2 of the default configuration on a data file.
 
-    .venv/bin/python bench/measure_model_quality.py --data /work/shared/data/abalone/abalone.csv
+    .venv/bin/python bench/measure_model_quality.py --data abalone.csv   # `python -m tools.make_data fetch-uci`
+    .venv/bin/python bench/measure_model_quality.py --data other.csv --ignore-header  # schema order, other names
 
 The file goes through the import path (tools.make_data: header optional), then the real step scripts run as
 subprocesses: preprocess_training.py (seed 42, 15%/15%) -> train.py (hyperparameters of pipeline_scripts/training_pipeline.yaml, or --hp k=v)
@@ -47,11 +48,17 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, required=True, help="UCI-style CSV (header optional)")
     p.add_argument("--hp", action="append", default=[], help="hyperparameter override name=value")
+    p.add_argument("--ignore-header", action="store_true",
+                   help="line 1 is a header whose columns are in schema order under other names")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "opt" / "ml"
         env = {**os.environ, "SM_CONTAINER_ROOT": str(root)}
-        rows = make_data.parse_table(args.data.read_text(), str(args.data), make_data.load_schema())
+        try:
+            rows = make_data.read_table(args.data.read_text(), str(args.data), make_data.load_schema(),
+                                        args.ignore_header).rows
+        except make_data.DataError as exc:  # names file, line, column and value: the message is the answer
+            sys.exit(f"error: {exc}")
         make_data.import_rows(rows, str(args.data), root / "processing" / "input" / "data", 0, 0)
         (root / "processing" / "input" / "data" / "README.md").unlink()  # only the CSV is step input
         schema_dir = root / "processing" / "input" / "schema"

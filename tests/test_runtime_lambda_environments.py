@@ -56,27 +56,29 @@ def test_a_function_keeps_its_environment_between_invocations_and_a_new_deployme
     assert fresh is not first and not hasattr(fresh, "warm_marker")  # cold start on the new code
 
 
-def test_functions_never_share_an_environment(rt):
+def _notification_and_its_twin_invoked(rt):
+    """The notification function and a second function built from the same code, each invoked once."""
     arn, fn = _notification(rt)
     twin = "arn:aws:lambda:us-east-1:123456789012:function:twin-of-notification"
     rt.lambdas.functions[twin] = dict(fn, name="twin-of-notification")
     event = doc_pipeline_status(rt.tf.pipeline_names["training"], "Succeeded")
     _invoke(rt, arn, event)
     _invoke(rt, twin, event)
+    return arn, twin, event
+
+
+def test_functions_never_share_an_environment(rt):
+    arn, twin, _ = _notification_and_its_twin_invoked(rt)
     assert rt.lambdas._environments[arn][1] is not rt.lambdas._environments[twin][1]
 
 
 def test_modules_a_handler_imports_from_its_code_are_its_own(rt):
-    """deploy_trigger and notification both import the idempotency module beside them: each function keeps its
-    own copy (module-level clients and caches are per environment on AWS), and none stays in sys.modules."""
+    """Functions built from one code dir (deploy_trigger and notification both import the idempotency module
+    beside them) each keep their own copy of it: module-level clients and caches are per environment on AWS.
+    None of the copies stays in sys.modules."""
     import sys
 
-    arn, fn = _notification(rt)
-    twin = "arn:aws:lambda:us-east-1:123456789012:function:twin-of-notification"
-    rt.lambdas.functions[twin] = dict(fn, name="twin-of-notification")
-    event = doc_pipeline_status(rt.tf.pipeline_names["training"], "Succeeded")
-    _invoke(rt, arn, event)
-    _invoke(rt, twin, event)
+    arn, twin, event = _notification_and_its_twin_invoked(rt)
     mine, theirs = rt.lambdas._own_modules[arn]["idempotency"], rt.lambdas._own_modules[twin]["idempotency"]
     assert mine is not theirs
     assert rt.lambdas._environments[arn][1].once.__module__ == "idempotency"

@@ -272,7 +272,7 @@ def read_table(text: str, source: str, schema, ignore_header: bool = False) -> T
 
 
 def parse_table(text: str, source: str, schema) -> list[list[str]]:
-    """Rows in schema order (bench/measure_model_quality.py and fetch-uci use this)."""
+    """Rows in schema order (bench/bench_transform.py uses this)."""
     return read_table(text, source, schema).rows
 
 
