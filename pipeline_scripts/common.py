@@ -442,13 +442,14 @@ def processor(cfg: PipelineConfig, session: PipelineSession, base_job_name: str,
 
 def sharded_data_quality(cfg: PipelineConfig, session: PipelineSession, base_job_name: str, step_role: str,
                          shard_step: str, merge_step: str, sharded: Any, inputs: list, output: tuple[str, Any],
-                         command: str) -> list[Any]:
+                         command: str, merge_arguments: list[str] = ()) -> list[Any]:
     """A data-quality baseline or check over ``instance_count(step_role)`` instances (owner: scale helper).
 
     ``shard_step``: every instance reads its share of the data files (``sharded``, ShardedByS3Key) and writes
     its mergeable profile, partial-<host>.json (``--partial``: also when one instance runs it, as offline).
     ``merge_step`` (one instance, the name the rest of the pipeline refers to) merges the partials and
     writes the usual files to ``output`` = (output name, S3 destination): the same statistics as one pass.
+    ``merge_arguments`` go to the merge only (the baseline's drift settings: constraints.json is written there).
     """
     from sagemaker.core.workflow.functions import Join
     from sagemaker.mlops.workflow import ProcessingStep
@@ -466,7 +467,7 @@ def sharded_data_quality(cfg: PipelineConfig, session: PipelineSession, base_job
         code=script("data_quality.py"),
         inputs=[*inputs, processing_input("partials", output_of(shards, "partials"), f"{PROCESSING}/input/partials")],
         outputs=[processing_output(name, f"{PROCESSING}/output", destination)],
-        arguments=[command, "--partials", f"{PROCESSING}/input/partials"]))
+        arguments=[command, "--partials", f"{PROCESSING}/input/partials", *merge_arguments]))
     return [shards, merge]
 
 

@@ -94,6 +94,19 @@ _DATA_QUALITY = {
     "type": "object", "additionalProperties": False, "required": ["engine"],
     "properties": {"engine": {"enum": ["builtin", "model_monitor"]}},
 }
+# The baseline (training pipelines) also sets how much drift the checks flag: Model Monitor's
+# distribution_constraints, written into the baseline's constraints.json (the builtin engine; Model Monitor's
+# own baseline suggests its defaults). Inference reads them from the baseline it checks against.
+DRIFT_SETTINGS = ("comparison_threshold", "comparison_method", "categorical_comparison_threshold")
+_BASELINE_DATA_QUALITY = {
+    "type": "object", "additionalProperties": False, "required": ["engine"],
+    "properties": {
+        "engine": {"enum": ["builtin", "model_monitor"]},
+        "comparison_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+        "comparison_method": {"enum": ["Robust", "Simple"]},
+        "categorical_comparison_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+    },
+}
 _TRAINING_COMMON = {
     "framework": _FRAMEWORK,
     "processing": _PROCESSING,
@@ -112,7 +125,7 @@ _TRAINING_COMMON = {
                        "test_ratio": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 0.5},
                        "seed": {"type": "integer", "minimum": 0}},
     },
-    "data_quality": _DATA_QUALITY,
+    "data_quality": _BASELINE_DATA_QUALITY,
     "registration": _REGISTRATION,
     "mse_threshold": {"type": ["number", "null"], "exclusiveMinimum": 0},
 }
@@ -337,6 +350,12 @@ def _check_ranges(data: dict[str, Any], path: Path) -> None:
                           f"({transform['instance_count']}), got {transform['part_files']}: batch transform spreads "
                           "whole objects over its instances, so a one-file batch cut into fewer parts leaves "
                           "instances idle")
+    quality = data.get("data_quality") or {}
+    set_here = [key for key in DRIFT_SETTINGS if key in quality]
+    if set_here and quality["engine"] == "model_monitor":  # they would be ignored without a word
+        raise ConfigError(f"{path}: key 'data_quality.{set_here[0]}': only the builtin engine writes it into the "
+                          "baseline; Model Monitor's baseline job suggests its own constraints.json (edit that "
+                          "file's monitoring_config instead)")
     split = data.get("split")
     if split and split["validation_ratio"] + split["test_ratio"] >= 0.9:
         raise ConfigError(f"{path}: key 'split': validation_ratio + test_ratio must leave >= 10% for training")

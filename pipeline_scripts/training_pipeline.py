@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pipeline_scripts import common
 from pipeline_scripts.common import PROCESSING, artifact_uri, output_of, processing_input, processing_output
-from pipeline_scripts.config import TRAINING_SETTINGS, PipelineConfig
+from pipeline_scripts.config import DRIFT_SETTINGS, TRAINING_SETTINGS, PipelineConfig
 from pipeline_scripts.contracts import STEPS
 
 # The SageMaker SDK is imported inside the functions that use it: it needs a region when it is
@@ -137,18 +137,21 @@ def _baseline_steps(cfg: PipelineConfig, session: PipelineSession, pipeline_name
                 baseline_dataset=output_of(pre, "baseline"), dataset_format=DatasetFormat.csv(header=True),
                 output_s3_uri=destination),
             check_job_config=common.check_job_config(cfg, session, "data_quality_baseline"))]
+    # the drift sensitivity the YAML sets goes into constraints.json, which every later check reads
+    drift = [a for key in DRIFT_SETTINGS if key in cfg.settings["data_quality"]
+             for a in (f"--{key.replace('_', '-')}", str(cfg.settings["data_quality"][key]))]
     if common.instance_count(cfg, "data_quality_baseline") > 1:
         return common.sharded_data_quality(
             cfg, session, f"{pipeline_name}-dq-baseline", "data_quality_baseline", BASELINE_SHARDS, BASELINE,
             sharded=processing_input("baseline", output_of(pre, "baseline"), f"{PROCESSING}/input/baseline", sharded=True),
             inputs=[processing_input("schema", schema_uri, f"{PROCESSING}/input/schema")],
-            output=("baseline", destination), command="baseline")
+            output=("baseline", destination), command="baseline", merge_arguments=drift)
     args = common.processor(cfg, session, f"{pipeline_name}-dq-baseline", "data_quality_baseline").run(
         code=common.script("data_quality.py"),
         inputs=[processing_input("baseline", output_of(pre, "baseline"), f"{PROCESSING}/input/baseline"),
                 processing_input("schema", schema_uri, f"{PROCESSING}/input/schema")],
         outputs=[processing_output("baseline", f"{PROCESSING}/output", destination)],
-        arguments=["baseline"],
+        arguments=["baseline", *drift],
     )
     return [ProcessingStep(name=BASELINE, step_args=args, retry_policies=common.retry_policies())]
 

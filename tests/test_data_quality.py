@@ -440,3 +440,35 @@ def test_the_schema_is_read_by_the_one_schema_module(tmp_path):
     stats, cons = dq.run_baseline(str(data), str(good), True, str(tmp_path / "out"))
     size = next(f for f in cons["features"] if f["name"] == "size")
     assert size["string_constraints"]["domains"] == ["1", "2"]
+
+
+def test_the_baselines_drift_settings_decide_what_later_checks_flag(tmp_path):
+    """The training YAML's data_quality.comparison_threshold/comparison_method reach constraints.json through the
+    baseline's command line; every check against that baseline then uses them. A 0.2 sigma shift of 20,000 rows
+    stays under the default 0.1 and is flagged at 0.05."""
+    root = tmp_path / "opt" / "ml"
+    base_in, schema_in = root / "processing" / "input" / "baseline", root / "processing" / "input" / "schema"
+    for d in (base_in, schema_in):
+        d.mkdir(parents=True)
+    sample(20000, 1).to_csv(base_in / "baseline.csv", index=False)
+    (schema_in / "dataset_schema.json").write_text(json.dumps(SCHEMA))
+    current = sample(20000, 2, shift=0.2)
+    flagged = {}
+    for label, args in {"default": [], "sensitive": ["--comparison-threshold", "0.05"]}.items():
+        r = run_cli(root, "baseline", "--output", str(tmp_path / label), *args)
+        assert r.returncode == 0, r.stderr
+        cons = json.loads((tmp_path / label / "constraints.json").read_text())
+        dist = cons["monitoring_config"]["distribution_constraints"]
+        assert dist["comparison_threshold"] == (0.05 if args else 0.1) and dist["comparison_method"] == "Robust"
+        result = check(tmp_path, current, {"stats_path": str(tmp_path / label / "statistics.json"),
+                                           "cons_path": str(tmp_path / label / "constraints.json")}, name=label)
+        flagged[label] = "baseline_drift_check" in kinds(result)
+    assert flagged == {"default": False, "sensitive": True}
+
+    r = run_cli(root, "baseline", "--output", str(tmp_path / "simple"), "--comparison-method", "Simple",
+                "--categorical-comparison-threshold", "0.2")
+    dist = json.loads((tmp_path / "simple" / "constraints.json").read_text())["monitoring_config"]["distribution_constraints"]
+    assert (dist["comparison_method"], dist["categorical_comparison_threshold"], dist["comparison_threshold"]) == \
+        ("Simple", 0.2, 0.1)
+    r = run_cli(root, "baseline", "--comparison-threshold", "1.5")
+    assert r.returncode == 2 and "'1.5' is not in (0, 1]" in r.stderr

@@ -112,6 +112,38 @@ def test_training_runs_on_one_instance(tmp_path):
         load_pipeline_config("training", settings_file=path)
 
 
+@pytest.mark.parametrize("instances", [1, 2])
+def test_the_training_yamls_drift_settings_reach_the_step_that_writes_constraints(aws, tmp_path, instances):
+    """data_quality.comparison_threshold & co. become the baseline's arguments: of the one baseline step, or of
+    the merge that writes constraints.json when the baseline is sharded (the shards write partials only)."""
+    drift = {"comparison_threshold": 0.05, "comparison_method": "Simple", "categorical_comparison_threshold": 0.2}
+    path = _settings_with(tmp_path, "training", lambda s: (s["data_quality"].update(drift),
+                                                           s["processing"].update(instance_count=instances)))
+    cfg = load_pipeline_config("training", settings_file=path)
+    boto3.client("s3").create_bucket(Bucket=cfg.env.bucket_name)
+    steps = _steps(json.loads(training_pipeline.build(cfg, common.make_session(cfg)).definition()))
+    args = steps[STEPS["data_quality_baseline"]]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert args[0] == "baseline" and args[-6:] == ["--comparison-threshold", "0.05", "--comparison-method", "Simple",
+                                                   "--categorical-comparison-threshold", "0.2"]
+    if instances > 1:
+        shards = steps[STEPS["data_quality_baseline_shards"]]["Arguments"]["AppSpecification"]["ContainerArguments"]
+        assert shards == ["baseline", "--partial"]
+
+
+def test_drift_settings_are_checked(tmp_path):
+    for change, message in (
+            (lambda s: s["data_quality"].update(comparison_threshold=0), "comparison_threshold'"),
+            (lambda s: s["data_quality"].update(comparison_method="Fancy"), "comparison_method'"),
+            (lambda s: s["data_quality"].update(engine="model_monitor", comparison_threshold=0.05),
+             "only the builtin engine writes it into the baseline")):
+        with pytest.raises(ConfigError, match=message):
+            load_pipeline_config("training", settings_file=_settings_with(tmp_path, "training", change))
+    # inference checks against the baseline's constraints: the setting belongs to the training YAMLs
+    path = _settings_with(tmp_path, "inference", lambda s: s["data_quality"].update(comparison_threshold=0.05))
+    with pytest.raises(ConfigError, match="data_quality"):
+        load_pipeline_config("inference", settings_file=path)
+
+
 def test_settings_refuse_counts_that_cannot_take_effect(tmp_path):
     path = _settings_with(tmp_path, "inference", lambda s: s["transform"].update(instance_count=4, part_files=2))
     with pytest.raises(ConfigError, match="transform.part_files': expected >= transform.instance_count"):

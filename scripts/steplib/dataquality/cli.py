@@ -34,6 +34,23 @@ def current_host() -> tuple[str, int]:
     return host, len(hosts)
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not in (0, 1]")
+    return value
+
+
+def drift_settings(args) -> dict:
+    """The distribution_constraints the command line sets (only those given: the rest keep the defaults)."""
+    return {key: getattr(args, key) for key in ("comparison_threshold", "comparison_method",
+                                                "categorical_comparison_threshold")
+            if getattr(args, key, None) is not None}
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Data-quality baseline and check in Model Monitor's file formats")
     sub = p.add_subparsers(dest="command", required=True)
@@ -41,6 +58,13 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--input", default="/opt/ml/processing/input/baseline/")
     b.add_argument("--schema", default=None,
                    help="dataset_schema.json (default: the container path; types are inferred if it is absent)")
+    # how much drift the checks flag: monitoring_config.distribution_constraints of the constraints.json written
+    b.add_argument("--comparison-threshold", type=_fraction, default=None,
+                   help="numeric drift: CDF distance that is flagged (default 0.1)")
+    b.add_argument("--comparison-method", choices=("Robust", "Simple"), default=None,
+                   help="Robust subtracts the two-sample K-S allowance first (default), Simple does not")
+    b.add_argument("--categorical-comparison-threshold", type=_fraction, default=None,
+                   help="categorical drift: frequency distance that is flagged (default 0.1)")
     c = sub.add_parser("check", help="check a data set against a baseline")
     c.add_argument("--input", default="/opt/ml/processing/input/data_check/")
     c.add_argument("--baseline-statistics", default="/opt/ml/processing/baseline/statistics/statistics.json")
@@ -64,7 +88,7 @@ def run(args) -> None:
     if args.command == "baseline":
         if args.partials:
             profile = engine.merge_partials(container_path(args.partials))
-            engine.finish_baseline(profile, container_path(args.partials), output)
+            engine.finish_baseline(profile, container_path(args.partials), output, drift_settings(args))
             return
         schema = args.schema or "/opt/ml/processing/input/schema/dataset_schema.json"
         profile = engine.baseline_profile(container_path(args.input), container_path(schema), args.schema is not None,
@@ -72,7 +96,7 @@ def run(args) -> None:
         if write_partial:
             engine.write_partial(profile, output, host)
         else:
-            engine.finish_baseline(profile, container_path(args.input), output)
+            engine.finish_baseline(profile, container_path(args.input), output, drift_settings(args))
         return
     baseline = engine.load_baseline(container_path(args.baseline_statistics), container_path(args.baseline_constraints))
     if args.partials:

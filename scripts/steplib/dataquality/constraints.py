@@ -72,8 +72,11 @@ def suggest_feature(name: str, kind: str, profile, declared_categories, rows: in
     return feature
 
 
-def constraints_document(features: list[dict]) -> dict:
-    return {"version": 0.0, "features": features, "monitoring_config": copy.deepcopy(DEFAULT_MONITORING_CONFIG)}
+def constraints_document(features: list[dict], drift: dict | None = None) -> dict:
+    """The suggested constraints; ``drift`` overrides distribution_constraints (comparison_threshold, ...)."""
+    config = copy.deepcopy(DEFAULT_MONITORING_CONFIG)
+    config["distribution_constraints"].update(drift or {})
+    return {"version": 0.0, "features": features, "monitoring_config": config}
 
 
 # --------------------------------------------------------------------------- reading a constraints file

@@ -186,7 +186,7 @@ def baseline_profile(input_path: str, schema_path: str | None, schema_required: 
     return profile
 
 
-def finish_baseline(profile: DatasetProfile, where: str, output_dir: str):
+def finish_baseline(profile: DatasetProfile, where: str, output_dir: str, drift: dict | None = None):
     entries, features = [], []
     for name in profile.columns:
         p = profile.profiles[name]
@@ -196,7 +196,7 @@ def finish_baseline(profile: DatasetProfile, where: str, output_dir: str):
         features.append(suggest_feature(name, kind, p, profile.categories.get(name), profile.rows, where))
         entries.append(profile.entry(name, kind))
     statistics = {"version": 0.0, "dataset": {"item_count": profile.rows}, "features": entries}
-    constraints = constraints_document(features)
+    constraints = constraints_document(features, drift)
     os.makedirs(output_dir, exist_ok=True)
     write_json(os.path.join(output_dir, "statistics.json"), statistics)
     write_json(os.path.join(output_dir, "constraints.json"), constraints)
