@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.append(str(ROOT / "scripts"))
 from tools import make_data  # noqa: E402
+from steplib.errors import InputError  # noqa: E402
 
 TRAINING_YAML = ROOT / "pipeline_scripts" / "training_pipeline.yaml"
 
@@ -75,7 +76,10 @@ def parse_variant(spec: str, algorithm) -> dict:
         if not sep or name.strip() not in algorithm.names:
             raise SystemExit(f"error: --variant {spec!r}: {item!r} is not NAME=VALUE of a {algorithm.name} "
                              f"hyperparameter ({', '.join(algorithm.names)})")
-        out[name.strip()] = algorithm.hyperparameter(name.strip()).parse(value.strip())
+        try:
+            out[name.strip()] = algorithm.hyperparameter(name.strip()).parse(value.strip())
+        except InputError as exc:  # the value's problem in words, as the training job would report it
+            raise SystemExit(f"error: --variant {spec!r}: {exc}") from None
     return out
 
 

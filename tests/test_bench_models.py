@@ -46,3 +46,11 @@ def test_a_variant_naming_no_hyperparameter_of_the_default_model_is_refused(samp
     data, schema = sample
     with pytest.raises(SystemExit, match="'trees=5' is not NAME=VALUE of a .* hyperparameter"):
         bench_models.main(["--data", str(data), "--schema", str(schema), "--variant", "trees=5"])
+
+
+def test_a_variant_with_a_bad_value_names_it(sample):
+    import bench_models
+
+    data, schema = sample
+    with pytest.raises(SystemExit, match="--variant 'seed=many': hyperparameter seed='many'"):
+        bench_models.main(["--data", str(data), "--schema", str(schema), "--variant", "seed=many"])
