@@ -172,8 +172,9 @@ def test_runtime_against_a_moto_server_endpoint(tmp_path, monkeypatch, make_data
         monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
         ws = ["--workspace", str(tmp_path / "ws")]
         assert cli.main([*ws, "upsert", "training"]) == 0
+        env = load_env()  # the key the data-arrival rule watches, from the tfvars
         assert cli.main([*ws, "upload", str(make_dataset(n=400, inference_rows=10) / "training-data.csv"),
-                         "abalone/training/training-data.csv"]) == 0
+                         f"{env.bucket_prefix}/{env.bucket_train_prefix}/training-data.csv"]) == 0
         import boto3
         sm = boto3.client("sagemaker", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1")
         (package,) = sm.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]

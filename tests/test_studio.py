@@ -44,7 +44,8 @@ def workspace(tmp_path_factory):
     make_data.synthesize(d / "data", make_data.load_schema(), 600, 50, make_data.DEFAULT_SEED, 0.0)  # current schema
     ws = ["--workspace", str(d / "ws")]
     assert cli.main([*ws, "upsert"]) == 0
-    assert cli.main([*ws, "upload", str(d / "data" / "training-data.csv"), "abalone/training/training-data.csv"]) == 0
+    assert cli.main([*ws, "upload", str(d / "data" / "training-data.csv"),  # the key the data-arrival rule watches
+                     f"{ENV.bucket_prefix}/{ENV.bucket_train_prefix}/training-data.csv"]) == 0
     return d / "ws"
 
 
