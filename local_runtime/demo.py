@@ -48,7 +48,7 @@ def _ids(rt) -> set:
     return {r["PipelineExecutionId"] for r in rt.workspace.list_executions()}
 
 
-_CONFIGS: dict = {}
+_CONFIGS: dict = {}  # builder module -> YAML path given as --config
 
 
 def _upsert(key: str, env_file: Path) -> int:
@@ -57,9 +57,8 @@ def _upsert(key: str, env_file: Path) -> int:
     builder = PIPELINES[key].builder
     mod = importlib.import_module(builder)
     argv = ["--env-file", str(env_file), "--no-upload"]
-    module = builder.rsplit(".", 1)[-1]
-    if _CONFIGS.get(module):
-        argv += ["--config", str(_CONFIGS[module])]
+    if _CONFIGS.get(builder):
+        argv += ["--config", str(_CONFIGS[builder])]
     try:
         return int(mod.main(argv) or 0)
     except SystemExit as exc:  # argparse or explicit sys.exit in the script
@@ -79,7 +78,8 @@ def run_demo(output="demo-output", env_file=None, rows=None, inference_rows=1000
     """configs: optional {builder module's name: YAML path} passed as --config (tests use smaller HPO)."""
     t_start = time.time()
     _CONFIGS.clear()
-    _CONFIGS.update(configs or {})
+    builders = {p.builder.rsplit(".", 1)[-1]: p.builder for p in PIPELINES.values()}
+    _CONFIGS.update({builders[name]: path for name, path in (configs or {}).items() if name in builders})
     repo = Path(repo_root or find_repo_root()).resolve()
     out = Path(output).resolve()
     if out.exists():
@@ -98,8 +98,7 @@ def run_demo(output="demo-output", env_file=None, rows=None, inference_rows=1000
     if str(repo) not in sys.path:
         sys.path.insert(0, str(repo))
     with Runtime(repo_root=repo, workspace=ws, env_file=env_path) as rt:
-        rt.pipeline_configs.update({p.builder: _CONFIGS[p.builder.rsplit(".", 1)[-1]] for p in PIPELINES.values()
-                                    if p.builder.rsplit(".", 1)[-1] in _CONFIGS})
+        rt.pipeline_configs.update(_CONFIGS)
         v = rt.tf.vars
         bucket, prefix = rt.bucket, v["bucket_prefix"]
         train_key = f"{prefix}/{v['bucket_train_prefix']}/training-data.csv"

@@ -27,6 +27,7 @@ import hcl2
 import jsonschema
 import yaml
 from steplib import algorithms
+from steplib.dataquality import DRIFT_SETTINGS
 
 from pipeline_scripts import tfmodule
 from pipeline_scripts.contracts import PIPELINES, STEPS
@@ -95,18 +96,14 @@ _DATA_QUALITY = {
     "properties": {"engine": {"enum": ["builtin", "model_monitor"]}},
 }
 # The baseline (training pipelines) also sets how much drift the checks flag: Model Monitor's
-# distribution_constraints, written into the baseline's constraints.json (the builtin engine; Model Monitor's
-# own baseline suggests its defaults). Inference reads them from the baseline it checks against.
-DRIFT_SETTINGS = ("comparison_threshold", "comparison_method", "categorical_comparison_threshold")
-_BASELINE_DATA_QUALITY = {
-    "type": "object", "additionalProperties": False, "required": ["engine"],
-    "properties": {
-        "engine": {"enum": ["builtin", "model_monitor"]},
-        "comparison_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-        "comparison_method": {"enum": ["Robust", "Simple"]},
-        "categorical_comparison_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-    },
-}
+# distribution_constraints (DRIFT_SETTINGS), written into the baseline's constraints.json (the builtin engine;
+# Model Monitor's own baseline suggests its defaults). Inference reads them from the baseline it checks against.
+_BASELINE_DATA_QUALITY = {**_DATA_QUALITY, "properties": {
+    **_DATA_QUALITY["properties"],
+    "comparison_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+    "comparison_method": {"enum": ["Robust", "Simple"]},
+    "categorical_comparison_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+}}
 _TRAINING_COMMON = {
     "framework": _FRAMEWORK,
     "processing": _PROCESSING,

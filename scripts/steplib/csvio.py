@@ -59,7 +59,8 @@ def text_records(text: str, source: str, n_columns: int | None = None) -> Iterat
     return _records(io.StringIO(text, newline=""), source, n_columns, None)
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether float() reads the text (the test header detection and numeric category labels share)."""
     try:
         float(text)
         return True
@@ -72,7 +73,7 @@ def looks_like_header(cells: Sequence[str], columns: Sequence[Column], missing_t
     if [c.lower() for c in cells] == [col.name.lower() for col in columns]:
         return True
     numeric = [v for v, col in zip(cells, columns) if col.is_numeric and v not in missing_tokens]
-    return bool(numeric) and sum(not _is_number(v) for v in numeric) > len(numeric) / 2
+    return bool(numeric) and sum(not is_number(v) for v in numeric) > len(numeric) / 2
 
 
 def parse_number(text: str, source: str, line: int, name: str) -> float:

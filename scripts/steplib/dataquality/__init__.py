@@ -17,3 +17,7 @@ statistics of one pass.
 File formats follow SageMaker Model Monitor's documented schemas (statistics.json, constraints.json,
 constraint_violations.json); statistics/constraints written by Model Monitor are accepted as baselines.
 """
+
+# The distribution_constraints a baseline takes from its command line (the training YAMLs' data_quality keys);
+# here, in the package that imports nothing, so the pipeline scripts read them without loading pandas.
+DRIFT_SETTINGS = ("comparison_threshold", "comparison_method", "categorical_comparison_threshold")

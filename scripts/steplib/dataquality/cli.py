@@ -22,7 +22,7 @@ import os
 from .. import paths
 from ..errors import InputError, fail
 from ..paths import container_path
-from . import engine
+from . import DRIFT_SETTINGS, engine
 from .source import DataQualityError
 
 def current_host() -> tuple[str, int]:
@@ -46,9 +46,7 @@ def _fraction(text: str) -> float:
 
 def drift_settings(args) -> dict:
     """The distribution_constraints the command line sets (only those given: the rest keep the defaults)."""
-    return {key: getattr(args, key) for key in ("comparison_threshold", "comparison_method",
-                                                "categorical_comparison_threshold")
-            if getattr(args, key, None) is not None}
+    return {key: getattr(args, key) for key in DRIFT_SETTINGS if getattr(args, key, None) is not None}
 
 
 def parser() -> argparse.ArgumentParser:

@@ -10,8 +10,9 @@ import pandas as pd
 from . import checks
 from .constraints import Baseline, constraints_document, suggest_feature
 from .profile import NUMERIC_TYPES, TypeProbe, new_profile, profile_from_dict
+from ..csvio import is_number
 from ..schema import canonical_label
-from .source import (DataQualityError, _is_number, dataset_header, list_csv_files, load_json, load_schema,
+from .source import (DataQualityError, dataset_header, list_csv_files, load_json, load_schema,
                      read_chunks, write_json)
 
 PARTIAL_VERSION = 1
@@ -42,7 +43,7 @@ class DatasetProfile:
         # categories given as numbers: a cell is the category its value names ("1.0" of [1, 2] is "1"), as the
         # preprocessing reads it (steplib.schema.canonical_label)
         numeric_labels = [c for c, labels in self.categories.items()
-                          if c in strings and labels and all(_is_number(x) for x in labels)]
+                          if c in strings and labels and all(is_number(x) for x in labels)]
         for chunk in read_chunks(path, self.columns, strings):
             if chunk.index == 0:
                 self.files.append(chunk.key)

@@ -9,6 +9,7 @@ from typing import Iterator
 
 import pandas as pd
 
+from ..csvio import is_number
 from ..errors import InputError
 
 # Rows per chunk: about 4M cells, so a chunk's frame stays near 32 MiB of floats whatever the width.
@@ -34,14 +35,6 @@ def list_csv_files(path: str) -> list[str]:
     return [path]
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def read_header(path: str) -> list[str]:
     if os.path.getsize(path) == 0:
         raise DataQualityError(f"input file {path} is empty (expected a CSV header row and data rows)")
@@ -53,7 +46,7 @@ def read_header(path: str) -> list[str]:
     if not header or all(not h.strip() for h in header):
         raise DataQualityError(f"input file {path} has no header row")
     names = [h.strip() for h in header]
-    if sum(_is_number(n) for n in names) > len(names) / 2:
+    if sum(is_number(n) for n in names) > len(names) / 2:
         raise DataQualityError(f"first line of input file {path} looks like data, not a header row "
                                f"({names[:6]}...): is the header row missing?")
     dupes = sorted({n for n in names if names.count(n) > 1})
