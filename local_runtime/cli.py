@@ -145,6 +145,7 @@ def main(argv=None) -> int:
     from pipeline_scripts.console import configure_logging
     configure_logging(logging.WARNING)
     from botocore.exceptions import ClientError
+    from steplib.errors import InputError
 
     from .errors import RuntimeErrorBase
     try:
@@ -154,8 +155,8 @@ def main(argv=None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
-    except (RuntimeErrorBase, FileNotFoundError, KeyError, ValueError, ClientError) as exc:
-        # a wrong name, a missing file or a rejected AWS call: say what, no traceback
+    except (RuntimeErrorBase, InputError, FileNotFoundError, KeyError, ValueError, ClientError) as exc:
+        # a wrong name, a missing file, a bad data file or a rejected AWS call: say what, no traceback
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"sm-local: error: {message}", file=sys.stderr)
         return 2

@@ -116,3 +116,17 @@ def test_a_new_data_set_needs_only_the_readme_steps(tmp_path, synth):
     assert "ModelQualityBreach" in breach["FailureReason"] or any(
         "ModelQualityBreach" in (s["failure_reason"] or "") for s in breach["steps"])
     assert _py_digest(repo) == before  # no .py file changed
+
+
+def test_a_schema_swapped_before_its_data_stops_the_demo_with_one_line_naming_the_file(tmp_path):
+    """README order is schema, then import; running the demo in between must not misread the old data."""
+    repo = _copy_repo(tmp_path / "repo")
+    (repo / "scripts" / "dataset_schema.json").write_text(json.dumps(SCHEMA, indent=2))
+    env = {**os.environ, "PYTHONPATH": f"{repo}{os.pathsep}{repo / 'scripts'}", "SM_LOCAL_REPO": str(repo)}
+    proc = subprocess.run([sys.executable, "-m", "local_runtime", "demo", "--output", str(tmp_path / "out")],
+                          cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    first = (repo / "data" / "training-data.csv").read_text().splitlines()[0]
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip() == (
+        f"sm-local: error: {repo / 'data' / 'training-data.csv'}: line 1: expected {len(SCHEMA['columns'])} columns "
+        f"({', '.join(c['name'] for c in SCHEMA['columns'])}), found {len(first.split(','))}")

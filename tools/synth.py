@@ -284,17 +284,19 @@ def write_csv(df: pd.DataFrame, path, cols, header: bool = False) -> int:
 
 
 def read_csv(path, schema, cols=None) -> pd.DataFrame:
-    """A headerless project CSV back into a typed frame (a missing-value token = missing)."""
+    """A headerless project CSV back into a typed frame (a missing cell: NaN or None). Read by the step
+    library's strict reader: a wrong column count, number, category or range is an error naming the file,
+    line, column and value, never a silently misread frame."""
     schema = as_schema(schema)
     cols = list(cols or schema.columns)
-    df = pd.read_csv(path, header=None, names=[c.name for c in cols], dtype=str, keep_default_na=False)
+    _steplib_schema()  # steplib importable (see there)
+    from steplib.csvio import read_table
+
+    rows, _ = read_table(str(path), schema, cols, allow_missing=[c.name for c in cols], what="project data")
+    df = pd.DataFrame(rows, columns=[c.name for c in cols], dtype=object)
     for c in cols:
-        s = df[c.name].str.strip()
-        present = ~s.isin(schema.missing_tokens)
-        if c.is_categorical:
-            df[c.name] = s.map(lambda v: c.category(v) or v).where(present, None)
-        else:
-            df[c.name] = pd.to_numeric(s.where(present, None), errors="raise")
+        if not c.is_categorical:
+            df[c.name] = df[c.name].astype(float)  # missing (None) -> NaN
     return df
 
 
