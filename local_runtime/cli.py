@@ -148,6 +148,9 @@ def main(argv=None) -> int:
     from steplib.errors import InputError
 
     from .errors import RuntimeErrorBase
+    if args.command != "studio":  # a command that ends (the server keeps its collector as is)
+        from .gcpolicy import freeze_survivors_of_full_collections
+        freeze_survivors_of_full_collections()
     try:
         return _run(args)
     except BrokenPipeError:
