@@ -21,6 +21,7 @@ import os
 import sys
 import tarfile
 import uuid
+import zipfile
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -369,13 +370,16 @@ def instance_count(cfg: PipelineConfig, step_role: str | None) -> int:
 # --- how the step library reaches the jobs ---------------------------------------------------------
 # Every step script imports ``steplib`` (scripts/steplib). Training jobs get it with their code
 # (upload_training_code packs scripts/), the model gets it in model.tar.gz (train.py copies it to code/).
-# Processing jobs get it as one more ProcessingInput, mounted at STEPLIB_MOUNT and put on PYTHONPATH:
-# the stock scikit-learn image runs the script with plain python3, nothing is pip-installed at job start,
-# and the upload is content-addressed, so the pipeline definition stays the same from build to build.
-# (SDK 3.27's FrameworkProcessor would ship it too, but it re-uploads sourcedir.tar.gz under a new
-# timestamped job name at every build and wraps the script in a generated bash runproc.sh.)
+# Processing jobs get it as one more ProcessingInput: a single steplib.zip, mounted under STEPLIB_MOUNT and put
+# on PYTHONPATH (Python imports packages from a zip on its path: zipimport, no extraction, no pip): the stock
+# scikit-learn image runs the script with plain python3, and each job fetches one object instead of one per
+# module. The zip is reproducible and its key content-addressed, so the pipeline definition stays the same from
+# build to build. (SDK 3.27's FrameworkProcessor would ship it too, but it re-uploads sourcedir.tar.gz under a
+# new timestamped job name at every build and wraps the script in a generated bash runproc.sh.)
 STEPLIB_DIR = SCRIPTS_DIR / "steplib"
 STEPLIB_MOUNT = f"{PROCESSING}/input/steplib"
+STEPLIB_ZIP = "steplib.zip"
+STEPLIB_PATH = f"{STEPLIB_MOUNT}/{STEPLIB_ZIP}"  # the jobs' PYTHONPATH
 
 
 def steplib_files() -> list[Path]:
@@ -383,20 +387,28 @@ def steplib_files() -> list[Path]:
                   and p.suffix in (".py", ".json"))
 
 
+def steplib_zip() -> bytes:
+    """scripts/steplib as steplib/... entries of a zip, sorted, with fixed timestamps and modes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in steplib_files():
+            name = f"steplib/{path.relative_to(STEPLIB_DIR).as_posix()}"
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type, info.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
+            archive.writestr(info, path.read_bytes())
+    return buffer.getvalue()
+
+
 def upload_steplib(cfg: PipelineConfig, session: PipelineSession) -> str:
-    """Upload scripts/steplib (content-addressed key), once per build session; the S3 prefix whose steplib/
-    folder the jobs mount."""
+    """Upload steplib.zip (content-addressed key), once per build session; the S3 prefix the jobs mount."""
     uploaded = getattr(session, "_steplib_uri", None)
     if uploaded:
         return uploaded
-    files = steplib_files()
+    # the key digests the files, not the zip's bytes (those depend on the machine's zlib)
     digest = hashlib.sha256(b"".join(p.relative_to(STEPLIB_DIR).as_posix().encode() + b"\0" + p.read_bytes()
-                                     for p in files)).hexdigest()[:16]
+                                     for p in steplib_files())).hexdigest()[:16]
     folder = cfg.env.s3_uri("code", "steplib", digest)
-    sessions = sessions_of(session, cfg.env.region)
-    for path in files:
-        sessions.put_object(f"{folder}/steplib/{path.relative_to(STEPLIB_DIR).as_posix()}", path.read_bytes(),
-                            encryption_args(cfg))
+    sessions_of(session, cfg.env.region).put_object(f"{folder}/{STEPLIB_ZIP}", steplib_zip(), encryption_args(cfg))
     session._steplib_uri = folder  # type: ignore[attr-defined]
     return folder
 
@@ -409,7 +421,7 @@ def _step_script_processor_class() -> type:
         """A ScriptProcessor whose jobs also mount the step library (see above)."""
 
         def __init__(self, *args: Any, steplib_uri: str, **kwargs: Any) -> None:
-            kwargs["env"] = {**(kwargs.get("env") or {}), "PYTHONPATH": STEPLIB_MOUNT}
+            kwargs["env"] = {**(kwargs.get("env") or {}), "PYTHONPATH": STEPLIB_PATH}
             super().__init__(*args, **kwargs)
             self.steplib_uri = steplib_uri
 

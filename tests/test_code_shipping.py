@@ -4,7 +4,11 @@ SSE), the source_dir for training, model.tar.gz for serving -- and the offline r
 
 from __future__ import annotations
 
+import io
 import json
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import boto3
@@ -30,21 +34,39 @@ def test_every_processing_step_mounts_the_uploaded_step_library(aws):
         args = step["Arguments"]
         (lib,) = [i for i in args["ProcessingInputs"] if i["InputName"] == "steplib"]
         assert lib["S3Input"]["LocalPath"] == common.STEPLIB_MOUNT
-        assert args["Environment"]["PYTHONPATH"] == common.STEPLIB_MOUNT
+        assert args["Environment"]["PYTHONPATH"] == f"{common.STEPLIB_MOUNT}/steplib.zip"
         uris.add(lib["S3Input"]["S3Uri"])
     (uri,) = uris  # one content-addressed upload per build
     bucket, prefix = uri[len("s3://"):].split("/", 1)
     assert prefix.startswith(f"{cfg.env.bucket_prefix}/code/steplib/")
     objects = s3.list_objects_v2(Bucket=bucket, Prefix=prefix + "/")["Contents"]
-    shipped = {o["Key"][len(prefix) + 1:] for o in objects}
-    expected = {f"steplib/{p.relative_to(common.STEPLIB_DIR).as_posix()}" for p in common.steplib_files()}
-    assert shipped == expected and "steplib/schema.py" in shipped
-    head = s3.head_object(Bucket=bucket, Key=f"{prefix}/steplib/schema.py")
+    assert [o["Key"] for o in objects] == [f"{prefix}/steplib.zip"]  # one object per job to fetch
+    head = s3.head_object(Bucket=bucket, Key=f"{prefix}/steplib.zip")
     assert head["ServerSideEncryption"] in ("aws:kms", "AES256")
+    body = s3.get_object(Bucket=bucket, Key=f"{prefix}/steplib.zip")["Body"].read()
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        shipped = {name: archive.read(name) for name in archive.namelist()}
+    expected = {f"steplib/{p.relative_to(common.STEPLIB_DIR).as_posix()}": p.read_bytes() for p in common.steplib_files()}
+    assert shipped == expected and "steplib/schema.py" in shipped and "steplib/dataset_schema.schema.json" in shipped
     # the same content builds the same definition (no timestamped code location)
     again = json.loads(training_pipeline.build(cfg, common.make_session(cfg)).definition())
     assert {i["S3Input"]["S3Uri"] for s in again["Steps"] if s["Type"] == "Processing"
             for i in s["Arguments"]["ProcessingInputs"] if i["InputName"] == "steplib"} == uris
+
+
+def test_the_step_library_imports_from_its_zip_and_reads_its_package_data(tmp_path):
+    """What a processing job does with PYTHONPATH=<mount>/steplib.zip: zipimport, the schema checked against the
+    JSON Schema that travels inside the zip."""
+    (tmp_path / "steplib.zip").write_bytes(common.steplib_zip())
+    (tmp_path / "schema.json").write_text(json.dumps({"name": "t", "target": "y", "columns": [
+        {"name": "y", "type": "float"}, {"name": "x", "type": "flot"}]}))
+    script = (f"import sys; sys.path[:0] = [{str(tmp_path / 'steplib.zip')!r}]\n"  # as PYTHONPATH puts it
+              "import steplib.schema as s\n"
+              "assert s.__file__.endswith('steplib.zip/steplib/schema.py'), s.__file__\n"
+              f"s.load_schema({str(tmp_path / 'schema.json')!r})\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 1 and "invalid data set schema" in proc.stderr and "'columns/1/type'" in proc.stderr, \
+        proc.stderr
 
 
 def test_training_source_dir_carries_the_step_library():

@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InputError
 
-SCHEMA_OF_SCHEMA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dataset_schema.schema.json")
+SCHEMA_OF_SCHEMA = "dataset_schema.schema.json"  # package data beside this module (also read from the jobs' zip)
 
 DEFAULT_MISSING_TOKENS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "?")
 UNKNOWN_CATEGORY_POLICIES = ("error", "ignore", "most_frequent")
@@ -143,8 +142,9 @@ class DatasetSchema:
 # --- loading -------------------------------------------------------------------------------------
 
 def _schema_of_schema() -> dict:
-    with open(SCHEMA_OF_SCHEMA) as f:
-        return json.load(f)
+    from importlib.resources import files
+
+    return json.loads(files(__package__).joinpath(SCHEMA_OF_SCHEMA).read_text(encoding="utf-8"))
 
 
 def _validate_json(data: Any, source: str) -> None:
