@@ -102,10 +102,10 @@ bench-transform: $(STAMP)
 bench-runtime: $(STAMP)
 	$(BIN)/python bench/bench_runtime.py
 
-## Default model vs linear regression vs a plain random forest, 5-fold CV (optional: DATA="a.csv b.csv" SCHEMA="a.json b.json", side by side; VARIANT="stack_folds=5 n_estimators=100").
+## Default model vs linear regression vs a plain random forest, 5-fold CV (optional: DATA="a.csv b.csv" SCHEMA="a.json b.json", side by side; VARIANT="stack_folds=5 n_estimators=100"; SUITE=1 adds the reference data sets).
 bench-models: $(STAMP)
 	$(BIN)/python bench/bench_models.py $(foreach d,$(DATA),--data "$(d)") $(foreach s,$(SCHEMA),--schema "$(s)") \
-		$(foreach v,$(VARIANT),--variant "$(v)")
+		$(foreach v,$(VARIANT),--variant "$(v)") $(if $(SUITE),--suite bench/results/model-datasets)
 
 ## The Lambda deployment package.
 lambda-zip: $(STAMP)

@@ -3,6 +3,7 @@
     make bench-models                                    # the shipped data/training-data.csv, current schema
     make bench-models DATA=my.csv SCHEMA=my_schema.json  # any CSV (header optional) described by a schema
     make bench-models DATA="a.csv b.csv" SCHEMA="a.json b.json"   # several data sets, side by side
+    make bench-models SUITE=1                            # plus the reference sets of bench/model_datasets.py
     .venv/bin/python bench/bench_models.py [--data FILE [--schema FILE]]... [--folds 5] [--seed 0]
         [--variant stack_folds=3 [--variant n_estimators=100,stack_folds=3]]...
 
@@ -139,12 +140,20 @@ def main(argv=None) -> int:
     p.add_argument("--ignore-header", action="store_true", help="line 1 names the columns otherwise (schema order)")
     p.add_argument("--variant", action="append", metavar="NAME=VALUE[,NAME=VALUE]",
                    help="also score the default model with these hyperparameters changed (repeatable)")
+    p.add_argument("--suite", type=Path, metavar="DIR",
+                   help="also score the reference data sets of bench/model_datasets.py, written to DIR")
     args = p.parse_args(argv)
     data = args.data or [ROOT / "data" / "training-data.csv"]
     schemas = args.schema or [make_data.SCHEMA_PATH]
     if len(schemas) not in (1, len(data)):
         p.error(f"{len(data)} --data and {len(schemas)} --schema: give one schema, or one per data set")
     schemas = schemas * len(data) if len(schemas) == 1 else schemas
+    if args.suite:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import model_datasets
+
+        for path, schema_path in model_datasets.write(args.suite):
+            data, schemas = [*data, path], [*schemas, schema_path]
     reports = []
     for path, schema_path in zip(data, schemas):
         try:

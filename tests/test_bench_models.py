@@ -54,3 +54,21 @@ def test_a_variant_with_a_bad_value_names_it(sample):
     data, schema = sample
     with pytest.raises(SystemExit, match="--variant 'seed=many': hyperparameter seed='many'"):
         bench_models.main(["--data", str(data), "--schema", str(schema), "--variant", "seed=many"])
+
+
+def test_the_reference_suite_is_scored_beside_the_given_data_through_the_template_import(sample, tmp_path, capsys):
+    import bench_models
+    import model_datasets
+
+    from tools import make_data
+
+    for data, schema_path in model_datasets.write(tmp_path / "sets"):  # each set passes the import's checks
+        schema = make_data.load_schema(schema_path)
+        table = make_data.read_table(data.read_text(), str(data), schema)
+        assert len(table.rows) == len(data.read_text().splitlines()) - 1 and table.header
+    data, schema = sample
+    assert bench_models.main(["--data", str(data), "--schema", str(schema), "--folds", "2",
+                              "--suite", str(tmp_path / "suite")]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [r["schema"] for r in report["data_sets"]] == ["sample", "diabetes", "friedman", "linear", "penguins"]
+    assert [r["rows"] for r in report["data_sets"][1:]] == [442, 2000, 1000, 340]

@@ -46,7 +46,8 @@ def test_every_processing_step_mounts_the_uploaded_step_library(aws):
     body = s3.get_object(Bucket=bucket, Key=f"{prefix}/steplib.zip")["Body"].read()
     with zipfile.ZipFile(io.BytesIO(body)) as archive:
         shipped = {name: archive.read(name) for name in archive.namelist()}
-    expected = {f"steplib/{p.relative_to(common.STEPLIB_DIR).as_posix()}": p.read_bytes() for p in common.steplib_files()}
+    expected = {f"steplib/{p.relative_to(common.STEPLIB_DIR).as_posix()}": p.read_bytes()
+                for p in common.steplib_files()}
     assert shipped == expected and "steplib/schema.py" in shipped and "steplib/dataset_schema.schema.json" in shipped
     # the same content builds the same definition (no timestamped code location)
     again = json.loads(training_pipeline.build(cfg, common.make_session(cfg)).definition())
