@@ -35,13 +35,11 @@ def test_objects_that_survive_a_full_collection_are_frozen_and_later_ones_are_no
     assert gc.collect() >= 1
 
 
-def test_bounded_commands_install_the_policy_and_the_studio_server_does_not(restore_gc, tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "_run", lambda args: 0)
-    assert cli.main(["--workspace", str(tmp_path), "executions"]) == 0
-    assert gcpolicy._freeze_survivors in gc.callbacks
-    gc.callbacks.remove(gcpolicy._freeze_survivors)
-    assert cli.main(["--workspace", str(tmp_path), "studio"]) == 0
+def test_a_bounded_command_installs_the_policy(restore_gc, tmp_path, capsys):
     assert gcpolicy._freeze_survivors not in gc.callbacks
+    assert cli.main(["--workspace", str(tmp_path), "executions"]) == 0
+    assert "no executions in" in capsys.readouterr().out
+    assert gcpolicy._freeze_survivors in gc.callbacks
 
 
 def test_a_job_starts_with_the_preloaded_libraries_frozen(tmp_path):
