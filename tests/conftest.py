@@ -7,6 +7,7 @@ loopback interface fails the test that tried it, naming the address.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import socket
@@ -52,6 +53,25 @@ def _no_network():
     socket.socket.connect = _loopback_only
     yield
     socket.socket.connect = _real_connect
+
+
+_GC_CALLBACKS = list(gc.callbacks)
+
+
+def _default_collector() -> None:
+    if gc.callbacks != _GC_CALLBACKS:
+        gc.callbacks[:] = _GC_CALLBACKS
+        gc.unfreeze()
+
+
+@pytest.fixture(autouse=True)
+def _collector_as_found():
+    """An sm-local command installs its garbage-collector policy for the rest of its process
+    (local_runtime/gcpolicy.py); tests run with the default collector whatever ran in-process before them
+    (module-scoped fixtures included)."""
+    _default_collector()
+    yield
+    _default_collector()
 
 
 @pytest.fixture

@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import gc
 
-import pytest
-
 from local_runtime import cli, container, gcpolicy
 
 
-@pytest.fixture
-def restore_gc():
-    callbacks = list(gc.callbacks)
-    yield
-    gc.callbacks[:] = callbacks
-    gc.unfreeze()
-
-
-def test_objects_that_survive_a_full_collection_are_frozen_and_later_ones_are_not(restore_gc):
+def test_objects_that_survive_a_full_collection_are_frozen_and_later_ones_are_not():
     gcpolicy.freeze_survivors_of_full_collections()
     gcpolicy.freeze_survivors_of_full_collections()
     assert gc.callbacks.count(gcpolicy._freeze_survivors) == 1  # idempotent
@@ -35,9 +25,8 @@ def test_objects_that_survive_a_full_collection_are_frozen_and_later_ones_are_no
     assert gc.collect() >= 1
 
 
-def test_a_bounded_command_installs_the_policy(restore_gc, tmp_path, capsys):
-    if gcpolicy._freeze_survivors in gc.callbacks:  # an earlier sm-local command in this test process
-        gc.callbacks.remove(gcpolicy._freeze_survivors)
+def test_a_bounded_command_installs_the_policy(tmp_path, capsys):
+    assert gcpolicy._freeze_survivors not in gc.callbacks  # conftest: each test starts with the collector as found
     assert cli.main(["--workspace", str(tmp_path), "executions"]) == 0
     assert "no executions in" in capsys.readouterr().out
     assert gcpolicy._freeze_survivors in gc.callbacks
