@@ -387,15 +387,19 @@ def steplib_files() -> list[Path]:
                   and p.suffix in (".py", ".json"))
 
 
-def steplib_zip() -> bytes:
-    """scripts/steplib as steplib/... entries of a zip, sorted, with fixed timestamps and modes."""
+def steplib_contents() -> dict[str, bytes]:
+    """The step library as the jobs import it: archive name (steplib/...) -> bytes, sorted."""
+    return {f"steplib/{p.relative_to(STEPLIB_DIR).as_posix()}": p.read_bytes() for p in steplib_files()}
+
+
+def steplib_zip(contents: dict[str, bytes]) -> bytes:
+    """``contents`` as the entries of a zip, in order, with fixed timestamps and modes."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path in steplib_files():
-            name = f"steplib/{path.relative_to(STEPLIB_DIR).as_posix()}"
+        for name, data in contents.items():
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type, info.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
-            archive.writestr(info, path.read_bytes())
+            archive.writestr(info, data)
     return buffer.getvalue()
 
 
@@ -404,11 +408,14 @@ def upload_steplib(cfg: PipelineConfig, session: PipelineSession) -> str:
     uploaded = getattr(session, "_steplib_uri", None)
     if uploaded:
         return uploaded
-    # the key digests the files, not the zip's bytes (those depend on the machine's zlib)
-    digest = hashlib.sha256(b"".join(p.relative_to(STEPLIB_DIR).as_posix().encode() + b"\0" + p.read_bytes()
-                                     for p in steplib_files())).hexdigest()[:16]
+    contents = steplib_contents()
+    # the key digests the files, not the zip's bytes (those depend on the machine's zlib); the same digest as
+    # when the files were uploaded one by one (name without "steplib/", NUL, bytes)
+    digest = hashlib.sha256(b"".join(name.removeprefix("steplib/").encode() + b"\0" + data
+                                     for name, data in contents.items())).hexdigest()[:16]
     folder = cfg.env.s3_uri("code", "steplib", digest)
-    sessions_of(session, cfg.env.region).put_object(f"{folder}/{STEPLIB_ZIP}", steplib_zip(), encryption_args(cfg))
+    sessions_of(session, cfg.env.region).put_object(f"{folder}/{STEPLIB_ZIP}", steplib_zip(contents),
+                                                    encryption_args(cfg))
     session._steplib_uri = folder  # type: ignore[attr-defined]
     return folder
 

@@ -58,7 +58,7 @@ def test_every_processing_step_mounts_the_uploaded_step_library(aws):
 def test_the_step_library_imports_from_its_zip_and_reads_its_package_data(tmp_path):
     """What a processing job does with PYTHONPATH=<mount>/steplib.zip: zipimport, the schema checked against the
     JSON Schema that travels inside the zip."""
-    (tmp_path / "steplib.zip").write_bytes(common.steplib_zip())
+    (tmp_path / "steplib.zip").write_bytes(common.steplib_zip(common.steplib_contents()))
     (tmp_path / "schema.json").write_text(json.dumps({"name": "t", "target": "y", "columns": [
         {"name": "y", "type": "float"}, {"name": "x", "type": "flot"}]}))
     script = (f"import sys; sys.path[:0] = [{str(tmp_path / 'steplib.zip')!r}]\n"  # as PYTHONPATH puts it

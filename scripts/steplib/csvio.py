@@ -60,7 +60,7 @@ def text_records(text: str, source: str, n_columns: int | None = None) -> Iterat
 
 
 def is_number(text: str) -> bool:
-    """Whether float() reads the text (the test header detection and numeric category labels share)."""
+    """Whether float() reads the text (header detection and numeric category labels use it)."""
     try:
         float(text)
         return True
