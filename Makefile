@@ -14,7 +14,7 @@ GCL_STAMP     := $(GCL_DIR)/.installed
 BENCH_VENV    := .venv-bench
 BENCH_STAMP   := $(BENCH_VENV)/.installed
 
-.PHONY: help lock browser demo test studio bench bench-dq bench-scale bench-transform bench-runtime bench-models lambda-zip clean-local
+.PHONY: help lock browser ci demo test studio bench bench-dq bench-scale bench-transform bench-runtime bench-models lambda-zip clean-local
 
 ## Show the targets (default).
 help:
@@ -43,6 +43,23 @@ $(GCL_STAMP): tools/gitlab-ci-local/package-lock.json
 		mkdir -p $(GCL_DIR) && cp tools/gitlab-ci-local/package.json tools/gitlab-ci-local/package-lock.json $(GCL_DIR)/ && \
 		npm ci --prefix $(GCL_DIR) --no-audit --no-fund --silent && touch $(GCL_STAMP); \
 	else echo "npm not found: the gitlab-ci-local tests will be skipped"; fi
+	@command -v rsync >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsync >/dev/null; } || \
+		echo "rsync is missing (gitlab-ci-local runs jobs with it): install it"
+
+# The offline CI's package mirror, as a company runner has one: the uv wheel for pip, and uv's cache holding
+# requirements.lock and the project's build backend, so the jobs install exactly as in GitLab with no network.
+UV_VERSION := $(shell sed -n 's/^  UV_VERSION: "\(.*\)"/\1/p' .gitlab-ci.yml)
+CI_MIRROR_STAMP := $(GCL_DIR)/.mirror
+$(CI_MIRROR_STAMP): requirements.lock pyproject.toml .gitlab-ci.yml $(STAMP)
+	rm -rf $(GCL_DIR)/wheelhouse $(GCL_DIR)/mirror-venv $(GCL_DIR)/uv-tool
+	$(BIN)/pip download --quiet --no-deps -d $(GCL_DIR)/wheelhouse "uv==$(UV_VERSION)"
+	$(PYTHON) -m venv $(GCL_DIR)/uv-tool && $(GCL_DIR)/uv-tool/bin/pip install --quiet --no-index --find-links $(GCL_DIR)/wheelhouse "uv==$(UV_VERSION)"
+	$(PYTHON) -m venv $(GCL_DIR)/mirror-venv
+	UV_CACHE_DIR=$(GCL_DIR)/uv-cache $(GCL_DIR)/uv-tool/bin/uv pip install --quiet --python $(GCL_DIR)/mirror-venv/bin/python -r requirements.lock
+	UV_CACHE_DIR=$(GCL_DIR)/uv-cache $(GCL_DIR)/uv-tool/bin/uv pip install --quiet --python $(GCL_DIR)/mirror-venv/bin/python --no-deps .
+	rm -rf $(GCL_DIR)/mirror-venv build
+	touch $(CI_MIRROR_STAMP)
 
 $(BENCH_STAMP): bench/requirements.lock
 	$(PYTHON) -m venv $(BENCH_VENV)
@@ -66,8 +83,12 @@ lock:
 demo: $(STAMP)
 	$(BIN)/sm-local demo
 
+## Run .gitlab-ci.yml offline as GitLab would: default-branch, trigger (approval), merge-request and destroy pipelines (CI_ARGS="--promote dev" for dev only).
+ci: $(STAMP) $(GCL_STAMP) $(CI_MIRROR_STAMP)
+	$(BIN)/python -m tools.gitlab_ci $(CI_ARGS)
+
 ## The test suite, with checkov on the Terraform and the studio page in headless chromium (missing = failure).
-test: $(STAMP) $(CHECKOV_STAMP) $(GCL_STAMP) browser
+test: $(STAMP) $(CHECKOV_STAMP) $(GCL_STAMP) $(CI_MIRROR_STAMP) browser
 	REQUIRE_CHECKOV=1 REQUIRE_BROWSER=1 $(BIN)/python -m pytest -n 2
 
 # The studio test drives Debian's chromium through chromedriver (browsers downloaded by pip/npm do not run

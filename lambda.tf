@@ -79,8 +79,8 @@ resource "aws_cloudwatch_metric_alarm" "dlq_not_empty" {
 # ------------------------------------------------------------ the stack's Lambda functions
 # Keyed by handler module (code/lambda_function/<key>.py, lambda_handler), all from one package
 # (var.lambda_zip_path): what differs per function, its environment, and its IAM statements beyond
-# the ones every function gets (local.lambda_policy_statements). Timeout 60 s, 128 MB and one
-# concurrent execution unless an entry says otherwise. The deploy trigger exists only when the
+# the ones every function gets (local.lambda_policy_statements). Timeout 60 s and 128 MB unless an
+# entry says otherwise; reserved concurrency only when var.lambda_reserved_concurrency > 0. The deploy trigger exists only when the
 # GitLab settings are given.
 locals {
   lambda_functions = merge(
@@ -89,7 +89,7 @@ locals {
         function_name        = var.notification_function_name
         description          = "SageMaker pipeline/step/model package events -> SNS notifications"
         memory_size          = 256
-        reserved_concurrency = var.lambda_reserved_concurrency
+        reserved_concurrency = var.lambda_reserved_concurrency > 0 ? var.lambda_reserved_concurrency : -1
         environment = merge(local.contract_env, {
           SNS_TOPIC_ARN              = aws_sns_topic.notifications.arn
           CUSTOM_NOTIFICATION_CONFIG = jsonencode(local.custom_notification_config)
@@ -188,7 +188,7 @@ resource "aws_lambda_function" "this" {
   source_code_hash               = local.lambda_zip_hash
   timeout                        = try(each.value.timeout, 60)
   memory_size                    = try(each.value.memory_size, 128)
-  reserved_concurrent_executions = try(each.value.reserved_concurrency, 1)
+  reserved_concurrent_executions = try(each.value.reserved_concurrency, var.lambda_reserved_concurrency > 0 ? 1 : -1) # -1: unreserved
   kms_key_arn                    = aws_kms_key.this.arn
   code_signing_config_arn        = var.code_signing_config_arn == "" ? null : var.code_signing_config_arn
 

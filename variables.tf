@@ -268,12 +268,12 @@ variable "lambda_runtime" {
 }
 
 variable "lambda_reserved_concurrency" {
-  description = "Reserved concurrent executions of the notification Lambda (caps fan-out of event storms); the starter and deploy trigger Lambdas run one at a time."
+  description = "Reserved concurrency of the notification Lambda (caps the fan-out of event storms); when > 0 the starter and deploy trigger Lambdas are also reserved 1, so they run one at a time. 0 (the default) reserves nothing: AWS keeps 100 executions unreserved per account, and new accounts may have a concurrency quota of 10, where any reservation fails the apply (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html). Set it once the account's quota is 1,000."
   type        = number
-  default     = 5
+  default     = 0
   validation {
-    condition     = var.lambda_reserved_concurrency > 0 && var.lambda_reserved_concurrency == floor(var.lambda_reserved_concurrency)
-    error_message = "lambda_reserved_concurrency must be a positive integer (tfvars_rules.json positive_integers)."
+    condition     = var.lambda_reserved_concurrency >= 0 && var.lambda_reserved_concurrency == floor(var.lambda_reserved_concurrency)
+    error_message = "lambda_reserved_concurrency must be a whole number >= 0 (tfvars_rules.json non_negative_integers)."
   }
 }
 

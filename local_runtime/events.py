@@ -18,6 +18,7 @@ import uuid
 
 from .constants import ACCOUNT, region
 from .errors import DefinitionError, TerraformError
+from .event_patterns import validate_event_pattern
 
 
 def now_iso() -> str:
@@ -130,11 +131,13 @@ def load_rules(tf) -> list[Rule]:
                 continue
             raise TerraformError(f"{where}: no event_pattern")
         pattern = tf.attr("aws_cloudwatch_event_rule", res, "event_pattern")
+        text = pattern if isinstance(pattern, str) else None
         if isinstance(pattern, str):
             try:
                 pattern = json.loads(pattern)
             except json.JSONDecodeError as exc:
                 raise TerraformError(f"{where}: event_pattern is not valid JSON: {exc}") from exc
+        validate_event_pattern(pattern, where, text)  # what PutRule refuses and moto accepts
         name = tf.attr("aws_cloudwatch_event_rule", res, "name") or res
         state = tf.attr("aws_cloudwatch_event_rule", res, "state", "ENABLED")
         enabled = tf.attr("aws_cloudwatch_event_rule", res, "is_enabled", True) and state != "DISABLED"

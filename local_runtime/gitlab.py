@@ -7,9 +7,11 @@ version. Offline, when the tfvars leave the GitLab trigger unset, the runtime po
 this loopback server (token in a moto Secrets Manager secret, as in the cloud) and runs the build job
 (the inference pipeline script, as `.gitlab-ci.yml` does) once the Lambda has returned.
 
-API reference: https://docs.gitlab.com/ee/ci/triggers/ (POST /projects/:id/trigger/pipeline with form
-fields token, ref, variables[KEY]; answers 201 with the pipeline object). A wrong token answers 404
-like GitLab does, so a broken secret fails the Lambda as it would in the cloud.
+API reference: https://docs.gitlab.com/ci/triggers/ (POST /projects/:id/trigger/pipeline with form
+fields token, ref, inputs[NAME]; answers 201 with the pipeline object). Inputs and pipeline variables are
+checked as GitLab checks them (gitlab_api.py: the project's .gitlab-ci.yml spec:inputs; variables refused as
+on a new GitLab.com project). A wrong token answers 404 like GitLab does, so a broken secret fails the
+Lambda as it would in the cloud.
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ import time
 import urllib.parse
 import re
 from pathlib import Path
+
+from .gitlab_api import VARIABLES_REFUSED, check_inputs, input_spec
 
 PROJECT_ID = "local%2Fmlops-template"
 SECRET_NAME = "sm-local/gitlab-trigger-token"
@@ -109,10 +113,15 @@ class LocalGitLab:
             return 404, {"message": "404 Project Not Found"}
         if not secrets.compare_digest(form.get("token", ""), self.token):
             return 404, {"message": "404 Not Found"}  # GitLab hides whether the project exists
-        variables = {k[len("variables["):-1]: v for k, v in form.items() if k.startswith("variables[")}
+        if any(k.startswith("variables[") for k in form):
+            return 400, {"message": {"base": [VARIABLES_REFUSED]}}
+        inputs, errors = check_inputs(input_spec(Path(self.rt.repo_root) / ".gitlab-ci.yml"),
+                                      {k[len("inputs["):-1]: v for k, v in form.items() if k.startswith("inputs[")})
+        if errors:
+            return 400, {"message": {"base": [f"`.gitlab-ci.yml`: {e}" for e in errors]}}
         with self._lock:
             number = len(self.rt.workspace.read_jsonl("gitlab/pipelines.jsonl")) + len(self.pending) + 1
-            job = {"id": number, "ref": form.get("ref"), "variables": variables, "created_at": time.time(),
+            job = {"id": number, "ref": form.get("ref"), "inputs": inputs, "created_at": time.time(),
                    "web_url": f"{self.api_url[:-7]}/local/mlops-template/-/pipelines/{number}"}
             self.pending.append(job)
         return 201, {"id": number, "status": "created", "ref": form.get("ref"), "web_url": job["web_url"]}
@@ -122,9 +131,9 @@ class LocalGitLab:
         with self._lock:
             jobs, self.pending = self.pending, []
         for job in jobs:
-            self.rt.say(f"  ⚙ GitLab pipeline #{job['id']} (deploy of {job['variables'].get('MODEL_PACKAGE_ARN', '?')}): "
+            self.rt.say(f"  ⚙ GitLab pipeline #{job['id']} (deploy of {job['inputs'].get('model_package_arn') or '?'}): "
                         "rebuilding the inference pipeline")
-            code = self.rt.deploy_inference(job['variables'].get('MODEL_PACKAGE_ARN') or None)
+            code = self.rt.deploy_inference(job['inputs'].get('model_package_arn') or None)
             job.update(exit_code=code, finished_at=time.time(),
                        outcome={0: "inference pipeline rebuilt", 3: "no Approved version: inference pipeline left as is"}
                        .get(code, f"build job failed (exit {code})"))

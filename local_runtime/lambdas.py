@@ -25,6 +25,7 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
+from . import iam
 from .errors import TerraformError
 
 
@@ -174,12 +175,14 @@ class Lambdas:
         try:
             if not path.exists():
                 raise FileNotFoundError(f"{fn['where']}: handler module {path} does not exist")
-            mod = self._module(arn, fn, module_name, path)
-            handler = getattr(mod, func_name, None)
-            if handler is None:
-                raise AttributeError(f"{path} has no function {func_name}")
-            with self._environment_of(arn, fn):  # the handler's own lazy imports resolve in its environment
-                result = handler(payload, _Context(fn["name"], arn, fn["timeout"], fn["memory"]))
+            # init and handler run as the function's role: each AWS call is checked against its Terraform policies
+            with iam.enforce(self.rt.tf, arn, fn["name"], fn["env"]):
+                mod = self._module(arn, fn, module_name, path)
+                handler = getattr(mod, func_name, None)
+                if handler is None:
+                    raise AttributeError(f"{path} has no function {func_name}")
+                with self._environment_of(arn, fn):  # the handler's own lazy imports resolve in its environment
+                    result = handler(payload, _Context(fn["name"], arn, fn["timeout"], fn["memory"]))
             record["result"] = result
             if before is not None:
                 self._run_started_elsewhere(before)

@@ -1,4 +1,5 @@
-"""The GitLab CI/CD definition: schema, stages, promotion gates, merge-request scope."""
+"""The GitLab CI/CD definition: schema, stages, promotion gates, merge-request scope, inputs. The whole file is
+also run job by job, as GitLab runs it, by tests/test_gitlab_pipeline.py (make ci)."""
 
 import os
 import re
@@ -17,9 +18,20 @@ ENVS = ("dev", "staging", "prod")
 KEYWORDS = {"stages", "workflow", "variables", "default", "include"}
 
 
+def _documents():
+    """The spec:inputs header and the configuration (GitLab's two YAML documents)."""
+    header, config = yaml.safe_load_all(CI_FILE.read_text())
+    return header, config
+
+
 @pytest.fixture(scope="module")
 def ci():
-    return yaml.safe_load(CI_FILE.read_text())
+    return _documents()[1]
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return _documents()[0]["spec"]["inputs"]
 
 
 def _resolve(ci, name):
@@ -44,7 +56,7 @@ def _jobs(ci):
 
 
 def _eval(expr, env):
-    """Evaluate the rule `if:` forms used here: $VAR, $A == "x", $A == $B, joined by &&."""
+    """Evaluate the rule `if:` forms used here: $VAR, $A == "x", $A == $B, joined by && and ||."""
     def term(t):
         t = t.strip()
         m = re.fullmatch(r"(\$\w+)\s*(==|!=)\s*(\$\w+|\"[^\"]*\")", t)
@@ -55,7 +67,7 @@ def _eval(expr, env):
         m = re.fullmatch(r"\$(\w+)", t)
         assert m, f"test cannot evaluate rule term {t!r}"
         return bool(env.get(m.group(1)))
-    return all(term(t) for t in expr.split("&&"))
+    return any(all(term(t) for t in alt.split("&&")) for alt in expr.split("||"))
 
 
 def _when(job, env):
@@ -66,22 +78,42 @@ def _when(job, env):
     return "never"
 
 
-MR = {"CI_PIPELINE_SOURCE": "merge_request_event", "CI_DEFAULT_BRANCH": "main", "CI_MERGE_REQUEST_IID": "7"}
-MAIN = {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": "main", "CI_DEFAULT_BRANCH": "main"}
-FEATURE = {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": "feature", "CI_DEFAULT_BRANCH": "main"}
+# the input defaults, as the configuration's variables carry them into every pipeline
+INPUTS = {"DEPLOY_ENVIRONMENT": "none", "MODEL_PACKAGE_ARN": "", "DESTROY_ENVIRONMENT": "none"}
+MR = dict(INPUTS, CI_PIPELINE_SOURCE="merge_request_event", CI_DEFAULT_BRANCH="main", CI_MERGE_REQUEST_IID="7")
+MAIN = dict(INPUTS, CI_PIPELINE_SOURCE="push", CI_COMMIT_BRANCH="main", CI_DEFAULT_BRANCH="main")
+FEATURE = dict(INPUTS, CI_PIPELINE_SOURCE="push", CI_COMMIT_BRANCH="feature", CI_DEFAULT_BRANCH="main")
 
 
-def test_schema_is_valid():
+def test_schema_is_valid(tmp_path):
+    """Both documents (the spec:inputs header, https://docs.gitlab.com/ci/inputs/, and the configuration)
+    against GitLab's CI schema."""
     exe = Path(sys.executable).with_name("check-jsonschema")
     exe = str(exe) if exe.exists() else shutil.which("check-jsonschema")
     if not exe:
         pytest.fail("check-jsonschema is not installed (it is a pinned test dependency)")
-    proc = subprocess.run([exe, "--builtin-schema", "vendor.gitlab-ci", str(CI_FILE)], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, f".gitlab-ci.yml does not match GitLab's schema:\n{proc.stdout}\n{proc.stderr}"
+    for i, doc in enumerate(_documents()):
+        path = tmp_path / f"doc{i}.yml"
+        path.write_text(yaml.safe_dump(doc))
+        proc = subprocess.run([exe, "--builtin-schema", "vendor.gitlab-ci", str(path)], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, f".gitlab-ci.yml document {i} does not match GitLab's schema:\n{proc.stdout}\n{proc.stderr}"
 
 
 def test_stages(ci):
-    assert ci["stages"] == ["test", "build-pipelines", "init", "validate", "plan", "apply", "destroy"]
+    assert ci["stages"] == ["test", "plan", "dev", "staging", "prod", "destroy"]
+
+
+def test_inputs_become_the_variables_rules_read(ci, spec):
+    """Every input is carried into a variable of the same name in capitals ($[[ inputs.x ]] interpolation)."""
+    for name in spec:
+        assert ci["variables"][name.upper()] == f"$[[ inputs.{name} ]]", name
+    assert spec["deploy_environment"]["options"] == ["none", *ENVS] and spec["destroy_environment"]["options"] == ["none", *ENVS]
+
+
+def test_no_job_level_when_beside_rules(ci):
+    """GitLab refuses `when` at job level in a job with `rules` ("config key may not be used with rules")."""
+    for name, job in _jobs(ci).items():
+        assert not ("rules" in job and "when" in job), f"{name}: put when: in its rules"
 
 
 def test_test_job_runs_make_test(ci):
@@ -110,7 +142,7 @@ def test_build_jobs_cover_every_contract_pipeline_with_the_tfvars_region(ci):
     jobs = _jobs(ci)
     for env in ENVS:
         job = jobs[f"build-pipelines:{env}"]
-        assert job["stage"] == "build-pipelines"
+        assert job["stage"] == env
         (line,) = [l for l in job["script"] if "build_pipelines.py" in l]
         printed = _build_commands(line)
         assert "AWS_DEFAULT_REGION=us-east-1 (from env_files/dev_env.tfvars)" in printed
@@ -124,7 +156,7 @@ def test_approval_trigger_runs_only_the_approved_environment_with_that_arn(ci):
     DEPLOY_ENVIRONMENT and MODEL_PACKAGE_ARN: exactly that environment's deploy-model job runs."""
     from pipeline_scripts.contracts import PIPELINES
     source = (ROOT / "code" / "lambda_function" / "deploy_trigger.py").read_text()
-    assert '"DEPLOY_ENVIRONMENT"' in source and '"MODEL_PACKAGE_ARN"' in source
+    assert '"deploy_environment"' in source and '"model_package_arn"' in source
     jobs = _jobs(ci)
     for env in ENVS:
         trigger = dict(MAIN, CI_PIPELINE_SOURCE="trigger", DEPLOY_ENVIRONMENT=env, MODEL_PACKAGE_ARN=PACKAGE)
@@ -151,47 +183,64 @@ def test_lock_file_travels_from_plan_to_apply(ci):
         assert any((n if isinstance(n, str) else n["job"]) == f"plan:{env}" for n in jobs[f"apply:{env}"]["needs"])
 
 
-def test_every_environment_has_the_full_chain(ci):
+def test_every_environment_has_plan_apply_build_and_destroy(ci):
     jobs = _jobs(ci)
     for env in ENVS:
-        for kind, stage in (("init", "init"), ("validate", "validate"), ("plan", "plan"), ("apply", "apply"), ("destroy", "destroy")):
+        for kind, stage in (("plan", "plan"), ("apply", env), ("build-pipelines", env), ("destroy", "destroy")):
             job = jobs[f"{kind}:{env}"]
-            assert job["stage"] == stage and job["variables"]["TF_ENV"] == env
-            assert any("terraform" in line for line in job["script"]), f"{kind}:{env} runs no terraform"
+            assert job["stage"] == stage and job["variables"]["TF_ENV"] == env, f"{kind}:{env}"
         plan = jobs[f"plan:{env}"]
         assert "terraform show -json plan.cache > plan.json" in plan["script"]
-        assert "plan.json" in plan["artifacts"]["paths"]
+        assert {"plan.json", ".terraform.lock.hcl"} <= set(plan["artifacts"]["paths"])
         assert jobs[f"plan-report:{env}"]["artifacts"]["reports"]["terraform"] == "plan-summary.json"
-        assert any("fmt -check" in line for line in jobs[f"validate:{env}"]["script"])
+        for kind in ("plan", "apply", "destroy"):
+            # the committed lock file pins the provider build; init must not change it
+            assert any("-lockfile=readonly" in line for line in jobs[f"{kind}:{env}"]["script"]), kind
+    assert (ROOT / ".terraform.lock.hcl").is_file(), "commit the provider lock file"
+    assert any("fmt -check" in line for line in jobs["validate"]["script"])
 
 
-def test_apply_and_destroy_are_manual_on_main_only(ci):
+def test_apply_is_manual_on_main_only_and_only_dev_blocks(ci):
     jobs = _jobs(ci)
     for env in ENVS:
-        for kind in ("apply", "destroy"):
-            job = jobs[f"{kind}:{env}"]
-            assert _when(job, MAIN) == "manual", f"{kind}:{env} must be manual on main"
-            assert _when(job, MR) == "never" and _when(job, FEATURE) == "never", f"{kind}:{env} must not run outside main"
-        assert jobs[f"apply:{env}"].get("allow_failure") is False, "a manual gate must block the pipeline"
-        assert jobs[f"destroy:{env}"]["environment"]["action"] == "stop"
-        assert jobs[f"destroy:{env}"]["allow_failure"] is True, "a manual destroy must not block the pipeline"
-        assert "plan.cache" in " ".join(jobs[f"apply:{env}"]["script"]), "apply must apply the reviewed plan"
+        job = jobs[f"apply:{env}"]
+        assert _when(job, MAIN) == "manual", f"apply:{env} must be manual on main"
+        assert _when(job, MR) == "never" and _when(job, FEATURE) == "never"
+        assert "plan.cache" in " ".join(job["script"]), "apply must apply the reviewed plan"
+    # the push's deploy gate blocks; promotions are optional (the pipeline passes once dev is deployed)
+    assert jobs["apply:dev"]["allow_failure"] is False
+    assert jobs["apply:staging"]["allow_failure"] is True and jobs["apply:prod"]["allow_failure"] is True
 
 
-def test_promotion_dev_staging_prod(ci):
+def test_destroy_only_in_a_pipeline_run_for_it_and_after_confirmation(ci):
+    """destroy:<env> exists only in a pipeline run by hand (web) with destroy_environment=<env>, never in push,
+    merge-request or trigger pipelines, so an old pipeline offers no destroy; it asks before it runs
+    (manual_confirmation, https://docs.gitlab.com/ci/yaml/#manual_confirmation)."""
+    jobs = _jobs(ci)
+    for env in ENVS:
+        job = jobs[f"destroy:{env}"]
+        assert _when(job, MAIN) == "never" and _when(job, MR) == "never"
+        assert _when(job, dict(MAIN, CI_PIPELINE_SOURCE="web")) == "never"
+        assert _when(job, dict(MAIN, CI_PIPELINE_SOURCE="web", DESTROY_ENVIRONMENT=env)) == "manual"
+        other = next(e for e in ENVS if e != env)
+        assert _when(job, dict(MAIN, CI_PIPELINE_SOURCE="web", DESTROY_ENVIRONMENT=other)) == "never"
+        assert job["manual_confirmation"] and job["environment"]["action"] == "stop"
+    destroy_pipeline = dict(MAIN, CI_PIPELINE_SOURCE="web", DESTROY_ENVIRONMENT="dev")
+    running = sorted(n for n, j in jobs.items() if _when(j, destroy_pipeline) != "never")
+    assert running == ["destroy:dev", "lambda-package"]
+
+
+def test_promotion_order_holds_for_terraform_and_pipelines(ci):
+    """An environment's SageMaker pipelines change only after its Terraform, and staging/prod only after the
+    environment before them: apply:<env> -> build-pipelines:<env> -> apply:<next env>."""
     jobs = _jobs(ci)
 
     def needs(name):
         return {n if isinstance(n, str) else n["job"] for n in jobs[name].get("needs", [])}
 
-    assert "apply:dev" in needs("apply:staging") and "apply:staging" in needs("apply:prod")
-    # prod's pipelines and its destroy come after staging
-    assert "build-pipelines:staging" in needs("build-pipelines:prod") and "apply:staging" in needs("destroy:prod")
-    assert "test" in needs("build-pipelines:dev")
-    for env in ("staging", "prod"):
-        # Promotion starts with a manual, blocking job.
-        assert _when(jobs[f"build-pipelines:{env}"], MAIN) == "manual"
-        assert jobs[f"build-pipelines:{env}"].get("allow_failure") is False
+    assert "apply:dev" in needs("build-pipelines:dev") and "test" in needs("apply:dev")
+    assert "build-pipelines:dev" in needs("apply:staging") and "apply:staging" in needs("build-pipelines:staging")
+    assert "build-pipelines:staging" in needs("apply:prod") and "apply:prod" in needs("build-pipelines:prod")
 
 
 def test_needs_point_to_same_or_earlier_stages(ci):
@@ -205,18 +254,24 @@ def test_needs_point_to_same_or_earlier_stages(ci):
             assert order[jobs[target]["stage"]] <= order[job["stage"]], f"{name} needs {target} of a later stage"
 
 
-def test_merge_requests_run_test_and_plan_only(ci):
+def test_merge_requests_get_no_aws_access(ci):
+    """Protected variables (AWS_ROLE_ARN) reach protected refs only, and the deploy role trusts only the default
+    branch: merge requests run test, the Lambda package and fmt/validate, none of them with an ID token."""
     jobs = _jobs(ci)
     running = {n: j for n, j in jobs.items() if _when(j, MR) != "never"}
-    assert {j["stage"] for j in running.values()} <= {"test", "plan"}
-    assert "test" in running and "plan:dev" in running
-    # needs of MR jobs must exist in the MR pipeline (or be optional).
-    for name, job in running.items():
-        for need in job.get("needs", []):
-            if isinstance(need, dict) and need.get("optional"):
-                continue
-            target = need if isinstance(need, str) else need["job"]
-            assert target in running, f"{name} needs {target}, which does not run in merge requests"
+    assert sorted(running) == ["lambda-package", "test", "validate"]
+    assert not [n for n, j in running.items() if j.get("id_tokens")]
+
+
+def test_build_jobs_install_the_lock_file(ci):
+    jobs = _jobs(ci)
+    for name in [f"build-pipelines:{e}" for e in ENVS] + [f"deploy-model:{e}" for e in ENVS]:
+        script = " ".join(jobs[name]["script"])
+        assert "-r requirements.lock" in script and "pip install -e ." not in script, name
+
+
+def test_uv_pin_is_the_one_make_lock_uses(ci):
+    assert f'"uv=={ci["variables"]["UV_VERSION"]}"' in (ROOT / "Makefile").read_text()
 
 
 def test_images_hold_the_tools_and_are_pinned(ci):
@@ -235,18 +290,11 @@ def test_images_hold_the_tools_and_are_pinned(ci):
     assert "AWS_SECRET_ACCESS_KEY" not in text, "use OIDC (id_tokens), not static keys"
 
 
-def test_ci_local_script_documents_its_result():
-    script = ROOT / "tools" / "ci_local.sh"
-    assert script.is_file()
-    text = script.read_text()
-    assert "gitlab-ci-local" in text and "lambda-package" in text
-
-
 # ---------------------------------------------------------------- the same, by gitlab-ci-local
 GCL = ROOT / ".ci-tools" / "node_modules" / ".bin" / "gitlab-ci-local"
 
 
-def _gitlab_ci_local_list(tmp_path, variables):
+def _gitlab_ci_local_list(tmp_path, variables, inputs=None):
     """Jobs gitlab-ci-local would run (`--list` evaluates workflow and job rules) for a pipeline of
     the given predefined variables, on a throwaway clone holding only .gitlab-ci.yml on branch main."""
     if not shutil.which("node"):
@@ -263,6 +311,8 @@ def _gitlab_ci_local_list(tmp_path, variables):
     cmd = [exe, "--list", "--ignore-predefined-vars", ",".join(sorted(variables))]
     for k, v in variables.items():
         cmd += ["--variable", f"{k}={v}"]
+    for k, v in (inputs or {}).items():
+        cmd += ["--input", f"{k}={v}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=repo, env=dict(os.environ, HOME=str(tmp_path)))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
@@ -272,8 +322,8 @@ def _gitlab_ci_local_list(tmp_path, variables):
 
 @pytest.mark.parametrize("env", ENVS)
 def test_gitlab_ci_local_trigger_pipeline_runs_only_the_approved_environment(tmp_path, env):
-    """The trigger source as deploy_trigger.py makes it (GitLab trigger API: CI_PIPELINE_SOURCE=trigger,
-    DEPLOY_ENVIRONMENT, MODEL_PACKAGE_ARN), evaluated by gitlab-ci-local."""
-    jobs = _gitlab_ci_local_list(tmp_path, {"CI_PIPELINE_SOURCE": "trigger", "DEPLOY_ENVIRONMENT": env,
-                                            "MODEL_PACKAGE_ARN": PACKAGE})
+    """The trigger source as deploy_trigger.py makes it (GitLab trigger API: CI_PIPELINE_SOURCE=trigger, inputs
+    deploy_environment and model_package_arn), evaluated by gitlab-ci-local."""
+    jobs = _gitlab_ci_local_list(tmp_path, {"CI_PIPELINE_SOURCE": "trigger"},
+                                 {"deploy_environment": env, "model_package_arn": PACKAGE})
     assert jobs == [f"deploy-model:{env}"]

@@ -333,7 +333,7 @@ def test_bad_custom_config_fails_loudly(aws, monkeypatch):
 
 # ---------------------------------------------------------------- deploy trigger
 class _GitLab(http.server.BaseHTTPRequestHandler):
-    calls, status = [], 201
+    calls, status, body = [], 201, None
 
     def do_POST(self):  # noqa: N802 (http.server API)
         length = int(self.headers["Content-Length"])
@@ -341,7 +341,8 @@ class _GitLab(http.server.BaseHTTPRequestHandler):
         self.send_response(_GitLab.status)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
-        body = {"id": 42, "web_url": "https://gitlab.example/p/-/pipelines/42"} if _GitLab.status == 201 else {"message": "404 Not Found"}
+        body = {"id": 42, "web_url": "https://gitlab.example/p/-/pipelines/42"} if _GitLab.status == 201 else \
+            (_GitLab.body or {"message": "404 Not Found"})
         self.wfile.write(json.dumps(body).encode())
 
     def log_message(self, *args):
@@ -350,7 +351,7 @@ class _GitLab(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def gitlab(aws, monkeypatch):
-    _GitLab.calls, _GitLab.status = [], 201
+    _GitLab.calls, _GitLab.status, _GitLab.body = [], 201, None
     server = http.server.HTTPServer(("127.0.0.1", 0), _GitLab)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -371,8 +372,45 @@ def test_approval_triggers_gitlab_pipeline(gitlab):
     ((path, form),) = gitlab.calls
     assert path == "/api/v4/projects/group%2Fproject/trigger/pipeline"
     assert form["token"] == "glptt-secret" and form["ref"] == "main"
-    assert form["variables[MODEL_PACKAGE_ARN]"].endswith("model-package/abalone-models/2")
-    assert form["variables[DEPLOY_ENVIRONMENT]"] == "prod" and form["variables[DEPLOY_REASON]"] == "approval"
+    assert form["inputs[model_package_arn]"].endswith("model-package/abalone-models/2")
+    assert form["inputs[deploy_environment]"] == "prod" and form["inputs[deploy_reason]"] == "approval"
+    assert not [k for k in form if k.startswith("variables[")], "new GitLab.com projects refuse pipeline variables"
+
+
+def test_the_trigger_passes_the_inputs_gitlab_ci_declares(aws, monkeypatch, tmp_path):
+    """The trigger API checks inputs against the project's spec:inputs (https://docs.gitlab.com/ci/inputs/):
+    the stand-in reads the real .gitlab-ci.yml header, so a renamed input or a new option breaks this test as it
+    would break the deploy in GitLab. Pipeline variables are refused as on a new GitLab.com project."""
+    from local_runtime.gitlab_api import VARIABLES_REFUSED, GitLabAPI
+    api = GitLabAPI(ROOT / ".gitlab-ci.yml", "group/project", tmp_path / "state").start()
+    try:
+        secret = boto3.client("secretsmanager").create_secret(Name="gitlab-trigger-real", SecretString=api.trigger_token)["ARN"]
+        monkeypatch.setenv("GITLAB_API_URL", api.api_url)
+        monkeypatch.setenv("GITLAB_PROJECT_ID", "group/project")
+        monkeypatch.setenv("GITLAB_TRIGGER_TOKEN_SECRET_ARN", secret)
+        monkeypatch.setenv("MODEL_PACKAGE_GROUP_NAME", "abalone-models")
+        monkeypatch.setenv("DEPLOY_ENVIRONMENT", "staging")
+        result = deploy_trigger.lambda_handler(doc_model_package("abalone-models", "Approved"), Ctx())
+        assert result["status"] == "triggered", result
+        (pipeline,) = api.triggered
+        assert pipeline["inputs"]["deploy_environment"] == "staging" and pipeline["inputs"]["destroy_environment"] == "none"
+        assert pipeline["inputs"]["model_package_arn"] == result["model_package_arn"]
+        with pytest.raises(deploy_trigger.GitLabTriggerError, match="not in the list of allowed options"):
+            deploy_trigger.trigger_pipeline(api.api_url, "group/project", api.trigger_token, "main",
+                                            {"deploy_environment": "qa"})
+        status, body = api.handle("POST", "/api/v4/projects/group%2Fproject/trigger/pipeline", {},
+                                  f"token={api.trigger_token}&ref=main&variables[X]=1".encode())
+        assert status == 400 and body["message"]["base"] == [VARIABLES_REFUSED]
+    finally:
+        api.stop()
+
+
+def test_a_refused_trigger_names_the_project_setting(gitlab):
+    """GitLab answers "Insufficient permissions to set pipeline variables" when the project's minimum role for
+    pipeline variables refuses the trigger (https://docs.gitlab.com/ci/variables/#restrict-pipeline-variables)."""
+    gitlab.status, gitlab.body = 400, {"message": {"base": ["Insufficient permissions to set pipeline variables"]}}
+    with pytest.raises(deploy_trigger.GitLabTriggerError, match="Minimum role to use pipeline variables"):
+        deploy_trigger.lambda_handler(doc_model_package("abalone-models", "Approved"), Ctx())
 
 
 def test_url_encoded_project_path_is_encoded_once(gitlab, monkeypatch):
@@ -402,13 +440,13 @@ def test_reapproval_after_rejection_deploys_again_and_rejecting_the_serving_vers
     sm.update_model_package(ModelPackageArn=v2, ModelApprovalStatus="Rejected")
     rollback = deploy_trigger.lambda_handler(_package_event(v2, "Rejected", "e2"), Ctx())
     assert rollback["status"] == "triggered" and rollback["reason"] == "rollback"
-    assert rollback["model_package_arn"] == v1 and gitlab.calls[-1][1]["variables[ROLLED_BACK_FROM]"] == v2
+    assert rollback["model_package_arn"] == v1 and gitlab.calls[-1][1]["inputs[model_package_arn]"] == v1
     sm.update_model_package(ModelPackageArn=v2, ModelApprovalStatus="Approved")
     assert deploy_trigger.lambda_handler(_package_event(v2, "Approved", "e3"), Ctx())["status"] == "triggered"
     sm.update_model_package(ModelPackageArn=v1, ModelApprovalStatus="Rejected")
     assert deploy_trigger.lambda_handler(_package_event(v1, "Rejected", "e4"), Ctx())["status"] == "ignored"
-    assert [f["variables[DEPLOY_REASON]"] for _, f in gitlab.calls] == ["approval", "rollback", "approval"]
-    assert [f["variables[MODEL_PACKAGE_ARN]"] for _, f in gitlab.calls] == [v2, v1, v2]
+    assert [f["inputs[deploy_reason]"] for _, f in gitlab.calls] == ["approval", "rollback", "approval"]
+    assert [f["inputs[model_package_arn]"] for _, f in gitlab.calls] == [v2, v1, v2]
 
 
 def test_rejecting_the_last_approved_version_cannot_roll_back(gitlab, caplog):

@@ -4,11 +4,18 @@ Same sources -> byte-identical zip (sorted entries, fixed timestamps and permiss
 source_code_hash Terraform computes changes only when the code changes.
 
     python tools/build_lambda.py [--src code/lambda_function] [--out build/lambda_function.zip]
+    pip install --no-deps $(python tools/build_lambda.py --print-requirements)   # a bare environment first
+
+The vendored libraries are copied from the running environment and must be installed there at exactly the
+versions requirements.lock pins (the CI job installs them first, as the line above; the project's .venv has
+them): any other version stops the build with a message saying what to install.
 """
 
 import argparse
 import base64
 import hashlib
+import importlib.metadata
+import re
 import sys
 import zipfile
 from pathlib import Path
@@ -19,6 +26,36 @@ INCLUDE_SUFFIXES = (".py", ".json")
 # Libraries the handlers import that the Lambda Python runtime does not ship (boto3, botocore and jmespath
 # it does): copied from this environment, whose versions pyproject.toml pins.
 VENDORED = ("aws_lambda_powertools", "typing_extensions")
+LOCK = ROOT / "requirements.lock"
+
+
+def pinned_requirements(lock=LOCK):
+    """`name==version` of each vendored library, as requirements.lock pins it."""
+    pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", lock.read_text(), re.M))
+    pins = {re.sub(r"[-_.]+", "-", k).lower(): v for k, v in pins.items()}
+    out = []
+    for module in VENDORED:
+        dist = module.replace("_", "-")
+        if dist not in pins:
+            raise SystemExit(f"build_lambda: {lock.name} pins no {dist}")
+        out.append(f"{dist}=={pins[dist]}")
+    return out
+
+
+def check_installed(requirements):
+    """Stop unless each vendored library is installed at its pinned version (what goes into the zip)."""
+    wrong = []
+    for req in requirements:
+        dist, version = req.split("==")
+        try:
+            have = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            have = None
+        if have != version:
+            wrong.append(f"{dist} {have or 'not installed'} (lock: {version})")
+    if wrong:
+        raise SystemExit(f"build_lambda: {', '.join(wrong)}; install them first: "
+                         "pip install --no-deps $(python tools/build_lambda.py --print-requirements)")
 
 
 def vendored_files():
@@ -67,7 +104,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--src", type=Path, default=ROOT / "code" / "lambda_function")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "lambda_function.zip")
+    parser.add_argument("--print-requirements", action="store_true",
+                        help="print the vendored libraries as requirements.lock pins them, and exit")
     args = parser.parse_args(argv)
+    requirements = pinned_requirements()
+    if args.print_requirements:
+        print(" ".join(requirements))
+        return 0
+    check_installed(requirements)
     if not args.src.is_dir():
         raise SystemExit(f"build_lambda: source directory {args.src} does not exist")
     b64 = build(args.src, args.out)

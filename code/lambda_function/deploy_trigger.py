@@ -9,6 +9,10 @@ GITLAB_TRIGGER_REF, MODEL_PACKAGE_GROUP_NAME, DEPLOY_ENVIRONMENT, IDEMPOTENCY_TA
 Approved -> deploy; Rejected of the newest version (the one serving, if it was approved) -> redeploy, which
 rebuilds the inference pipeline around the latest version still Approved (a rollback). One GitLab call per
 approval event, with Powertools idempotency (idempotency.py): a re-approval after a rejection deploys again.
+
+The trigger passes pipeline inputs (.gitlab-ci.yml spec:inputs; trigger API `inputs`, GitLab 18.1+), not
+pipeline variables: new GitLab.com projects refuse pipeline variables (pipeline_variables_minimum_override_role
+= no_one_allowed). GitLab's refusal of a trigger for that setting is reported with the setting to change.
 """
 
 import json
@@ -90,7 +94,12 @@ def parse_approval(event):
     return parsed
 
 
-def trigger_pipeline(api_url, project_id, token, ref, variables):
+# GitLab's answer when the project's "Minimum role to use pipeline variables" refuses the trigger
+# (https://docs.gitlab.com/ci/variables/#restrict-pipeline-variables).
+_VARIABLES_REFUSED = "Insufficient permissions to set pipeline variables"
+
+
+def trigger_pipeline(api_url, project_id, token, ref, inputs):
     parsed_url = urllib.parse.urlparse(api_url)
     # The token must never travel in clear text; plain http is accepted for loopback tests only.
     if parsed_url.scheme != "https" and not (parsed_url.scheme == "http" and parsed_url.hostname in _LOOPBACK_HOSTS):
@@ -98,7 +107,7 @@ def trigger_pipeline(api_url, project_id, token, ref, variables):
     # variables.tf accepts a numeric id or an already URL-encoded path (group%2Fproject): encode exactly once
     project = urllib.parse.quote(urllib.parse.unquote(str(project_id)), safe="")
     url = f"{api_url.rstrip('/')}/projects/{project}/trigger/pipeline"
-    form = [("token", token), ("ref", ref)] + [(f"variables[{k}]", str(v)) for k, v in sorted(variables.items())]
+    form = [("token", token), ("ref", ref)] + [(f"inputs[{k}]", str(v)) for k, v in sorted(inputs.items())]
     request = urllib.request.Request(url, data=urllib.parse.urlencode(form).encode(), method="POST")
     request.add_header("Content-Type", "application/x-www-form-urlencoded")
     try:
@@ -107,6 +116,11 @@ def trigger_pipeline(api_url, project_id, token, ref, variables):
             status = response.status
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode("utf-8", "replace")[:500]
+        if _VARIABLES_REFUSED in detail:
+            raise GitLabTriggerError(
+                f"GitLab refused the trigger for {url}: {detail}. The project restricts pipeline variables; in "
+                "Settings > CI/CD > Variables set 'Minimum role to use pipeline variables' to Maintainer (the "
+                "trigger token's owner), or the API's ci_pipeline_variables_minimum_override_role=maintainer") from exc
         raise GitLabTriggerError(f"GitLab trigger API answered HTTP {exc.code} for {url}: {detail}") from exc
     except urllib.error.URLError as exc:  # no connection: GitLab never saw the request, a retry is safe
         raise GitLabTriggerError(f"GitLab trigger API unreachable at {url}: {exc.reason}") from exc
@@ -139,27 +153,24 @@ def _deploy(data):
     """One GitLab trigger call per approval event (see idempotency.py for the duplicate semantics)."""
     token = read_trigger_token(os.environ["GITLAB_TRIGGER_TOKEN_SECRET_ARN"])
     deploy_arn = data.get("deploy_arn") or data["arn"]  # a rollback deploys the previous Approved version
-    variables = {
-        "MODEL_PACKAGE_ARN": deploy_arn,
-        "MODEL_PACKAGE_GROUP_NAME": data["group"],
-        "MODEL_PACKAGE_VERSION": data.get("version") or "",
-        "DEPLOY_ENVIRONMENT": os.environ.get("DEPLOY_ENVIRONMENT", ""),
-        "DEPLOY_REASON": "rollback" if data["status"] == "Rejected" else "approval",
-        "TRIGGERED_BY_EVENT_ID": data["event_id"],
+    # the names and options of .gitlab-ci.yml's spec:inputs (GitLab refuses an input it does not declare)
+    inputs = {
+        "deploy_environment": os.environ.get("DEPLOY_ENVIRONMENT", ""),
+        "model_package_arn": deploy_arn,
+        "deploy_reason": "rollback" if data["status"] == "Rejected" else "approval",
+        "triggered_by_event_id": data["event_id"],
     }
-    if data["status"] == "Rejected":
-        variables["ROLLED_BACK_FROM"] = data["arn"]
     try:
         result = trigger_pipeline(os.environ["GITLAB_API_URL"], os.environ["GITLAB_PROJECT_ID"], token,
-                                  os.environ.get("GITLAB_TRIGGER_REF", "main"), variables)
+                                  os.environ.get("GITLAB_TRIGGER_REF", "main"), inputs)
     except GitLabReadTimeout as exc:
         # The request reached GitLab but no answer came: the pipeline may exist. A retry could deploy
         # twice, so the outcome is recorded (no retry) and logged as an error to check by event id.
         logger.error("Deploy of %s: outcome unknown (%s); not retried to avoid a second deploy. Check the GitLab "
                      "pipelines for TRIGGERED_BY_EVENT_ID=%s", data["arn"], exc, data["event_id"])
         return {"status": "uncertain", "model_package_arn": data["arn"], "event_id": data["event_id"]}
-    logger.info("Triggered GitLab pipeline %s for %s (%s)", result.get("id"), data["arn"], variables["DEPLOY_REASON"])
-    return {"status": "triggered", "reason": variables["DEPLOY_REASON"], "model_package_arn": deploy_arn,
+    logger.info("Triggered GitLab pipeline %s for %s (%s)", result.get("id"), data["arn"], inputs["deploy_reason"])
+    return {"status": "triggered", "reason": inputs["deploy_reason"], "model_package_arn": deploy_arn,
             "pipeline_id": result.get("id"), "web_url": result.get("web_url"), "event_id": data["event_id"]}
 
 

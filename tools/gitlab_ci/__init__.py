@@ -1,0 +1,1 @@
+"""Runs .gitlab-ci.yml offline, job by job, as GitLab runs it (see runner.py)."""

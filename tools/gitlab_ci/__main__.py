@@ -1,0 +1,5 @@
+import sys
+
+from tools.gitlab_ci.runner import main
+
+sys.exit(main())
