@@ -233,7 +233,7 @@ def _deployed(rt, deploys, desc) -> bool:
     from .inspect import pipeline_names
     name = pipeline_names(rt).get("inference")
     upserted = {p["PipelineName"] for p in rt.aws.sm.list_pipelines()["PipelineSummaries"]}
-    return d["inputs"].get("model_package_arn") == desc["ModelPackageArn"] and d["exit_code"] == 0 and name in upserted
+    return (d.get("inputs") or {}).get("model_package_arn") == desc["ModelPackageArn"] and d["exit_code"] == 0 and name in upserted
 
 
 def _deploy_text(deploys) -> str:
