@@ -77,6 +77,8 @@ def test_the_pipelines_run_as_gitlab_runs_them(tmp_path):
     built = {c["operation"] for c in calls if c["job"] == "default/build-pipelines:dev"}
     assert {"CreatePipeline"} <= built and all(c["role"] for c in calls if c["job"] == "default/build-pipelines:dev")
     assert not [c for c in calls if (c["job"] or "").startswith("mr/")], "merge requests must not reach AWS"
+    # every call of the deploy roles is allowed by the policy bootstrap/ wrote (moto itself evaluates no IAM)
+    assert summary["iam_denied"] == [] and len([c for c in calls if c["role"]]) > 100
 
 
 def test_the_old_lambda_package_job_fails_in_its_bare_image(tmp_path):

@@ -64,9 +64,12 @@ def _rest_routes(service: str) -> list[tuple[str, re.Pattern, frozenset, frozens
             shape.members[m].serialization.get("name", m).lower() for m in (shape.required_members if shape else [])
             if shape.members[m].serialization.get("location") == "header")
         path, _, query = http["requestUri"].partition("?")
+        # URI labels become named groups, named after the input member they carry (Bucket, Key, FunctionName)
+        members = {s.serialization.get("name", n): n for n, s in (shape.members.items() if shape else [])
+                   if s.serialization.get("location") == "uri"}
         pattern = re.escape(path)
-        pattern = re.sub(r"\\\{[A-Za-z0-9_]+\\\+\\\}", r".+", pattern)
-        pattern = re.sub(r"\\\{[A-Za-z0-9_]+\\\}", r"[^/]+", pattern)
+        pattern = re.sub(r"\\\{([A-Za-z0-9_]+)\\\+\\\}", lambda m: f"(?P<{members.get(m.group(1), m.group(1))}>.+)", pattern)
+        pattern = re.sub(r"\\\{([A-Za-z0-9_]+)\\\}", lambda m: f"(?P<{members.get(m.group(1), m.group(1))}>[^/]+)", pattern)
         keys = frozenset(q.split("=")[0] for q in query.split("&") if q)
         routes.append((http["method"], re.compile(f"^{pattern}/?$"), keys, headers, op))
     routes.sort(key=lambda r: (-len(r[2]), -len(r[3]), -len(r[1].pattern)))
@@ -87,15 +90,36 @@ def operation_of(method: str, path: str, query: str, headers, body: bytes) -> tu
     form = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace"))) if body and b"Action=" in body[:200] else {}
     form = form or dict(urllib.parse.parse_qsl(query))
     if "Action" in form:
-        return service, form.pop("Action"), form
+        return service, form.pop("Action"), _query_lists(form)
     if service is None:
         return None, None, {}
     keys = {k for k, _ in urllib.parse.parse_qsl(query, keep_blank_values=True)}
     present = {k.lower() for k in headers.keys()}
     for route_method, pattern, required, required_headers, op in _rest_routes(service):
-        if route_method == method and pattern.match(path) and required <= keys and required_headers <= present:
-            return service, op, {"path": path}
+        match = pattern.match(urllib.parse.unquote(path))
+        if route_method == method and match and required <= keys and required_headers <= present:
+            params = {"path": path}
+            if body[:1] == b"{":  # REST-JSON bodies (Lambda) carry the rest of the input
+                try:
+                    params.update(json.loads(body))
+                except json.JSONDecodeError:
+                    pass
+            params.update({k: v for k, v in match.groupdict().items() if v})
+            return service, op, params
     return service, None, {"path": path}
+
+
+def _query_lists(form: dict) -> dict:
+    """Query-protocol lists (AlarmNames.member.1=a) as lists, as botocore's parameters have them."""
+    out, lists = {}, {}
+    for key, value in form.items():
+        m = re.fullmatch(r"([A-Za-z0-9]+)\.member\.(\d+)", key)
+        if m:
+            lists.setdefault(m.group(1), []).append((int(m.group(2)), value))
+        else:
+            out[key] = value
+    out.update({k: [v for _, v in sorted(items)] for k, items in lists.items()})
+    return out
 
 
 def _claims(token: str) -> dict:
