@@ -75,14 +75,12 @@ def prepare(image: str, job_dir: Path, host_path: str | None = None) -> dict:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
         _link(bin_dir, DEBIAN_FULL if kind == "python" else DEBIAN_SLIM, host_path)
         # The image's Python is the system one, its scripts dir (/usr/local/bin there) first on PATH: what
-        # pip or `uv pip install --system` installs lands in it and its commands are found.
+        # pip or `uv pip install --python python3` installs lands in it and its commands are found.
         return {"PATH": f"{venv / 'bin'}:{bin_dir}", "HOME": str(home), "LANG": "C.UTF-8", "VIRTUAL_ENV": str(venv)}
-    else:
-        _link(bin_dir, ALPINE_TERRAFORM, host_path)
-        if not (bin_dir / "terraform").exists():
-            raise ImageError("the terraform binary is not on this machine's PATH")
-        extra = {}
-    return {"PATH": str(bin_dir), "HOME": str(home), "LANG": "C.UTF-8", **extra}
+    _link(bin_dir, ALPINE_TERRAFORM, host_path)
+    if not (bin_dir / "terraform").exists():
+        raise ImageError("the terraform binary is not on this machine's PATH")
+    return {"PATH": str(bin_dir), "HOME": str(home), "LANG": "C.UTF-8"}
 
 
 def terraform_version() -> str | None:

@@ -31,6 +31,7 @@ import argparse
 import base64
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -334,9 +335,9 @@ class Runner:
                         UV_CACHE_DIR=str(UV_CACHE), UV_OFFLINE="1", UV_LINK_MODE="copy", UV_NO_PROGRESS="1",
                         PIP_NO_INDEX="1", PIP_FIND_LINKS=str(WHEELHOUSE), PIP_DISABLE_PIP_VERSION_CHECK="1",
                         PIP_ROOT_USER_ACTION="ignore")
-        env = {"HOME": image_env["HOME"], **({"VIRTUAL_ENV": image_env["VIRTUAL_ENV"]} if "VIRTUAL_ENV" in image_env else {})}
-        if "VIRTUAL_ENV" in image_env:
+        if "VIRTUAL_ENV" in image_env:  # the job's shell needs it; gitlab-ci-local itself does not
             job_vars["VIRTUAL_ENV"] = image_env["VIRTUAL_ENV"]
+        env = {"HOME": image_env["HOME"]}
         manual = ["--manual", name] if job["when"] == "manual" else []
         t0 = time.monotonic()
         proc = self._gcl(manual + [name], job_vars, inputs, unset, env)
@@ -460,7 +461,6 @@ class Runner:
 def _gcl_build_dir(project: Path, job: str) -> Path:
     """Where gitlab-ci-local's --shell-isolation runs a job: its safe job name, each run of [^\\w-] characters
     replaced by its unpadded base64url (`plan:dev` -> `planOgdev`)."""
-    import re
     safe = re.sub(r"[^\w-]+", lambda m: base64.urlsafe_b64encode(m.group(0).encode()).decode().rstrip("="), job)
     return project / ".gitlab-ci-local" / "builds" / safe
 
