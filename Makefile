@@ -14,7 +14,7 @@ GCL_STAMP     := $(GCL_DIR)/.installed
 BENCH_VENV    := .venv-bench
 BENCH_STAMP   := $(BENCH_VENV)/.installed
 
-.PHONY: help lock browser ci demo test studio bench bench-dq bench-scale bench-transform bench-runtime bench-models lambda-zip clean-local
+.PHONY: help lock browser ci demo test test-fast studio bench bench-dq bench-scale bench-transform bench-runtime bench-models lambda-zip clean-local
 
 ## Show the targets (default).
 help:
@@ -32,11 +32,16 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# $(call tool-venv,DIR,LOCK): a venv of its own holding exactly LOCK's tree (tools whose pins clash with ours)
+define tool-venv
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/pip install --quiet --upgrade "pip==25.3"
+	$(1)/bin/pip install --quiet -r $(2)
+	touch $(1)/.installed
+endef
+
 $(CHECKOV_STAMP): tools/checkov.lock
-	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade "pip==25.3"
-	$(CHECKOV_VENV)/bin/pip install --quiet -r tools/checkov.lock
-	touch $(CHECKOV_STAMP)
+	$(call tool-venv,$(CHECKOV_VENV),tools/checkov.lock)
 
 $(GCL_STAMP): tools/gitlab-ci-local/package-lock.json
 	@if command -v npm >/dev/null; then \
@@ -62,10 +67,7 @@ $(CI_MIRROR_STAMP): requirements.lock pyproject.toml .gitlab-ci.yml $(STAMP)
 	touch $(CI_MIRROR_STAMP)
 
 $(BENCH_STAMP): bench/requirements.lock
-	$(PYTHON) -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/pip install --quiet --upgrade "pip==25.3"
-	$(BENCH_VENV)/bin/pip install --quiet -r bench/requirements.lock
-	touch $(BENCH_STAMP)
+	$(call tool-venv,$(BENCH_VENV),bench/requirements.lock)
 
 TOOLS_VENV := .venv-tools
 UV_COMPILE := $(TOOLS_VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --no-header
@@ -87,9 +89,15 @@ demo: $(STAMP)
 ci: $(STAMP) $(GCL_STAMP) $(CI_MIRROR_STAMP)
 	$(BIN)/python -m tools.gitlab_ci $(CI_ARGS)
 
-## The test suite, with checkov on the Terraform and the studio page in headless chromium (missing = failure).
-test: $(STAMP) $(CHECKOV_STAMP) $(GCL_STAMP) $(CI_MIRROR_STAMP) browser
-	REQUIRE_CHECKOV=1 REQUIRE_BROWSER=1 $(BIN)/python -m pytest -n 2
+## The whole test suite: the fast tier first (a failure stops there), then tests/component and tests/e2e on 2 workers, with checkov on the Terraform and the studio page in headless chromium (missing = failure).
+# test-fast is the first prerequisite, so make runs it before installing checkov, gitlab-ci-local and
+# the browser: a failing unit test stops the run (and the GitLab test job) within a minute.
+test: test-fast $(CHECKOV_STAMP) $(GCL_STAMP) $(CI_MIRROR_STAMP) browser
+	REQUIRE_CHECKOV=1 REQUIRE_BROWSER=1 $(BIN)/python -m pytest -n 2 tests/component tests/e2e
+
+## The fast tier (tests/unit: in-process, no runtime, no subprocess): feedback in under a minute.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
 
 # The studio test drives Debian's chromium through chromedriver (browsers downloaded by pip/npm do not run
 # here); installed with apt-get when missing (as root), otherwise the test run fails and says why.

@@ -1,8 +1,8 @@
 # The template's contracts (pipelines, step names by role, markers) and the data set's name, read
 # from the same files as the Python side (pipeline_scripts/contracts.py, config.py). Providerless:
-# tests/test_terraform.py plans this file with variables.tf to check the tfvars rules offline.
+# tests/component/test_terraform.py plans this file with variables.tf to check the tfvars rules offline.
 locals {
-  contracts    = jsondecode(file("${path.module}/contracts.json"))
+  contracts    = jsondecode(file("${path.module}/contracts/pipelines.json"))
   dataset_name = jsondecode(file("${path.module}/scripts/dataset_schema.json")).name
 
   # Pipeline names: var.pipeline_names overrides per key, otherwise "<data set>-<name_suffix>".

@@ -1,5 +1,5 @@
 # Event routing, read by Terraform and by the offline runtime (local_runtime/terraform.py, tfparse).
-# Everything per pipeline comes from contracts.json (local.contracts): which pipelines data arrival
+# Everything per pipeline comes from contracts/pipelines.json (local.contracts): which pipelines data arrival
 # or a quality breach starts, the step names and the breach marker. Adding a pipeline adds no block here.
 # Pipeline ARNs are matched by case-insensitive suffix so that the patterns do not depend on the
 # account id and region (SageMaker lower-cases pipeline names in ARNs).

@@ -39,7 +39,7 @@ resource "aws_dynamodb_table" "idempotency" {
   }
 }
 
-# The contract as the Lambdas see it (names defined in contracts.json's _comment): JSON strings.
+# The contract as the Lambdas see it (names defined in contracts/pipelines.json's _comment): JSON strings.
 locals {
   contract_env = {
     CONTRACT_STEPS   = jsonencode(local.contracts.steps)

@@ -28,7 +28,7 @@ output "event_rule_names" {
 }
 
 output "pipelines" {
-  description = "The SageMaker pipelines this stack starts and watches, by contract key (contracts.json): name and ARN."
+  description = "The SageMaker pipelines this stack starts and watches, by contract key (contracts/pipelines.json): name and ARN."
   value       = { for key, name in local.pipeline_names : key => { name = name, arn = local.pipeline_arns[key] } }
 }
 

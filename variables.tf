@@ -1,8 +1,8 @@
-# Every key of env_files/*_env.tfvars is declared here (tests/test_terraform.py checks it).
-# Value rules live in tfvars_rules.json, shared with pipeline_scripts/config.py (one source for both sides).
+# Every key of env_files/*_env.tfvars is declared here (tests/component/test_terraform.py checks it).
+# Value rules live in contracts/tfvars_rules.json, shared with pipeline_scripts/config.py (one source for both sides).
 
 locals {
-  tfvars_rules = jsondecode(file("${path.module}/tfvars_rules.json"))
+  tfvars_rules = jsondecode(file("${path.module}/contracts/tfvars_rules.json"))
 }
 
 variable "environment" {
@@ -10,7 +10,7 @@ variable "environment" {
   type        = string
   validation {
     condition     = contains(local.tfvars_rules.enums.environment, var.environment)
-    error_message = "environment must be one of ${join(", ", local.tfvars_rules.enums.environment)} (tfvars_rules.json)."
+    error_message = "environment must be one of ${join(", ", local.tfvars_rules.enums.environment)} (contracts/tfvars_rules.json)."
   }
 }
 
@@ -19,7 +19,7 @@ variable "aws_region" {
   type        = string
   validation {
     condition     = can(regex(local.tfvars_rules.patterns.aws_region, var.aws_region))
-    error_message = "aws_region must match ${local.tfvars_rules.patterns.aws_region} (tfvars_rules.json)."
+    error_message = "aws_region must match ${local.tfvars_rules.patterns.aws_region} (contracts/tfvars_rules.json)."
   }
 }
 
@@ -28,7 +28,7 @@ variable "user_id" {
   type        = string
   validation {
     condition     = can(regex(local.tfvars_rules.patterns.user_id, var.user_id))
-    error_message = "user_id must match ${local.tfvars_rules.patterns.user_id} (tfvars_rules.json)."
+    error_message = "user_id must match ${local.tfvars_rules.patterns.user_id} (contracts/tfvars_rules.json)."
   }
 }
 
@@ -38,7 +38,7 @@ variable "bucket_name" {
   type        = string
   validation {
     condition     = can(regex(local.tfvars_rules.patterns.bucket_name, var.bucket_name))
-    error_message = "bucket_name must match ${local.tfvars_rules.patterns.bucket_name} (tfvars_rules.json)."
+    error_message = "bucket_name must match ${local.tfvars_rules.patterns.bucket_name} (contracts/tfvars_rules.json)."
   }
 }
 
@@ -47,7 +47,7 @@ variable "bucket_prefix" {
   type        = string
   validation {
     condition     = can(regex(local.tfvars_rules.patterns.bucket_prefix, var.bucket_prefix))
-    error_message = "bucket_prefix must match ${local.tfvars_rules.patterns.bucket_prefix} (tfvars_rules.json)."
+    error_message = "bucket_prefix must match ${local.tfvars_rules.patterns.bucket_prefix} (contracts/tfvars_rules.json)."
   }
 }
 
@@ -56,7 +56,7 @@ variable "bucket_train_prefix" {
   type        = string
   validation {
     condition     = can(regex(local.tfvars_rules.patterns.bucket_train_prefix, var.bucket_train_prefix))
-    error_message = "bucket_train_prefix must match ${local.tfvars_rules.patterns.bucket_train_prefix} (tfvars_rules.json)."
+    error_message = "bucket_train_prefix must match ${local.tfvars_rules.patterns.bucket_train_prefix} (contracts/tfvars_rules.json)."
   }
 }
 
@@ -65,7 +65,7 @@ variable "bucket_inf_prefix" {
   type        = string
   validation {
     condition     = can(regex(local.tfvars_rules.patterns.bucket_inf_prefix, var.bucket_inf_prefix))
-    error_message = "bucket_inf_prefix must match ${local.tfvars_rules.patterns.bucket_inf_prefix} (tfvars_rules.json)."
+    error_message = "bucket_inf_prefix must match ${local.tfvars_rules.patterns.bucket_inf_prefix} (contracts/tfvars_rules.json)."
   }
 }
 
@@ -87,7 +87,7 @@ variable "notification_function_name" {
   type        = string
   validation {
     condition     = can(regex(local.tfvars_rules.patterns.notification_function_name, var.notification_function_name))
-    error_message = "notification_function_name must match ${local.tfvars_rules.patterns.notification_function_name} (tfvars_rules.json)."
+    error_message = "notification_function_name must match ${local.tfvars_rules.patterns.notification_function_name} (contracts/tfvars_rules.json)."
   }
 }
 
@@ -97,7 +97,7 @@ variable "email_recipient" {
   default     = []
   validation {
     condition     = alltrue([for e in var.email_recipient : can(regex(local.tfvars_rules.patterns.email_recipient, e))])
-    error_message = "Every email_recipient entry must be an e-mail address (tfvars_rules.json)."
+    error_message = "Every email_recipient entry must be an e-mail address (contracts/tfvars_rules.json)."
   }
 }
 
@@ -108,7 +108,7 @@ variable "notify_clean_runs" {
 }
 
 variable "custom_notification_config" {
-  description = "Extra text appended to notifications of a step (named by its role in contracts.json steps) and status: list of {step_role, step_status, step_custom_message}."
+  description = "Extra text appended to notifications of a step (named by its role in contracts/pipelines.json steps) and status: list of {step_role, step_status, step_custom_message}."
   type = list(object({
     step_role           = string
     step_status         = string
@@ -133,7 +133,7 @@ variable "custom_notification_config" {
   ]
   validation {
     condition     = alltrue([for c in var.custom_notification_config : contains(keys(local.contracts.steps), c.step_role)])
-    error_message = "step_role must be a step role of contracts.json: ${join(", ", keys(local.contracts.steps))}."
+    error_message = "step_role must be a step role of contracts/pipelines.json: ${join(", ", keys(local.contracts.steps))}."
   }
   validation {
     condition     = alltrue([for c in var.custom_notification_config : contains(local.tfvars_rules.enums.step_status, c.step_status)])
@@ -151,22 +151,22 @@ variable "idempotency_ttl_hours" {
   default     = 168
   validation {
     condition     = var.idempotency_ttl_hours > 0
-    error_message = "idempotency_ttl_hours must be > 0 (tfvars_rules.json positive_numbers)."
+    error_message = "idempotency_ttl_hours must be > 0 (contracts/tfvars_rules.json positive_numbers)."
   }
 }
 
 # ---------------------------------------------------------------- SageMaker pipelines
 variable "pipeline_names" {
-  description = "Optional SageMaker pipeline names by contract key (contracts.json pipelines: training, training_hpo, inference); a missing key defaults to <scripts/dataset_schema.json name>-<name_suffix>."
+  description = "Optional SageMaker pipeline names by contract key (contracts/pipelines.json pipelines: training, training_hpo, inference); a missing key defaults to <scripts/dataset_schema.json name>-<name_suffix>."
   type        = map(string)
   default     = {}
   validation {
     condition     = alltrue([for k in keys(var.pipeline_names) : contains(keys(local.contracts.pipelines), k)])
-    error_message = "pipeline_names keys must be pipeline keys of contracts.json: ${join(", ", keys(local.contracts.pipelines))}."
+    error_message = "pipeline_names keys must be pipeline keys of contracts/pipelines.json: ${join(", ", keys(local.contracts.pipelines))}."
   }
   validation {
     condition     = alltrue([for n in values(var.pipeline_names) : can(regex(local.tfvars_rules.patterns.pipeline_name, n))])
-    error_message = "Every pipeline_names value must be a valid SageMaker pipeline name (tfvars_rules.json pipeline_name)."
+    error_message = "Every pipeline_names value must be a valid SageMaker pipeline name (contracts/tfvars_rules.json pipeline_name)."
   }
 }
 
@@ -177,12 +177,12 @@ variable "recreate_pipelines" {
 }
 
 variable "model_package_group_name" {
-  description = "SageMaker model package group the training pipelines register into; empty = <scripts/dataset_schema.json name>-<contracts.json model_package_group.name_suffix>."
+  description = "SageMaker model package group the training pipelines register into; empty = <scripts/dataset_schema.json name>-<contracts/pipelines.json model_package_group.name_suffix>."
   type        = string
   default     = ""
   validation {
     condition     = can(regex(local.tfvars_rules.patterns.model_package_group_name, var.model_package_group_name))
-    error_message = "model_package_group_name must match ${local.tfvars_rules.patterns.model_package_group_name} (tfvars_rules.json)."
+    error_message = "model_package_group_name must match ${local.tfvars_rules.patterns.model_package_group_name} (contracts/tfvars_rules.json)."
   }
 }
 
@@ -191,7 +191,7 @@ variable "accuracy_mse_threshold" {
   type        = number
   validation {
     condition     = var.accuracy_mse_threshold > 0
-    error_message = "accuracy_mse_threshold must be > 0 (tfvars_rules.json positive_numbers)."
+    error_message = "accuracy_mse_threshold must be > 0 (contracts/tfvars_rules.json positive_numbers)."
   }
 }
 
@@ -201,11 +201,11 @@ variable "pipeline_schedules" {
   default     = {}
   validation {
     condition     = alltrue([for k in keys(var.pipeline_schedules) : contains(keys(local.contracts.pipelines), k)])
-    error_message = "pipeline_schedules keys must be pipeline keys of contracts.json: ${join(", ", keys(local.contracts.pipelines))}."
+    error_message = "pipeline_schedules keys must be pipeline keys of contracts/pipelines.json: ${join(", ", keys(local.contracts.pipelines))}."
   }
   validation {
     condition     = alltrue([for e in values(var.pipeline_schedules) : can(regex(local.tfvars_rules.patterns.schedule_expression, e))])
-    error_message = "Every pipeline_schedules value must be cron(...) or rate(...) (tfvars_rules.json schedule_expression)."
+    error_message = "Every pipeline_schedules value must be cron(...) or rate(...) (contracts/tfvars_rules.json schedule_expression)."
   }
 }
 
@@ -215,7 +215,7 @@ variable "role_arn" {
   type        = string
   validation {
     condition     = can(regex(local.tfvars_rules.patterns.role_arn, var.role_arn))
-    error_message = "role_arn must match ${local.tfvars_rules.patterns.role_arn} (tfvars_rules.json)."
+    error_message = "role_arn must match ${local.tfvars_rules.patterns.role_arn} (contracts/tfvars_rules.json)."
   }
 }
 
@@ -224,7 +224,7 @@ variable "kms_key" {
   type        = string
   validation {
     condition     = can(regex(local.tfvars_rules.patterns.kms_key, var.kms_key))
-    error_message = "kms_key must match ${local.tfvars_rules.patterns.kms_key} (tfvars_rules.json)."
+    error_message = "kms_key must match ${local.tfvars_rules.patterns.kms_key} (contracts/tfvars_rules.json)."
   }
 }
 
@@ -233,7 +233,7 @@ variable "subnet_id" {
   type        = string
   validation {
     condition     = can(regex(local.tfvars_rules.patterns.subnet_id, var.subnet_id))
-    error_message = "subnet_id must match ${local.tfvars_rules.patterns.subnet_id} (tfvars_rules.json)."
+    error_message = "subnet_id must match ${local.tfvars_rules.patterns.subnet_id} (contracts/tfvars_rules.json)."
   }
 }
 
@@ -242,7 +242,7 @@ variable "sg_id" {
   type        = string
   validation {
     condition     = can(regex(local.tfvars_rules.patterns.sg_id, var.sg_id))
-    error_message = "sg_id must match ${local.tfvars_rules.patterns.sg_id} (tfvars_rules.json)."
+    error_message = "sg_id must match ${local.tfvars_rules.patterns.sg_id} (contracts/tfvars_rules.json)."
   }
 }
 
@@ -253,7 +253,7 @@ variable "lambda_zip_path" {
   default     = "build/lambda_function.zip"
   validation {
     condition     = can(regex(local.tfvars_rules.patterns.lambda_zip_path, var.lambda_zip_path))
-    error_message = "lambda_zip_path must match ${local.tfvars_rules.patterns.lambda_zip_path} (tfvars_rules.json)."
+    error_message = "lambda_zip_path must match ${local.tfvars_rules.patterns.lambda_zip_path} (contracts/tfvars_rules.json)."
   }
 }
 
@@ -263,7 +263,7 @@ variable "lambda_runtime" {
   default     = "python3.12"
   validation {
     condition     = contains(local.tfvars_rules.enums.lambda_runtime, var.lambda_runtime)
-    error_message = "lambda_runtime must be one of ${join(", ", local.tfvars_rules.enums.lambda_runtime)} (tfvars_rules.json)."
+    error_message = "lambda_runtime must be one of ${join(", ", local.tfvars_rules.enums.lambda_runtime)} (contracts/tfvars_rules.json)."
   }
 }
 
@@ -273,7 +273,7 @@ variable "lambda_reserved_concurrency" {
   default     = 0
   validation {
     condition     = var.lambda_reserved_concurrency >= 0 && var.lambda_reserved_concurrency == floor(var.lambda_reserved_concurrency)
-    error_message = "lambda_reserved_concurrency must be a whole number >= 0 (tfvars_rules.json non_negative_integers)."
+    error_message = "lambda_reserved_concurrency must be a whole number >= 0 (contracts/tfvars_rules.json non_negative_integers)."
   }
 }
 
@@ -283,7 +283,7 @@ variable "log_retention_days" {
   default     = 365
   validation {
     condition     = contains(local.tfvars_rules.enums.log_retention_days, var.log_retention_days)
-    error_message = "log_retention_days must be one of ${join(", ", local.tfvars_rules.enums.log_retention_days)} (tfvars_rules.json)."
+    error_message = "log_retention_days must be one of ${join(", ", local.tfvars_rules.enums.log_retention_days)} (contracts/tfvars_rules.json)."
   }
 }
 
@@ -293,7 +293,7 @@ variable "code_signing_config_arn" {
   default     = ""
   validation {
     condition     = can(regex(local.tfvars_rules.patterns.code_signing_config_arn, var.code_signing_config_arn))
-    error_message = "code_signing_config_arn must match ${local.tfvars_rules.patterns.code_signing_config_arn} (tfvars_rules.json)."
+    error_message = "code_signing_config_arn must match ${local.tfvars_rules.patterns.code_signing_config_arn} (contracts/tfvars_rules.json)."
   }
 }
 
@@ -304,7 +304,7 @@ variable "gitlab_project_id" {
   default     = ""
   validation {
     condition     = can(regex(local.tfvars_rules.patterns.gitlab_project_id, var.gitlab_project_id))
-    error_message = "gitlab_project_id must match ${local.tfvars_rules.patterns.gitlab_project_id} (tfvars_rules.json)."
+    error_message = "gitlab_project_id must match ${local.tfvars_rules.patterns.gitlab_project_id} (contracts/tfvars_rules.json)."
   }
 }
 
@@ -314,7 +314,7 @@ variable "gitlab_api_url" {
   default     = "https://gitlab.com/api/v4"
   validation {
     condition     = can(regex(local.tfvars_rules.patterns.gitlab_api_url, var.gitlab_api_url))
-    error_message = "gitlab_api_url must match ${local.tfvars_rules.patterns.gitlab_api_url} (tfvars_rules.json)."
+    error_message = "gitlab_api_url must match ${local.tfvars_rules.patterns.gitlab_api_url} (contracts/tfvars_rules.json)."
   }
 }
 
@@ -324,7 +324,7 @@ variable "gitlab_trigger_token_secret_arn" {
   default     = ""
   validation {
     condition     = can(regex(local.tfvars_rules.patterns.gitlab_trigger_token_secret_arn, var.gitlab_trigger_token_secret_arn))
-    error_message = "gitlab_trigger_token_secret_arn must match ${local.tfvars_rules.patterns.gitlab_trigger_token_secret_arn} (tfvars_rules.json)."
+    error_message = "gitlab_trigger_token_secret_arn must match ${local.tfvars_rules.patterns.gitlab_trigger_token_secret_arn} (contracts/tfvars_rules.json)."
   }
 }
 
@@ -334,7 +334,7 @@ variable "gitlab_trigger_token_kms_key_arn" {
   default     = ""
   validation {
     condition     = can(regex(local.tfvars_rules.patterns.gitlab_trigger_token_kms_key_arn, var.gitlab_trigger_token_kms_key_arn))
-    error_message = "gitlab_trigger_token_kms_key_arn must match ${local.tfvars_rules.patterns.gitlab_trigger_token_kms_key_arn} (tfvars_rules.json)."
+    error_message = "gitlab_trigger_token_kms_key_arn must match ${local.tfvars_rules.patterns.gitlab_trigger_token_kms_key_arn} (contracts/tfvars_rules.json)."
   }
 }
 
@@ -344,7 +344,7 @@ variable "gitlab_trigger_ref" {
   default     = "main"
   validation {
     condition     = can(regex(local.tfvars_rules.patterns.gitlab_trigger_ref, var.gitlab_trigger_ref))
-    error_message = "gitlab_trigger_ref must match ${local.tfvars_rules.patterns.gitlab_trigger_ref} (tfvars_rules.json)."
+    error_message = "gitlab_trigger_ref must match ${local.tfvars_rules.patterns.gitlab_trigger_ref} (contracts/tfvars_rules.json)."
   }
 }
 
@@ -354,6 +354,6 @@ variable "deploy_trigger_function_name" {
   default     = "sagemaker-model-approval-deploy-trigger"
   validation {
     condition     = can(regex(local.tfvars_rules.patterns.deploy_trigger_function_name, var.deploy_trigger_function_name))
-    error_message = "deploy_trigger_function_name must match ${local.tfvars_rules.patterns.deploy_trigger_function_name} (tfvars_rules.json)."
+    error_message = "deploy_trigger_function_name must match ${local.tfvars_rules.patterns.deploy_trigger_function_name} (contracts/tfvars_rules.json)."
   }
 }

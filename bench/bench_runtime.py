@@ -41,8 +41,8 @@ BASELINE_REF = "75d18a8"  # main before the faster loop (issue 13): the "before"
 
 STEP_TYPES = {"Tuning": "HPO", "Processing": "processing", "Training": "training", "Transform": "transform"}
 PHASES = [  # (label, module, attribute path): timed where the attribute exists in the checkout being measured
-    ("builds", "pipeline_scripts.common", "run_cli"),
-    ("SDK import", "pipeline_scripts.common", "load_sdk"),
+    ("builds", "pipeline_scripts.cli", "run_cli"),
+    ("SDK import", "pipeline_scripts.sdk_adapter", "load_sdk"),
     ("pipeline steps", "local_runtime.executor", "Executor.run_step"),  # split by step type below
     ("Lambdas", "local_runtime.lambdas", "Lambdas.invoke"),
     ("matching", "local_runtime.events", "EventBus.matching_rules"),

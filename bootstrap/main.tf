@@ -18,7 +18,7 @@ data "aws_caller_identity" "current" {}
 
 locals {
   # The root module's naming, from the same files and rules (main.tf, contracts.tf).
-  contracts    = jsondecode(file("${path.module}/../contracts.json"))
+  contracts    = jsondecode(file("${path.module}/../contracts/pipelines.json"))
   dataset_name = jsondecode(file("${path.module}/../scripts/dataset_schema.json")).name
   name_prefix  = coalesce(var.name_prefix, "mlops-${var.environment}")
   pipeline_names = {
@@ -125,6 +125,12 @@ resource "aws_iam_role_policy" "ci_deploy" {
   policy = local.policy_json
 
   lifecycle {
+    # The names its resource ARNs are built from (bootstrap/variables.tf): a wildcard or a typo would scope it
+    # to other resources than the root module builds.
+    precondition {
+      condition     = length(local.stack_name_errors) == 0
+      error_message = "The policy names the stack's resources from inputs that break the root module's rules (contracts/tfvars_rules.json): ${join("; ", local.stack_name_errors)}."
+    }
     precondition {
       condition     = length(local.policy_json) <= 10240
       error_message = "The rendered policy has ${length(local.policy_json)} characters; a role's inline policies may hold 10,240."

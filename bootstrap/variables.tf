@@ -1,10 +1,35 @@
 # Inputs of the deploy role. The stack's own inputs keep the names of env_files/<env>_env.tfvars, so
 #   terraform apply -var-file=../env_files/dev_env.tfvars -var gitlab_project_path=group/project
-# scopes the policy to exactly what that environment deploys (other tfvars keys only warn), and they are
-# validated with the same rules (../tfvars_rules.json) as the root module's variables.tf.
+# scopes the policy to exactly what that environment deploys (other tfvars keys only warn), and they follow the
+# same rules (../contracts/tfvars_rules.json) as the root module's variables.tf: environment and role_arn (which
+# stack the role is for) in their validation blocks, the names the policy's resources are built from all at once
+# (local.stack_name_errors, a precondition of the policy in main.tf).
 
 locals {
-  rules = jsondecode(file("${path.module}/../tfvars_rules.json"))
+  rules = jsondecode(file("${path.module}/../contracts/tfvars_rules.json"))
+
+  # The names the policy's resource ARNs are built from, by the pattern they must match: the root module's rule
+  # (contracts/tfvars_rules.json patterns, for the tfvars key of the same name) or bootstrap's own (name_prefix).
+  patterns = merge(local.rules.patterns, { name_prefix = "^$|^[a-z0-9][a-z0-9-]{0,30}[a-z0-9]$" })
+  names_by_rule = {
+    aws_region                   = [var.aws_region]
+    name_prefix                  = [var.name_prefix]
+    bucket_name                  = [var.bucket_name]
+    bucket_prefix                = [var.bucket_prefix]
+    kms_key                      = [var.kms_key]
+    pipeline_name                = values(var.pipeline_names)
+    model_package_group_name     = [var.model_package_group_name]
+    notification_function_name   = [var.notification_function_name]
+    deploy_trigger_function_name = [var.deploy_trigger_function_name]
+    code_signing_config_arn      = [var.code_signing_config_arn]
+  }
+  stack_name_errors = concat(
+    flatten([for rule, names in local.names_by_rule : [
+      for name in names : "${rule} \"${name}\" does not match ${local.patterns[rule]}" if !can(regex(local.patterns[rule], name))
+    ]]),
+    [for key in keys(var.pipeline_names) : "pipeline_names key ${key} is not one of ${join(", ", keys(local.contracts.pipelines))} (contracts/pipelines.json)"
+    if !contains(keys(local.contracts.pipelines), key)],
+  )
 }
 
 # ---------------------------------------------------------------- GitLab (trust)
@@ -13,7 +38,9 @@ variable "gitlab_url" {
   type        = string
   default     = "https://gitlab.com"
   validation {
-    condition     = can(regex("^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~-]+)*$", var.gitlab_url))
+    # The ID tokens' iss claim to the letter (the trust's condition keys are it without https://); the provider
+    # rejects the rest (a query, a malformed URL) when it creates or reads the OIDC provider.
+    condition     = startswith(var.gitlab_url, "https://") && !endswith(var.gitlab_url, "/")
     error_message = "gitlab_url must be an https URL without a trailing slash, e.g. https://gitlab.com."
   }
 }
@@ -44,59 +71,18 @@ variable "create_oidc_provider" {
 }
 
 variable "role_name" {
-  description = "Name of the deploy role; empty = gitlab-ci-deploy-<name prefix>. Must not start with the stack's name prefix (the role may manage those roles)."
+  description = "Name of the deploy role (an IAM role name: the provider checks it); empty = gitlab-ci-deploy-<name prefix>. Must not start with the stack's name prefix (the role may manage those roles)."
   type        = string
   default     = ""
-  validation {
-    condition     = can(regex("^$|^[A-Za-z0-9+=,.@_-]{1,64}$", var.role_name))
-    error_message = "role_name must be an IAM role name (1-64 of A-Za-z0-9+=,.@_-) or empty."
-  }
 }
 
-# ---------------------------------------------------------------- the stack (names as the root module builds them)
+# ---------------------------------------------------------------- the stack: its environment and account (validated here)
 variable "environment" {
   description = "Environment the role deploys (tfvars environment): one role per environment."
   type        = string
   validation {
     condition     = contains(local.rules.enums.environment, var.environment)
-    error_message = "environment must be one of ${join(", ", local.rules.enums.environment)} (tfvars_rules.json)."
-  }
-}
-
-variable "aws_region" {
-  description = "Region of the stack (tfvars aws_region)."
-  type        = string
-  validation {
-    condition     = can(regex(local.rules.patterns.aws_region, var.aws_region))
-    error_message = "aws_region must match ${local.rules.patterns.aws_region} (tfvars_rules.json)."
-  }
-}
-
-variable "name_prefix" {
-  description = "Prefix of the stack's resource names; empty = mlops-<environment>, as main.tf's local.name_prefix."
-  type        = string
-  default     = ""
-  validation {
-    condition     = can(regex("^$|^[a-z0-9][a-z0-9-]{0,30}[a-z0-9]$", var.name_prefix))
-    error_message = "name_prefix must be lower-case letters, digits and hyphens (2-32 characters), or empty."
-  }
-}
-
-variable "bucket_name" {
-  description = "The existing data bucket (tfvars bucket_name)."
-  type        = string
-  validation {
-    condition     = can(regex(local.rules.patterns.bucket_name, var.bucket_name))
-    error_message = "bucket_name must match ${local.rules.patterns.bucket_name} (tfvars_rules.json)."
-  }
-}
-
-variable "bucket_prefix" {
-  description = "The project's key prefix in the bucket (tfvars bucket_prefix): the builds upload code and data only below it."
-  type        = string
-  validation {
-    condition     = can(regex(local.rules.patterns.bucket_prefix, var.bucket_prefix))
-    error_message = "bucket_prefix must match ${local.rules.patterns.bucket_prefix} (tfvars_rules.json)."
+    error_message = "environment must be one of ${join(", ", local.rules.enums.environment)} (contracts/tfvars_rules.json)."
   }
 }
 
@@ -105,70 +91,65 @@ variable "role_arn" {
   type        = string
   validation {
     condition     = can(regex(local.rules.patterns.role_arn, var.role_arn))
-    error_message = "role_arn must match ${local.rules.patterns.role_arn} (tfvars_rules.json)."
+    error_message = "role_arn must match ${local.rules.patterns.role_arn} (contracts/tfvars_rules.json)."
   }
+}
+
+# ---------------------------------------------------------------- the stack's names, as the root module builds them
+# (checked all at once against their rules, local.names_by_rule, before the policy is planned: main.tf)
+variable "aws_region" {
+  description = "Region of the stack (tfvars aws_region); the provider's region."
+  type        = string
+}
+
+variable "name_prefix" {
+  description = "Prefix of the stack's resource names; empty = mlops-<environment>, as main.tf's local.name_prefix."
+  type        = string
+  default     = ""
+}
+
+variable "bucket_name" {
+  description = "The existing data bucket (tfvars bucket_name)."
+  type        = string
+}
+
+variable "bucket_prefix" {
+  description = "The project's key prefix in the bucket (tfvars bucket_prefix): the builds upload code and data only below it."
+  type        = string
 }
 
 variable "kms_key" {
   description = "The pipelines' KMS key (tfvars kms_key): uploads are encrypted with it."
   type        = string
-  validation {
-    condition     = can(regex(local.rules.patterns.kms_key, var.kms_key))
-    error_message = "kms_key must match ${local.rules.patterns.kms_key} (tfvars_rules.json)."
-  }
 }
 
 variable "pipeline_names" {
   description = "SageMaker pipeline names by contract key (tfvars pipeline_names); a missing key defaults to <dataset name>-<name_suffix> as in contracts.tf."
   type        = map(string)
   default     = {}
-  validation {
-    condition     = alltrue([for k in keys(var.pipeline_names) : contains(keys(local.contracts.pipelines), k)])
-    error_message = "pipeline_names keys must be pipeline keys of contracts.json: ${join(", ", keys(local.contracts.pipelines))}."
-  }
-  validation {
-    condition     = alltrue([for n in values(var.pipeline_names) : can(regex(local.rules.patterns.pipeline_name, n))])
-    error_message = "Every pipeline_names value must match ${local.rules.patterns.pipeline_name} (tfvars_rules.json)."
-  }
 }
 
 variable "model_package_group_name" {
-  description = "Model package group (tfvars model_package_group_name); empty = <dataset name>-<contracts.json name_suffix> as in contracts.tf."
+  description = "Model package group (tfvars model_package_group_name); empty = <dataset name>-<contracts/pipelines.json name_suffix> as in contracts.tf."
   type        = string
   default     = ""
-  validation {
-    condition     = can(regex(local.rules.patterns.model_package_group_name, var.model_package_group_name))
-    error_message = "model_package_group_name must match ${local.rules.patterns.model_package_group_name} (tfvars_rules.json)."
-  }
 }
 
 variable "notification_function_name" {
   description = "Name of the notification Lambda (tfvars notification_function_name)."
   type        = string
-  validation {
-    condition     = can(regex(local.rules.patterns.notification_function_name, var.notification_function_name))
-    error_message = "notification_function_name must match ${local.rules.patterns.notification_function_name} (tfvars_rules.json)."
-  }
 }
 
 variable "deploy_trigger_function_name" {
   description = "Name of the deploy trigger Lambda (tfvars deploy_trigger_function_name; same default as variables.tf)."
   type        = string
   default     = "sagemaker-model-approval-deploy-trigger"
-  validation {
-    condition     = can(regex(local.rules.patterns.deploy_trigger_function_name, var.deploy_trigger_function_name))
-    error_message = "deploy_trigger_function_name must match ${local.rules.patterns.deploy_trigger_function_name} (tfvars_rules.json)."
-  }
 }
 
 variable "code_signing_config_arn" {
   description = "Lambda code signing config the functions use (tfvars code_signing_config_arn); empty = none."
   type        = string
   default     = ""
-  validation {
-    condition     = can(regex(local.rules.patterns.code_signing_config_arn, var.code_signing_config_arn))
-    error_message = "code_signing_config_arn must match ${local.rules.patterns.code_signing_config_arn} (tfvars_rules.json)."
-  }
 }
 
 variable "project_tag" {

@@ -3,7 +3,7 @@
 AWS calls go to an embedded moto per command by default; its state is snapshotted to <workspace>/aws/
 between commands. Set AWS_ENDPOINT_URL (e.g. http://127.0.0.1:5000 of `moto_server`) to use a long-lived
 endpoint instead. Workspace: --workspace or SM_LOCAL_WORKSPACE (default .local-sagemaker/).
-Pipelines are named by their contracts.json keys or aliases, or by their full names.
+Pipelines are named by their contracts/pipelines.json keys or aliases, or by their full names.
 """
 from __future__ import annotations
 
@@ -22,10 +22,11 @@ EXIT_CODES = """exit codes:
 
 
 def _params(values):
+    from .errors import UsageError
     out = {}
     for v in values or []:
         if "=" not in v:
-            raise SystemExit(f"--param expects K=V, got {v!r}")
+            raise UsageError(f"--param expects K=V, got {v!r}")
         k, val = v.split("=", 1)
         out[k] = val
     return out
@@ -145,6 +146,7 @@ def main(argv=None) -> int:
     from pipeline_scripts.console import configure_logging
     configure_logging(logging.WARNING)
     from botocore.exceptions import ClientError
+    from pipeline_scripts.errors import UserError
     from steplib.errors import InputError
 
     from .errors import RuntimeErrorBase
@@ -158,11 +160,11 @@ def main(argv=None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
-    except (RuntimeErrorBase, InputError, FileNotFoundError, KeyError, ValueError, ClientError) as exc:
-        # a wrong name, a missing file, a bad data file or a rejected AWS call: say what, no traceback
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        print(f"sm-local: error: {message}", file=sys.stderr)
-        return 2
+    except (RuntimeErrorBase, UserError, InputError, FileNotFoundError, ClientError) as exc:
+        # the user's to fix: a wrong name or argument, a missing file, a bad data or configuration file, a
+        # request AWS refused. Say what, no traceback. Anything else is a bug of ours: it keeps its traceback.
+        print(f"sm-local: error: {exc}", file=sys.stderr)
+        return exc.exit_code if isinstance(exc, UserError) else 2  # NoApprovedModelError: 3, as in the build job
 
 
 def _dump(obj) -> None:
@@ -172,10 +174,11 @@ def _dump(obj) -> None:
 def _resolve_execution(ws, ref: str, inference_only: bool = False) -> dict:
     if ref != "latest":
         return ws.load_execution(ref)
-    from .inspect import is_inference
+    from .errors import NotFoundError
+    from .views import is_inference
     recs = [r for r in ws.list_executions() if not inference_only or is_inference(r)]
     if not recs:
-        raise KeyError(f"no {'inference ' if inference_only else ''}executions in {ws.root}")
+        raise NotFoundError(f"no {'inference ' if inference_only else ''}executions in {ws.root}")
     return recs[-1]
 
 
@@ -187,13 +190,14 @@ def _run(args) -> int:
     if args.command == "studio":
         from .studio import serve
         return serve(host=args.host, port=args.port, workspace=args.workspace, env_file=args.env_file)
-    from . import inspect as ins
+    from . import views
+    from .errors import NotFoundError, StateError
     from .runtime import Runtime
     from .workspace import Workspace
 
     if args.command == "executions":
         ws = Workspace(args.workspace)
-        rows = [ins.execution_row(ws, r) for r in ws.list_executions()]
+        rows = [views.execution_row(ws, r) for r in ws.list_executions()]
         if args.json:
             _dump(rows)
             return 0
@@ -208,10 +212,10 @@ def _run(args) -> int:
         ws = Workspace(args.workspace)
         rec = _resolve_execution(ws, args.execution_id)
         if args.json:
-            _dump(dict(rec, StepLogs={n: [str(p) for p in ins.step_log_files(ws, rec, n)] for n in rec["StepOrder"]}))
+            _dump(dict(rec, StepLogs={n: [str(p) for p in views.step_log_files(ws, rec, n)] for n in rec["StepOrder"]}))
             return 0
         print(f"{rec['PipelineName']} {rec['PipelineExecutionId']} {rec['PipelineExecutionStatus']}  params={rec.get('Parameters')}")
-        for row in ins.step_rows(ws, rec):
+        for row in views.step_rows(ws, rec):
             extra = f"  outcome={row['outcome']}" if row["outcome"] else ""
             print(f"  {row['name']:<30} {row['type']:<14} {row['status']:<10} {row['seconds'] or 0:6.1f}s{extra}")
             if row["failure_reason"]:
@@ -225,13 +229,13 @@ def _run(args) -> int:
         steps = [args.step] if args.step else rec["StepOrder"]
         printed = 0
         for n in steps:
-            for p in ins.step_log_files(ws, rec, n):
+            for p in views.step_log_files(ws, rec, n):
                 print(f"==> {n}: {p} <==")
                 sys.stdout.write(p.read_text(errors="replace"))
                 printed += 1
         if not printed:
-            raise KeyError(f"no job logs for {args.step or 'any step'} of {rec['PipelineExecutionId']} "
-                           "(condition, fail and registration steps run no job)")
+            raise NotFoundError(f"no job logs for {args.step or 'any step'} of {rec['PipelineExecutionId']} "
+                                "(condition, fail and registration steps run no job)")
         return 0
     if args.command == "notifications":
         ws = Workspace(args.workspace)
@@ -244,31 +248,31 @@ def _run(args) -> int:
     if args.command == "report":
         ws = Workspace(args.workspace)
         rec = _resolve_execution(ws, args.execution_id, inference_only=args.execution_id == "latest")
-        path = ins.report_path(ws, rec)
+        path = views.report_path(ws, rec)
         if not path.exists():
             with Runtime(workspace=args.workspace, env_file=args.env_file, quiet=True) as rt:
-                path = ins.ensure_report(rt, rec)
+                path = views.ensure_report(rt, rec)
         if path is None:
-            raise KeyError(f"execution {rec['PipelineExecutionId']} ({rec['PipelineName']}) has no data-quality "
-                           "check, so no report; reports are written for inference executions")
+            raise NotFoundError(f"execution {rec['PipelineExecutionId']} ({rec['PipelineName']}) has no "
+                                "data-quality check, so no report; reports are written for inference executions")
         print(path)
         if args.open:
             import webbrowser
             webbrowser.open(path.resolve().as_uri())
         return 0
-    from .inspect import format_version
+    from .views import format_version
 
     with Runtime(workspace=args.workspace, env_file=args.env_file) as rt:
         if args.command == "upsert":
             return upsert(rt, args.pipelines, rt.env_file)
         if args.command == "run":
-            rt.start_execution(ins.resolve_pipeline(rt, args.pipeline), _params(args.param), {"type": "cli"})
+            rt.start_execution(views.resolve_pipeline(rt, args.pipeline), _params(args.param), {"type": "cli"})
             rt.pump()
             return _started_outcome(rt)
         if args.command == "retry":
             rec = rt.workspace.load_execution(args.execution_id)
             if rec.get("PipelineExecutionStatus") != "Failed":
-                raise ValueError(f"execution {args.execution_id} is {rec.get('PipelineExecutionStatus')}; "
+                raise StateError(f"execution {args.execution_id} is {rec.get('PipelineExecutionStatus')}; "
                                  "only Failed executions can be retried")
             rt.bus.enqueue(("retry", args.execution_id))
             rt.pump()
@@ -279,7 +283,7 @@ def _run(args) -> int:
             rt.pump()
             return _started_outcome(rt)
         if args.command == "versions":
-            rows = ins.version_rows(rt)
+            rows = views.version_rows(rt)
             if args.json:
                 _dump(rows)
                 return 0
@@ -315,9 +319,9 @@ def _run(args) -> int:
             from .aws import list_keys
             keys = list_keys(rt.aws.s3, bucket, key) if args.recursive else [key]
             if not args.recursive:
-                rt.aws.s3.head_object(Bucket=bucket, Key=key)  # a missing key is an error (exit 2), not a no-op
+                _require_object(rt, bucket, key)  # a missing key is an error (exit 2), not a no-op
             if not keys:
-                raise KeyError(f"no objects under s3://{bucket}/{key}")
+                raise NotFoundError(f"no objects under s3://{bucket}/{key}")
             for k in keys:
                 rt.aws.s3.delete_object(Bucket=bucket, Key=k)
                 print(f"delete: s3://{bucket}/{k}")
@@ -327,7 +331,7 @@ def _run(args) -> int:
             dest = args.dest or key.rsplit("/", 1)[-1]
             if os.path.isdir(dest):
                 dest = os.path.join(dest, key.rsplit("/", 1)[-1])
-            rt.aws.s3.head_object(Bucket=bucket, Key=key)
+            _require_object(rt, bucket, key)
             from .aws import get_file
             get_file(rt.aws.s3, bucket, key, dest)
             print(f"download: s3://{bucket}/{key} to {dest}")
@@ -338,8 +342,24 @@ def _run(args) -> int:
 def _bucket_key(rt, ref: str) -> tuple[str, str]:
     if ref.startswith("s3://"):
         from .aws import split_s3
-        return split_s3(ref)
+        bucket, key = split_s3(ref)
+        if not bucket:
+            from .errors import UsageError
+            raise UsageError(f"{ref!r} names no bucket: give s3://bucket/key or a key inside the tfvars bucket")
+        return bucket, key
     return rt.bucket, ref
+
+
+def _require_object(rt, bucket: str, key: str) -> None:
+    from botocore.exceptions import ClientError
+
+    from .errors import NotFoundError
+    try:
+        rt.aws.s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("404", "NoSuchKey"):
+            raise
+        raise NotFoundError(f"no object s3://{bucket}/{key} (`sm-local ls` lists the bucket)") from exc
 
 
 def _started_outcome(rt) -> int:
@@ -354,7 +374,7 @@ def _started_outcome(rt) -> int:
 
 
 def format_version_row(v: dict) -> str:
-    from .inspect import fmt_number
+    from .views import fmt_number
     metrics = " ".join(f"{k}={fmt_number(x)}" for k, x in v["metrics"].items())
     serving = " serving" if v["serving"] else ""
     return f"{v['ref']}  {v['status']:<22} {metrics}{serving}  {v['arn']}"

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from pipeline_scripts.contracts import MARKERS, PIPELINES, STEPS
 
-from .runtime import Runtime, find_repo_root
+from .config import find_root
+from .runtime import Runtime
 
 
 class Story:
@@ -52,7 +53,7 @@ _CONFIGS: dict = {}  # builder module -> YAML path given as --config
 
 
 def _upsert(key: str, env_file: Path) -> int:
-    """Run the builder contracts.json names for pipeline `key`, as the CI build job does."""
+    """Run the builder contracts/pipelines.json names for pipeline `key`, as the CI build job does."""
     import importlib
     builder = PIPELINES[key].builder
     mod = importlib.import_module(builder)
@@ -80,7 +81,7 @@ def run_demo(output="demo-output", env_file=None, rows=None, inference_rows=1000
     _CONFIGS.clear()
     builders = {p.builder.rsplit(".", 1)[-1]: p.builder for p in PIPELINES.values()}
     _CONFIGS.update({builders[name]: path for name, path in (configs or {}).items() if name in builders})
-    repo = Path(repo_root or find_repo_root()).resolve()
+    repo = Path(repo_root or find_root()).resolve()
     out = Path(output).resolve()
     if out.exists():
         shutil.rmtree(out)  # the demo always starts from an empty workspace
@@ -216,7 +217,7 @@ def _has_group(rt, group):
 
 def _show_and_approve(rt, desc, comment) -> list[dict]:
     """Approve like Studio (UpdateModelPackage), process the events; returns the deploys it caused."""
-    from .inspect import format_version
+    from .views import format_version
     print("  " + format_version(rt, desc))
     before = len(rt.workspace.read_jsonl("gitlab/pipelines.jsonl"))
     new = rt.approve(desc["ModelPackageArn"], approve=True, comment=comment)
@@ -230,7 +231,7 @@ def _deployed(rt, deploys, desc) -> bool:
     if desc is None or len(deploys) != 1:
         return False
     d = deploys[0]
-    from .inspect import pipeline_names
+    from .views import pipeline_names
     name = pipeline_names(rt).get("inference")
     upserted = {p["PipelineName"] for p in rt.aws.sm.list_pipelines()["PipelineSummaries"]}
     return (d.get("inputs") or {}).get("model_package_arn") == desc["ModelPackageArn"] and d["exit_code"] == 0 and name in upserted
@@ -241,7 +242,7 @@ def _deploy_text(deploys) -> str:
 
 
 def _violations(rt, rec):
-    from .inspect import inference_artifacts
+    from .views import inference_artifacts
     s = inference_artifacts(rt, rec)["summary"]
     return None if s is None else s.get("violation_count")
 
@@ -249,7 +250,7 @@ def _violations(rt, rec):
 def _report(rt, rec, out: Path):
     """The runtime wrote the execution's report into the workspace (as for every execution); the demo keeps
     a copy beside summary.json."""
-    from .inspect import ensure_report
+    from .views import ensure_report
     try:
         src = ensure_report(rt, rec)
         if src is None:
@@ -279,7 +280,7 @@ def _check_outputs(rt, story, recs, data_dir):
 
 
 def _summary(rt, story, reports, wall):
-    from .inspect import inference_artifacts
+    from .views import inference_artifacts
     execs = []
     for r in rt.workspace.list_executions():
         e = {k: r.get(k) for k in ("PipelineExecutionId", "PipelineName", "PipelineExecutionStatus", "FailureReason",

@@ -1,8 +1,22 @@
-"""Error types of the offline runtime."""
+"""Error types of the offline runtime.
+
+Every RuntimeErrorBase is the user's to fix (a name, an argument, a file, the workspace's state): sm-local
+prints its message and exits 2. Any other exception is a bug of ours and keeps its traceback.
+"""
 
 
 class RuntimeErrorBase(Exception):
-    """Base class: every message names the thing that is wrong."""
+    """Base class of the runtime's user-facing errors: every message names the thing that is wrong."""
+
+
+class NotFoundError(RuntimeErrorBase):
+    """A name the user gave (execution, step, object, logs, report) names nothing; the message names it and,
+    where it helps, what exists."""
+
+
+class UsageError(RuntimeErrorBase):
+    """A command argument is malformed (a model package reference, a --param); the message names the value
+    and the expected form."""
 
 
 class DefinitionError(RuntimeErrorBase):

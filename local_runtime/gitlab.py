@@ -7,68 +7,38 @@ version. Offline, when the tfvars leave the GitLab trigger unset, the runtime po
 this loopback server (token in a moto Secrets Manager secret, as in the cloud) and runs the build job
 (the inference pipeline script, as `.gitlab-ci.yml` does) once the Lambda has returned.
 
-API reference: https://docs.gitlab.com/ci/triggers/ (POST /projects/:id/trigger/pipeline with form
-fields token, ref, inputs[NAME]; answers 201 with the pipeline object). Inputs and pipeline variables are
-checked as GitLab checks them (gitlab_api.py: the project's .gitlab-ci.yml spec:inputs; variables refused as
-on a new GitLab.com project). A wrong token answers 404 like GitLab does, so a broken secret fails the
-Lambda as it would in the cloud.
+The server is gitlab_api.GitLabAPI, the one GitLab stand-in (also the offline CI's, tools/gitlab_ci/): its
+trigger API (https://docs.gitlab.com/ci/triggers/) checks token, inputs and pipeline variables as GitLab does
+(the project's .gitlab-ci.yml spec:inputs; variables refused as on a new GitLab.com project; a wrong token
+answers 404), so a broken secret or a renamed input fails the Lambda as it would in the cloud. What is added
+here: the offline tfvars and wiring of the Lambda, and the build job of each triggered pipeline, recorded in
+the workspace's gitlab/pipelines.jsonl (pipeline ids go on across sessions).
 """
 from __future__ import annotations
 
-import http.server
 import json
-import secrets
-import threading
-import time
-import urllib.parse
 import re
+import time
 from pathlib import Path
 
-from .gitlab_api import VARIABLES_REFUSED, check_inputs, input_spec
+from .gitlab_api import GitLabAPI
 
 PROJECT_ID = "local%2Fmlops-template"
 SECRET_NAME = "sm-local/gitlab-trigger-token"
 PLACEHOLDER_URL = "https://gitlab.sm-local.invalid/api/v4"  # valid for variables.tf; replaced by the loopback URL
 PLACEHOLDER_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:sm-local/gitlab-trigger-token-AbCdEf"
+PIPELINES = "gitlab/pipelines.jsonl"  # in the workspace: each pipeline and its build job's outcome
 
 
-class LocalGitLab:
+class LocalGitLab(GitLabAPI):
+    """The project's GitLab for the runtime: its trigger API on loopback; each pipeline it creates waits in
+    `pending` until run_pending() runs its build job."""
+
     def __init__(self, rt):
+        super().__init__(Path(rt.repo_root) / ".gitlab-ci.yml", PROJECT_ID, on_trigger=self._queue,
+                         pipelines_before=len(rt.workspace.read_jsonl(PIPELINES)))
         self.rt = rt
-        self.token = "glptt-" + secrets.token_hex(10)
         self.pending: list[dict] = []
-        self._lock = threading.Lock()
-        gitlab = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server API)
-                length = int(self.headers.get("Content-Length") or 0)
-                form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
-                status, body = gitlab._trigger(self.path, form)
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):  # requests are recorded in gitlab/pipelines.jsonl instead
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, name="sm-local-gitlab", daemon=True)
-
-    @property
-    def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}/api/v4"
-
-    def start(self) -> "LocalGitLab":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     @staticmethod
     def offline_tfvars(env_file: Path, workspace_root: Path) -> Path | None:
@@ -96,9 +66,9 @@ class LocalGitLab:
         Secrets Manager secret as in the cloud; returns how many functions were wired."""
         sm = self.rt.aws.client("secretsmanager")
         try:
-            arn = sm.create_secret(Name=SECRET_NAME, SecretString=json.dumps({"token": self.token}))["ARN"]
+            arn = sm.create_secret(Name=SECRET_NAME, SecretString=json.dumps({"token": self.trigger_token}))["ARN"]
         except sm.exceptions.ResourceExistsException:  # long-lived AWS_ENDPOINT_URL server
-            sm.put_secret_value(SecretId=SECRET_NAME, SecretString=json.dumps({"token": self.token}))
+            sm.put_secret_value(SecretId=SECRET_NAME, SecretString=json.dumps({"token": self.trigger_token}))
             arn = sm.describe_secret(SecretId=SECRET_NAME)["ARN"]
         wired = 0
         for fn in lambdas.functions.values():
@@ -107,24 +77,11 @@ class LocalGitLab:
                 wired += 1
         return wired
 
-    def _trigger(self, path: str, form: dict) -> tuple[int, dict]:
-        expected = f"/api/v4/projects/{PROJECT_ID}/trigger/pipeline"
-        if urllib.parse.unquote(path) != urllib.parse.unquote(expected):
-            return 404, {"message": "404 Project Not Found"}
-        if not secrets.compare_digest(form.get("token", ""), self.token):
-            return 404, {"message": "404 Not Found"}  # GitLab hides whether the project exists
-        if any(k.startswith("variables[") for k in form):
-            return 400, {"message": {"base": [VARIABLES_REFUSED]}}
-        inputs, errors = check_inputs(input_spec(Path(self.rt.repo_root) / ".gitlab-ci.yml"),
-                                      {k[len("inputs["):-1]: v for k, v in form.items() if k.startswith("inputs[")})
-        if errors:
-            return 400, {"message": {"base": [f"`.gitlab-ci.yml`: {e}" for e in errors]}}
+    def _queue(self, pipeline: dict) -> None:
+        """GitLabAPI's on_trigger: the pipeline's build job runs later, in the main thread (run_pending)."""
+        job = {k: pipeline[k] for k in ("id", "ref", "inputs", "web_url")}
         with self._lock:
-            number = len(self.rt.workspace.read_jsonl("gitlab/pipelines.jsonl")) + len(self.pending) + 1
-            job = {"id": number, "ref": form.get("ref"), "inputs": inputs, "created_at": time.time(),
-                   "web_url": f"{self.api_url[:-7]}/local/mlops-template/-/pipelines/{number}"}
-            self.pending.append(job)
-        return 201, {"id": number, "status": "created", "ref": form.get("ref"), "web_url": job["web_url"]}
+            self.pending.append(dict(job, created_at=time.time()))
 
     def run_pending(self) -> int:
         """Run the build job of each triggered pipeline (main thread: it calls moto and the SDK)."""
@@ -137,6 +94,6 @@ class LocalGitLab:
             job.update(exit_code=code, finished_at=time.time(),
                        outcome={0: "inference pipeline rebuilt", 3: "no Approved version: inference pipeline left as is"}
                        .get(code, f"build job failed (exit {code})"))
-            self.rt.workspace.append_jsonl("gitlab/pipelines.jsonl", job)
+            self.rt.workspace.append_jsonl(PIPELINES, job)
             self.rt.say(f"  ⚙ GitLab pipeline #{job['id']}: {job['outcome']}")
         return len(jobs)

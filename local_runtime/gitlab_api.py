@@ -12,7 +12,8 @@
   protocol of Terraform's http backend (https://developer.hashicorp.com/terraform/language/backend/http):
   GET/POST/DELETE .../terraform/state/:name and POST/DELETE .../terraform/state/:name/lock, HTTP basic auth
   gitlab-ci-token:<CI_JOB_TOKEN> of a running job. No state: 204. A held lock: 423 with the holder's lock info;
-  a write under another lock id: 409. Wrong credentials: 401.
+  a write under another lock id: 409. Wrong credentials: 401. Without a state directory (the runtime's
+  stand-in, gitlab.py), these routes answer 404.
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ from pathlib import Path
 from typing import Callable
 
 import yaml
+
+from .loopback import HOST, LoopbackServer
 
 VARIABLES_REFUSED = "Insufficient permissions to set pipeline variables"
 
@@ -64,18 +67,27 @@ def check_inputs(spec: dict, given: dict) -> tuple[dict, list[str]]:
     return values, errors
 
 
-class GitLabAPI:
-    def __init__(self, ci_file: Path, project_id: str, state_dir: Path, allow_pipeline_variables: bool = False,
-                 on_trigger: Callable[[dict], None] | None = None):
-        self.ci_file, self.project_id, self.state_dir = Path(ci_file), str(project_id), Path(state_dir)
+class GitLabAPI(LoopbackServer):
+    """project_id: the project's numeric id or its path (either form is accepted in request paths, as GitLab
+    does). state_dir: where the Terraform states are kept (None: no Terraform state API). pipelines_before: how
+    many pipelines the project ran before this server (ids go on from there). on_trigger: called with each
+    pipeline the trigger API creates (in the request's thread, before the answer)."""
+
+    def __init__(self, ci_file: Path, project_id: str, state_dir: Path | None = None,
+                 allow_pipeline_variables: bool = False, on_trigger: Callable[[dict], None] | None = None,
+                 pipelines_before: int = 0):
+        self.ci_file, self.project_id = Path(ci_file), str(project_id)
+        self.state_dir = None if state_dir is None else Path(state_dir)
         self.allow_pipeline_variables = allow_pipeline_variables
         self.on_trigger = on_trigger
+        self.pipelines_before = pipelines_before
         self.trigger_token = "glptt-" + secrets.token_hex(10)
         self.job_tokens: set[str] = set()
         self.triggered: list[dict] = []
         self.requests: list[dict] = []
         self._lock = threading.Lock()
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.state_dir is not None:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
         api = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -105,20 +117,16 @@ class GitLabAPI:
             def log_message(self, *args):  # requests are kept in api.requests
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, name="gitlab-api", daemon=True)
+        super().__init__(http.server.ThreadingHTTPServer((HOST, 0), Handler), "gitlab-api")
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}/api/v4"
+        return f"{self.url}/api/v4"
 
-    def start(self) -> "GitLabAPI":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def _web_url(self, pipeline_id: int) -> str:
+        """A pipeline's page: under the project's path when the project is named by its path."""
+        project = urllib.parse.unquote(self.project_id)
+        return f"{self.url}{'' if project.isdigit() else '/' + project}/-/pipelines/{pipeline_id}"
 
     # ------------------------------------------------------------------ routing
     def handle(self, method: str, raw_path: str, headers, body: bytes) -> tuple[int, object]:
@@ -135,7 +143,7 @@ class GitLabAPI:
         if rest == "trigger/pipeline" and method == "POST":
             return self._trigger(dict(urllib.parse.parse_qsl(body.decode(), keep_blank_values=True)))
         m = re.fullmatch(r"terraform/state/([A-Za-z0-9._-]+)(/lock)?", rest)
-        if m:
+        if m and self.state_dir is not None:
             if not self._job_authenticated(headers):
                 return 401, {"message": "401 Unauthorized"}
             query = dict(urllib.parse.parse_qsl(path.query))
@@ -163,13 +171,13 @@ class GitLabAPI:
         if errors:
             return 400, {"message": {"base": [f"`.gitlab-ci.yml`: {e}" for e in errors]}}
         with self._lock:
-            pipeline = {"id": len(self.triggered) + 1, "ref": form["ref"], "source": "trigger", "inputs": inputs,
-                        "variables": variables, "status": "created"}
+            number = self.pipelines_before + len(self.triggered) + 1
+            pipeline = {"id": number, "ref": form["ref"], "source": "trigger", "inputs": inputs,
+                        "variables": variables, "status": "created", "web_url": self._web_url(number)}
             self.triggered.append(pipeline)
         if self.on_trigger:
             self.on_trigger(pipeline)
-        return 201, {"id": pipeline["id"], "status": "created", "ref": form["ref"], "source": "trigger",
-                     "web_url": f"{self.api_url[:-len('/api/v4')]}/-/pipelines/{pipeline['id']}"}
+        return 201, {k: pipeline[k] for k in ("id", "status", "ref", "source", "web_url")}
 
     # ------------------------------------------------------------------ Terraform state
     def _state(self, method: str, name: str, is_lock: bool, query: dict, body: bytes) -> tuple[int, object]:

@@ -760,7 +760,8 @@ def _with_known_identity(tf):
         # same files, tfvars text and evaluated locals (reference ids aside): the same module; runtimes started one
         # after the other (tests, CLI commands in one process) reuse it instead of parsing again
         key = (str(root), Path(tfvars).read_text() if tfvars else None,
-               tuple((f.name, f.stat().st_mtime_ns) for f in sorted(root.glob("*.tf")) + sorted(root.glob("*.json"))),
+               tuple((f.name, f.stat().st_mtime_ns)
+                     for f in sorted(root.glob("*.tf")) + sorted(root.glob("contracts/*.json"))),
                _REF.sub("", json.dumps(tf.locals, sort_keys=True, default=str)))
         if key in _known_by_inputs:
             _known[tf] = _known_by_inputs[key]

@@ -18,15 +18,11 @@ from botocore.exceptions import ClientError
 from .aws import Aws, Snapshot, prepare_environment, put_file, split_s3
 from .config import RuntimeConfig, find_root
 from .constants import ACCOUNT, sagemaker_arn
-from .errors import DefinitionError
+from .errors import DefinitionError, NotFoundError, UsageError
 from .events import EventBus, envelope, load_rules
 from .sagemaker_events import model_package_state_change
 from .services import ExecutionObserver, ExecutionStore, JobRecorder, ModelStore, Services, TuningTrial
 from .workspace import Workspace
-
-
-def find_repo_root(start: Path | None = None) -> Path:
-    return find_root(start)
 
 
 class ConsoleObserver(ExecutionObserver):
@@ -71,7 +67,7 @@ class _BusPublisher:
 class Runtime:
     def __init__(self, repo_root=None, workspace=None, env_file=None, quiet=False, persist=True,
                  observer: ExecutionObserver | None = None, config: RuntimeConfig | None = None):
-        self.config = config or RuntimeConfig.load(Path(repo_root or find_repo_root()))
+        self.config = config or RuntimeConfig.load(Path(repo_root or find_root()))
         self.repo_root = self.config.root
         self.workspace = Workspace(workspace or os.environ.get("SM_LOCAL_WORKSPACE") or self.repo_root / ".local-sagemaker")
         env_file = env_file or self.config.env_file
@@ -137,14 +133,14 @@ class Runtime:
 
     def _share_build_sessions(self) -> None:
         """The template's builds run in this process (upserts, approval deploys) share one boto3 session for
-        as long as this runtime and its moto live (pipeline_scripts.common, when the template has it)."""
+        as long as this runtime and its moto live (pipeline_scripts.sdk_adapter, when the template has it)."""
         try:
-            from pipeline_scripts.common import one_boto3_session_per_command
+            from pipeline_scripts.sdk_adapter import shared_boto3_sessions
         except ImportError:
             self._shared_sessions = None
             return
-        one_boto3_session_per_command.__enter__()
-        self._shared_sessions = one_boto3_session_per_command
+        self._shared_sessions = shared_boto3_sessions()
+        self._shared_sessions.__enter__()
 
     def __exit__(self, *exc):
         if getattr(self, "_shared_sessions", None) is not None:
@@ -424,14 +420,14 @@ class Runtime:
     def _execution_by_arn(self, arn: str) -> dict | None:
         try:
             rec = self.workspace.load_execution(str(arn).rsplit("/", 1)[-1])
-        except KeyError:
+        except NotFoundError:
             return None
         return rec if rec.get("PipelineExecutionArn") == arn else None
 
     def write_report(self, rec: dict) -> None:
         """Every inference execution gets its HTML report, written before its terminal event is processed
         (the notification links it). A report that cannot be written is said, never fatal."""
-        from .inspect import ensure_report
+        from .views import ensure_report
         try:
             path = ensure_report(self, rec, refresh=True)
         except Exception as exc:  # noqa: BLE001 (the execution's outcome stands; the report is extra)
@@ -458,10 +454,11 @@ class Runtime:
     def package_arn(self, ref: str) -> str:
         if ref.startswith("arn:"):
             return ref
-        if "/" in ref:
-            group, version = ref.rsplit("/", 1)
-            return sagemaker_arn("model-package", f"{group.lower()}/{int(version)}")
-        raise ValueError(f"model package {ref!r}: give an ARN or <group>/<version>")
+        group, _, version = ref.rpartition("/")
+        if not (group and version.isascii() and version.isdigit()):
+            raise UsageError(f"model package {ref!r}: give an ARN or <group>/<version> (version a number, "
+                             "e.g. abalone-models/2)")
+        return sagemaker_arn("model-package", f"{group.lower()}/{int(version)}")
 
     def list_packages(self, group: str | None = None) -> list[dict]:
         sm = self.aws.sm
@@ -490,7 +487,3 @@ def _trigger_text(t: dict) -> str:
     if t.get("rule"):
         return f"EventBridge rule {t['rule']} -> Lambda {t.get('function')} -> {t.get('type')}"
     return t.get("type", "cli")
-
-
-def log_err(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)

@@ -14,7 +14,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from .errors import StateError
+from .errors import NotFoundError, StateError
 
 DEFAULT_WORKSPACE = ".local-sagemaker"
 
@@ -99,7 +99,7 @@ class Workspace:
         rec = read_json(self.execution_path(execution_id))
         if rec is None:
             known = ", ".join(sorted(e["PipelineExecutionId"] for e in self.list_executions())) or "none"
-            raise KeyError(f"no execution {execution_id!r} in {self.root / 'executions'} (known: {known})")
+            raise NotFoundError(f"no execution {execution_id!r} in {self.root / 'executions'} (known: {known})")
         return rec
 
     def list_executions(self) -> list[dict]:

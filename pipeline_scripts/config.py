@@ -4,215 +4,116 @@ Sources, in order:
   * ``env_files/<env>.tfvars`` -- the Terraform variables, shared with ``terraform -var-file``.
     Read through the Terraform module itself (pipeline_scripts.tfmodule, tfparse): every key must be
     declared in ``variables.tf`` and pass its validation blocks, evaluated as Terraform evaluates them
-    (their rules live in ``tfvars_rules.json``), so both sides accept and reject the same files.
-    Pipeline names and the model package group come from the module's locals (contracts.json and
+    (their rules live in ``contracts/tfvars_rules.json``), so both sides accept and reject the same files.
+    Pipeline names and the model package group come from the module's locals (contracts/pipelines.json and
     the data set schema, overridable by ``pipeline_names`` / ``model_package_group_name``).
   * ``pipeline_scripts/<pipeline>.yaml`` -- SageMaker settings of one pipeline
-    (instance types, framework, hyperparameters, tuning ranges, thresholds).
+    (instance types, framework, hyperparameters, tuning ranges, thresholds); their schemas, classes and
+    cross-field rules are in pipeline_scripts/settings.py.
 
 The YAML is checked against JSON Schemas; a bad value stops with an error naming the
-file, the key and what was expected.
+file, the key and what was expected. Both then load into frozen dataclasses, read as attributes
+(``cfg.settings.processing.instance_type``, ``cfg.env.bucket_name``): EnvConfig has one typed field per
+variable of variables.tf, and each settings schema object has its class (TrainingSettings, Processing, ...),
+whose defaults are those of the schema's optional keys. tests/unit/test_typed_config.py keeps classes, schemas and
+variables.tf in step.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
-import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import hcl2
 import jsonschema
 import yaml
-from steplib import algorithms
-from steplib.dataquality import DRIFT_SETTINGS
+from pydantic import TypeAdapter, ValidationError
 
-from pipeline_scripts import tfmodule
-from pipeline_scripts.contracts import PIPELINES, STEPS
+from pipeline_scripts import settings, tfmodule
+from pipeline_scripts.contracts import PIPELINES
+from pipeline_scripts.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ENV_FILE = PROJECT_ROOT / "env_files" / "dev_env.tfvars"
 VARIABLES_TF = PROJECT_ROOT / "variables.tf"
 
 
-class ConfigError(ValueError):
-    """A configuration file is missing, unparsable or holds a wrong value."""
+# --- typed environment ---------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CustomNotification:
+    """One entry of ``custom_notification_config``."""
+
+    step_role: str
+    step_status: str
+    step_custom_message: str
 
 
-# --- schemas -----------------------------------------------------------------------------
-
-_INSTANCE = {"type": "string", "pattern": r"^ml\.[a-z0-9]+\.[a-z0-9]+$"}
-_COUNT = {"type": "integer", "minimum": 1}
-
-# The processing steps that shard their input (ShardedByS3Key) over several instances, by contracts.json role.
-# Every other processing step reads its whole input and runs on one instance: a second one would redo the
-# same work and write the same files (S3 would keep one copy), so it is never started.
-SHARDED_ROLES = ("training_preprocess", "data_quality_baseline", "inference_preprocess", "data_quality_check")
-
-_PROCESSING = {
-    "type": "object", "additionalProperties": False,
-    "required": ["instance_type", "instance_count"],
-    "properties": {"instance_type": _INSTANCE, "instance_count": _COUNT,
-                   # per-step instance counts, keyed by the step roles of contracts.json that shard
-                   "instance_counts": {"type": "object", "propertyNames": {"enum": list(SHARDED_ROLES)},
-                                       "additionalProperties": _COUNT},
-                   "volume_size_gb": {"type": "integer", "minimum": 1, "maximum": 16384},
-                   "max_runtime_seconds": {"type": "integer", "minimum": 60}},
-}
-_FRAMEWORK = {
-    "type": "object", "additionalProperties": False, "required": ["name", "version"],
-    "properties": {"name": {"enum": ["sklearn", "xgboost"]}, "version": {"type": "string"},
-                   "py_version": {"type": "string"}},
-}
-_HYPERPARAMETERS = {  # names, types and ranges per algorithm: _check_algorithm (steplib/algorithms.py)
-    "type": "object",
-    "properties": {"algorithm": {"enum": list(algorithms.ALGORITHMS)}},
-    "additionalProperties": {"type": ["string", "number"]},
-}
-_RANGE = {
-    "type": "object", "additionalProperties": False, "required": ["type"],
-    "properties": {
-        "type": {"enum": ["integer", "continuous", "categorical"]},
-        "min": {"type": "number"}, "max": {"type": "number"},
-        "values": {"type": "array", "minItems": 1, "items": {"type": ["string", "number"]}},
-        "scaling": {"enum": ["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"]},
-    },
-}
-_REGISTRATION = {
-    "type": "object", "additionalProperties": False,
-    "required": ["approval_status"],
-    "properties": {
-        "approval_status": {"enum": ["PendingManualApproval", "Approved", "Rejected"]},
-        "approver": {"type": "string"},
-        "inference_instances": {"type": "array", "items": _INSTANCE, "minItems": 1},
-        "transform_instances": {"type": "array", "items": _INSTANCE, "minItems": 1},
-        "description": {"type": "string"},
-    },
-}
-_DATA_QUALITY = {
-    "type": "object", "additionalProperties": False, "required": ["engine"],
-    "properties": {"engine": {"enum": ["builtin", "model_monitor"]}},
-}
-# The baseline (training pipelines) also sets how much drift the checks flag: Model Monitor's
-# distribution_constraints (DRIFT_SETTINGS), written into the baseline's constraints.json (the builtin engine;
-# Model Monitor's own baseline suggests its defaults). Inference reads them from the baseline it checks against.
-_BASELINE_DATA_QUALITY = {**_DATA_QUALITY, "properties": {
-    **_DATA_QUALITY["properties"],
-    "comparison_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-    "comparison_method": {"enum": ["Robust", "Simple"]},
-    "categorical_comparison_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-}}
-_TRAINING_COMMON = {
-    "framework": _FRAMEWORK,
-    "processing": _PROCESSING,
-    "training": {
-        "type": "object", "additionalProperties": False,
-        "required": ["instance_type", "instance_count", "hyperparameters"],
-        "properties": {"instance_type": _INSTANCE, "instance_count": _COUNT,
-                       "volume_size_gb": {"type": "integer", "minimum": 1},
-                       "max_runtime_seconds": {"type": "integer", "minimum": 60},
-                       "hyperparameters": _HYPERPARAMETERS},
-    },
-    "split": {
-        "type": "object", "additionalProperties": False,
-        "required": ["validation_ratio", "test_ratio", "seed"],
-        "properties": {"validation_ratio": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 0.5},
-                       "test_ratio": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 0.5},
-                       "seed": {"type": "integer", "minimum": 0}},
-    },
-    "data_quality": _BASELINE_DATA_QUALITY,
-    "registration": _REGISTRATION,
-    "mse_threshold": {"type": ["number", "null"], "exclusiveMinimum": 0},
-}
-
-# The settings schemas of the template's builders; each builder names its own as SETTINGS_SCHEMA, so a new
-# pipeline brings its schema with its builder (or reuses one of these).
-TRAINING_SETTINGS: dict[str, Any] = {
-    "type": "object", "additionalProperties": False,
-    "required": ["framework", "processing", "training", "split", "data_quality", "registration"],
-    "properties": dict(_TRAINING_COMMON),
-}
-TRAINING_HPO_SETTINGS: dict[str, Any] = {
-    "type": "object", "additionalProperties": False,
-    "required": ["framework", "processing", "training", "split", "data_quality", "registration", "tuning"],
-    "properties": {
-        **_TRAINING_COMMON,
-        "tuning": {
-            "type": "object", "additionalProperties": False,
-            "required": ["strategy", "max_jobs", "max_parallel_jobs", "objective", "ranges"],
-            "properties": {
-                "strategy": {"enum": ["Bayesian", "Random", "Hyperband", "Grid"]},
-                "max_jobs": {"type": "integer", "minimum": 2, "maximum": 500},
-                "max_parallel_jobs": {"type": "integer", "minimum": 1, "maximum": 100},
-                "seed": {"type": "integer", "minimum": 0},
-                "objective": {
-                    "type": "object", "additionalProperties": False,
-                    "required": ["metric", "type", "regex"],
-                    "properties": {"metric": {"type": "string"}, "type": {"enum": ["Minimize", "Maximize"]},
-                                   "regex": {"type": "string"}},
-                },
-                # a real search: at least two hyperparameters
-                "ranges": {"type": "object", "minProperties": 2, "additionalProperties": _RANGE},
-            },
-        },
-        # labelled inference batches retraining learns from: the newest max_batches, de-duplicated
-        "feedback": {
-            "type": "object", "additionalProperties": False, "required": ["max_batches"],
-            "properties": {"max_batches": {"type": "integer", "minimum": 1, "maximum": 1000}},
-        },
-    },
-}
-INFERENCE_SETTINGS: dict[str, Any] = {
-    "type": "object", "additionalProperties": False,
-    "required": ["framework", "processing", "transform", "data_quality"],
-    "properties": {
-        "framework": _FRAMEWORK,
-        "processing": _PROCESSING,
-        "transform": {
-            "type": "object", "additionalProperties": False,
-            "required": ["instance_type", "instance_count"],
-            "properties": {"instance_type": _INSTANCE, "instance_count": _COUNT,
-                           "max_payload_mb": {"type": "integer", "minimum": 1, "maximum": 100},
-                           # parts the inference preprocessing cuts each batch file into (default: instance_count)
-                           "part_files": {"type": "integer", "minimum": 1, "maximum": 1000},
-                           "max_concurrent_transforms": {"type": "integer", "minimum": 1}},
-        },
-        "data_quality": _DATA_QUALITY,
-        "mse_threshold": {"type": ["number", "null"], "exclusiveMinimum": 0},
-    },
-}
-
-
-# --- typed result ------------------------------------------------------------------------
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EnvConfig:
-    """The Terraform variables the pipelines use (typed view of the tfvars file)."""
+    """The Terraform variables: one field per ``variable`` of variables.tf (tests/unit/test_typed_config.py checks
+    it), valued as Terraform evaluates them for the tfvars file (defaults filled in), plus the file it came from.
+
+    ``pipeline_names`` and ``model_package_group_name`` hold the names in force, the module's locals of the
+    same names: the tfvars override where it sets one, else the default derived from the data set schema and
+    contracts/pipelines.json."""
 
     source: Path
-    values: dict[str, Any]
-    pipeline_names: dict[str, str] = field(default_factory=dict)  # contract key -> SageMaker pipeline name
-    model_package_group: str = ""
+    # identity
+    environment: str
+    aws_region: str
+    user_id: str
+    # S3 layout
+    bucket_name: str
+    bucket_prefix: str
+    bucket_train_prefix: str
+    bucket_inf_prefix: str
+    upload_training_data: bool
+    upload_inference_data: bool
+    # notifications
+    notification_function_name: str
+    email_recipient: tuple[str, ...]
+    notify_clean_runs: bool
+    custom_notification_config: tuple[CustomNotification, ...]
+    idempotency_ttl_hours: float
+    # SageMaker pipelines
+    pipeline_names: Mapping[str, str]  # contract key -> SageMaker pipeline name, every key of the contract
+    recreate_pipelines: bool
+    model_package_group_name: str
+    accuracy_mse_threshold: float
+    pipeline_schedules: Mapping[str, str]
+    # security, networking
+    role_arn: str
+    kms_key: str
+    subnet_id: str
+    sg_id: str
+    # Lambda packaging and limits
+    lambda_zip_path: str
+    lambda_runtime: str
+    lambda_reserved_concurrency: int
+    log_retention_days: int
+    code_signing_config_arn: str
+    # GitLab deploy trigger
+    gitlab_project_id: str
+    gitlab_api_url: str
+    gitlab_trigger_token_secret_arn: str
+    gitlab_trigger_token_kms_key_arn: str
+    gitlab_trigger_ref: str
+    deploy_trigger_function_name: str
 
     def pipeline_name(self, key: str) -> str:
         try:
             return self.pipeline_names[key]
         except KeyError:
-            raise ConfigError(f"{self.source}: no pipeline {key!r} (contracts.json: {', '.join(self.pipeline_names)})") from None
-
-    def __getattr__(self, name: str) -> Any:  # tfvars keys as attributes: cfg.env.bucket_name
-        if name == "model_package_group_name":
-            return self.model_package_group
-        try:
-            return self.values[name]
-        except KeyError:
-            raise AttributeError(name) from None
+            raise ConfigError(f"{self.source}: no pipeline {key!r} (contracts/pipelines.json: {', '.join(self.pipeline_names)})") from None
 
     @property
     def region(self) -> str:
-        return self.values.get("aws_region", "us-east-1")
+        return self.aws_region
 
     def s3_uri(self, *parts: str) -> str:
         key = "/".join(p.strip("/") for p in (self.bucket_prefix, *parts) if p)
@@ -240,21 +141,50 @@ class EnvConfig:
         return self.s3_uri("feedback")
 
 
-@dataclass(frozen=True)
-class PipelineConfig:
-    """Everything one pipeline script needs: the environment plus its own YAML."""
+# --- one pipeline's configuration ----------------------------------------------------------
+
+SettingsT = TypeVar("SettingsT", bound=settings.PipelineSettings, covariant=True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildOptions:
+    """What the command line adds to the files (the pipelines that serve a model: which approved version)."""
+
+    model_package_arn: str | None = None  # --model-package-arn
+    model_package_description: Path | None = None  # --model-package-description: a saved DescribeModelPackage
+
+
+@dataclass(frozen=True)  # no slots: a slotted generic dataclass cannot be instantiated as PipelineConfig[...](...)
+class PipelineConfig(Generic[SettingsT]):
+    """Everything one pipeline script needs: the environment plus its own YAML, typed by its builder's
+    SETTINGS_CLASS (a builder annotates ``PipelineConfig[TrainingSettings]``)."""
 
     kind: str
     env: EnvConfig
-    settings: dict[str, Any]
+    settings: SettingsT
     settings_source: Path
-    extra: dict[str, Any] = field(default_factory=dict)
+    options: BuildOptions = BuildOptions()
 
     @property
     def mse_threshold(self) -> float:
         # the YAML may override the shared Terraform threshold for one pipeline
-        override = self.settings.get("mse_threshold")
+        override = self.settings.mse_threshold
         return float(override if override is not None else self.env.accuracy_mse_threshold)
+
+
+_T = TypeVar("_T")
+_ADAPTERS: dict[type, TypeAdapter[Any]] = {}  # building one takes milliseconds: once per class
+
+
+def _typed(cls: type[_T], data: Mapping[str, Any], source: Path) -> _T:
+    """``data``, already validated (JSON Schema or variables.tf), as an instance of ``cls``. A failure here is a
+    class that disagrees with its schema, which tests/unit/test_typed_config.py rules out for the shipped ones."""
+    adapter = _ADAPTERS.get(cls) or _ADAPTERS.setdefault(cls, TypeAdapter(cls))
+    try:
+        return adapter.validate_python(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: the validated configuration does not fit {cls.__name__} "
+                          f"(the class and its schema disagree): {exc}") from None
 
 
 # --- loading -------------------------------------------------------------------------------
@@ -314,11 +244,16 @@ def load_env(path: Path | str = DEFAULT_ENV_FILE, variables_tf: Path = VARIABLES
     if problems:
         raise ConfigError(f"{path}: invalid configuration (variables.tf rules, as terraform plan applies them):\n  "
                           + "\n  ".join(problems))
-    return EnvConfig(source=path, values=dict(module.values), pipeline_names=dict(module.locals["pipeline_names"]),
-                     model_package_group=module.locals["model_package_group_name"])
+    values = {name: module.values.get(name) for name in module.variables}
+    # the names in force (module locals): the tfvars override, else the default derived from the schema/contract
+    values.update(pipeline_names=module.locals["pipeline_names"],
+                  model_package_group_name=module.locals["model_package_group_name"])
+    return _typed(EnvConfig, {"source": path, **values}, path)
 
 
-def load_settings(kind: str, path: Path | str) -> dict[str, Any]:
+def load_settings(kind: str, path: Path | str) -> settings.PipelineSettings:
+    """The pipeline's YAML, validated against its builder's SETTINGS_SCHEMA (and the cross-field rules of settings.py),
+    as an instance of its builder's SETTINGS_CLASS."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: file not found")
@@ -327,127 +262,40 @@ def load_settings(kind: str, path: Path | str) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     _validate(data, settings_schema(kind), path)
-    _check_ranges(data, path)
-    _check_algorithm(data, path)
-    return data
-
-
-def _check_ranges(data: dict[str, Any], path: Path) -> None:
-    """Cross-field rules a JSON Schema cannot express."""
-    training = data.get("training")
-    if training and training["instance_count"] != 1:
-        # SageMaker's own SKLearn estimator refuses it ("Scikit-Learn does not support distributed training",
-        # sagemaker/sklearn/estimator.py); train.py's scikit-learn/XGBoost fit is one process on one host, so
-        # a second instance would fit the same model again and both would write /opt/ml/model.
-        raise ConfigError(f"{path}: key 'training.instance_count': expected 1, got {training['instance_count']} "
-                          "(train.py fits on one instance; scikit-learn does not support distributed training)")
-    transform = data.get("transform")
-    if transform and transform.get("part_files", transform["instance_count"]) < transform["instance_count"]:
-        raise ConfigError(f"{path}: key 'transform.part_files': expected >= transform.instance_count "
-                          f"({transform['instance_count']}), got {transform['part_files']}: batch transform spreads "
-                          "whole objects over its instances, so a one-file batch cut into fewer parts leaves "
-                          "instances idle")
-    quality = data.get("data_quality") or {}
-    set_here = [key for key in DRIFT_SETTINGS if key in quality]
-    if set_here and quality["engine"] == "model_monitor":  # they would be ignored without a word
-        raise ConfigError(f"{path}: key 'data_quality.{set_here[0]}': only the builtin engine writes it into the "
-                          "baseline; Model Monitor's baseline job suggests its own constraints.json (edit that "
-                          "file's monitoring_config instead)")
-    split = data.get("split")
-    if split and split["validation_ratio"] + split["test_ratio"] >= 0.9:
-        raise ConfigError(f"{path}: key 'split': validation_ratio + test_ratio must leave >= 10% for training")
-    tuning = data.get("tuning")
-    if not tuning:
-        return
-    if tuning["max_parallel_jobs"] > tuning["max_jobs"]:
-        raise ConfigError(f"{path}: key 'tuning.max_parallel_jobs': expected <= max_jobs ({tuning['max_jobs']})")
-    for name, spec in tuning["ranges"].items():
-        where = f"{path}: key 'tuning.ranges.{name}'"
-        if spec["type"] == "categorical":
-            if "values" not in spec:
-                raise ConfigError(f"{where}: categorical range needs 'values'")
-        elif "min" not in spec or "max" not in spec or spec["min"] >= spec["max"]:
-            raise ConfigError(f"{where}: expected numeric 'min' < 'max'")
-        if name in data["training"]["hyperparameters"]:
-            raise ConfigError(f"{where}: also set as a static hyperparameter in 'training.hyperparameters'")
-
-
-def _check_algorithm(data: dict[str, Any], path: Path) -> None:
-    """Hyperparameters, tuning ranges and objective against the algorithm registry; the image must carry
-    the algorithm's packages."""
-    training = data.get("training")
-    if not training:
-        return
-    hps = training["hyperparameters"]
-    algorithm = algorithms.ALGORITHMS[hps.get("algorithm", algorithms.DEFAULT_ALGORITHM)]
-    framework = data["framework"]["name"]
-    if framework not in algorithm.images:
-        raise ConfigError(
-            f"{path}: key 'training.hyperparameters.algorithm': {algorithm.name} imports "
-            f"{', '.join(algorithm.packages)}, which the SageMaker '{framework}' image does not carry; "
-            f"set framework.name to one of {', '.join(algorithm.images)} or choose another algorithm")
-    known = ", ".join(algorithm.names)
-    for name, value in hps.items():
-        if name == "algorithm":
-            continue
-        where = f"{path}: key 'training.hyperparameters.{name}'"
-        if name not in algorithm.names:
-            raise ConfigError(f"{where}: not a hyperparameter of {algorithm.name} (expected one of {known})")
-        problem = algorithm.hyperparameter(name).problem(value)
-        if problem:
-            raise ConfigError(f"{where}: {problem}")
-    tuning = data.get("tuning")
-    if not tuning:
-        return
-    for name, spec in tuning["ranges"].items():
-        where = f"{path}: key 'tuning.ranges.{name}'"
-        if name not in algorithm.names:
-            raise ConfigError(f"{where}: not a hyperparameter of {algorithm.name} (expected one of {known})")
-        hp = algorithm.hyperparameter(name)
-        if spec["type"] != "categorical" and spec["type"] != hp.tuning_type:
-            raise ConfigError(f"{where}: {name} is {hp.type.__name__}; use type {hp.tuning_type} or categorical")
-        bounds = [spec["min"], spec["max"]] if spec["type"] != "categorical" else spec["values"]
-        for value in bounds:
-            problem = hp.problem(value)
-            if problem:
-                raise ConfigError(f"{where}: {problem}")
-    objective = tuning["objective"]
-    if objective["metric"] != algorithms.OBJECTIVE_METRIC:
-        raise ConfigError(f"{path}: key 'tuning.objective.metric': train.py reports {algorithms.OBJECTIVE_METRIC}, "
-                          f"got {objective['metric']!r}")
-    if objective["type"] != algorithms.OBJECTIVE_TYPE:
-        raise ConfigError(f"{path}: key 'tuning.objective.type': {objective['metric']} is an error, it can only be "
-                          f"minimized (Minimize), got {objective['type']!r}")
-    sample = algorithms.OBJECTIVE_LINE.format(value=1.25)
-    try:
-        match = re.search(objective["regex"], sample)
-    except re.error as exc:
-        raise ConfigError(f"{path}: key 'tuning.objective.regex': not a valid regular expression ({exc})") from exc
-    if not match or not match.groups() or match.group(1) != "1.250000":
-        raise ConfigError(f"{path}: key 'tuning.objective.regex': must capture the value in train.py's line "
-                          f"{sample!r} as its first group")
+    settings.check_ranges(data, path)
+    settings.check_algorithm(data, path)
+    return _typed(settings_class(kind), data, path)
 
 
 def _contract(kind: str):
     try:
         return PIPELINES[kind]
     except KeyError:
-        raise ConfigError(f"unknown pipeline kind {kind!r}; expected one of {sorted(PIPELINES)} (contracts.json)") from None
+        raise ConfigError(f"unknown pipeline kind {kind!r}; expected one of {sorted(PIPELINES)} (contracts/pipelines.json)") from None
+
+
+def _builder_attribute(kind: str, name: str, what: str) -> Any:
+    builder = importlib.import_module(_contract(kind).builder)
+    try:
+        return getattr(builder, name)
+    except AttributeError:
+        raise ConfigError(f"{builder.__file__}: the builder of pipeline {kind!r} defines no {name} ({what})") from None
 
 
 def settings_schema(kind: str) -> dict[str, Any]:
-    """The JSON Schema of a pipeline's YAML: SETTINGS_SCHEMA of the builder contracts.json names for it."""
-    builder = importlib.import_module(_contract(kind).builder)
-    try:
-        return builder.SETTINGS_SCHEMA
-    except AttributeError:
-        raise ConfigError(f"{builder.__file__}: the builder of pipeline {kind!r} defines no SETTINGS_SCHEMA "
-                          "(the JSON Schema of its YAML)") from None
+    """The JSON Schema of a pipeline's YAML: SETTINGS_SCHEMA of the builder contracts/pipelines.json names for it."""
+    return _builder_attribute(kind, "SETTINGS_SCHEMA", "the JSON Schema of its YAML")
 
 
-def load_pipeline_config(kind: str, env_file: Path | str = DEFAULT_ENV_FILE,
-                         settings_file: Path | str | None = None) -> PipelineConfig:
+def settings_class(kind: str) -> type[settings.PipelineSettings]:
+    """The typed settings of a pipeline's YAML: SETTINGS_CLASS of its builder, the frozen dataclass whose
+    fields are the properties of its SETTINGS_SCHEMA."""
+    return _builder_attribute(kind, "SETTINGS_CLASS", "the settings class its YAML loads into, e.g. TrainingSettings")
+
+
+def load_pipeline_config(kind: str, env_file: Path | str = DEFAULT_ENV_FILE, settings_file: Path | str | None = None,
+                         options: BuildOptions = BuildOptions()) -> PipelineConfig[settings.PipelineSettings]:
     settings_path = Path(settings_file) if settings_file else PROJECT_ROOT / _contract(kind).settings
     env = load_env(env_file)
     return PipelineConfig(kind=kind, env=env, settings=load_settings(kind, settings_path),
-                          settings_source=settings_path)
+                          settings_source=settings_path, options=options)

@@ -1,7 +1,7 @@
-"""The template's contracts (pipelines, step names, markers), read from ``contracts.json``.
+"""The template's contracts (pipelines, step names, markers), read from ``contracts/pipelines.json``.
 
-``contracts.json`` at the repository root is the single source: Terraform reads it with
-``jsondecode(file(...))``, the Lambdas get the parts they need as environment variables set by
+``contracts/pipelines.json`` (the repository's ``contracts/`` folder) is the single source: Terraform
+reads it with ``jsondecode(file(...))``, the Lambdas get the parts they need as environment variables set by
 Terraform, the step scripts get them as arguments from the builders, and everything in Python
 imports them from here. Nothing else spells a pipeline key, a step name or a marker.
 """
@@ -14,7 +14,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
 
-CONTRACTS_FILE = Path(__file__).resolve().parent.parent / "contracts.json"
+CONTRACTS_FILE = Path(__file__).resolve().parent.parent / "contracts" / "pipelines.json"
+_SHOWN = "contracts/pipelines.json"  # how messages name it (relative to the repository root)
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Contracts:
         try:
             return self.steps[role]
         except KeyError:
-            raise KeyError(f"{CONTRACTS_FILE.name}: no step role {role!r} (known: {', '.join(sorted(self.steps))})") from None
+            raise KeyError(f"{_SHOWN}: no step role {role!r} (known: {', '.join(sorted(self.steps))})") from None
 
     def pipeline_key(self, name: str) -> str | None:
         """The canonical key of a pipeline key or alias; None for anything else."""
@@ -52,7 +53,7 @@ class Contracts:
         try:
             return self.pipelines[key]
         except KeyError:
-            raise KeyError(f"{CONTRACTS_FILE.name}: no pipeline {key!r} (known: {', '.join(self.pipelines)})") from None
+            raise KeyError(f"{_SHOWN}: no pipeline {key!r} (known: {', '.join(self.pipelines)})") from None
 
 
 @lru_cache(maxsize=None)

@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline_scripts import common
-from pipeline_scripts.common import PROCESSING, artifact_uri, output_of, processing_input, processing_output
-from pipeline_scripts.config import INFERENCE_SETTINGS, ConfigError, PipelineConfig
+from pipeline_scripts import cli, errors, sdk_adapter, shipping, step_blocks
+from pipeline_scripts.config import PipelineConfig
+from pipeline_scripts.settings import INFERENCE_SETTINGS, InferenceSettings
+from pipeline_scripts.errors import ConfigError
 from pipeline_scripts.contracts import CONTRACTS, MARKERS, STEPS
 from pipeline_scripts.instances import vcpus
+from pipeline_scripts.shipping import PROCESSING
+from pipeline_scripts.step_blocks import artifact_uri, output_of, processing_input, processing_output
 
-if TYPE_CHECKING:  # the SDK is imported where it is used: it needs a region at import (common.load_sdk)
+if TYPE_CHECKING:  # the SDK is imported where it is used: it needs a region at import (sdk_adapter.load_sdk)
     from sagemaker.core.workflow.pipeline_context import PipelineSession
     from sagemaker.mlops.workflow import Pipeline, ProcessingStep
 
@@ -41,6 +43,8 @@ BREACH_FAIL = STEPS["model_quality_breach"]
 FEEDBACK_COND = STEPS["feedback_condition"]
 QUARANTINE_FAIL = STEPS["feedback_quarantined"]
 SETTINGS_SCHEMA = INFERENCE_SETTINGS  # its YAML's JSON Schema (config.settings_schema)
+SETTINGS_CLASS = InferenceSettings  # what its YAML loads into (config.settings_class)
+InferenceConfig = PipelineConfig[InferenceSettings]
 
 
 @dataclass(frozen=True)
@@ -59,24 +63,24 @@ def approved_model(cfg: PipelineConfig, session: PipelineSession) -> ApprovedMod
     """The model to serve: a saved DescribeModelPackage response (--model-package-description, no
     AWS call), the package named by --model-package-arn (the approval deploy passes it), or the
     group's latest Approved version."""
-    description_file = cfg.extra.get("model_package_description")
+    description_file = cfg.options.model_package_description
     if description_file:
         try:
-            package = json.loads(Path(description_file).read_text())
+            package = json.loads(description_file.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise ConfigError(f"{description_file}: cannot read the model package description: {exc}") from exc
-        return _from_description(package, description_file)
-    sessions = common.sessions_of(session)
+        return _from_description(package, str(description_file))
+    sessions = sdk_adapter.sessions_of(session)
     if sessions.definition_only:
         raise ConfigError("--definition-out calls no AWS API: save the approved package with `aws sagemaker "
                           "describe-model-package --model-package-name <arn> > package.json` and pass "
                           "--model-package-description package.json")
     client = sessions.client("sagemaker")
-    arn = cfg.extra.get("model_package_arn") or _latest_approved_arn(cfg, client)
+    arn = cfg.options.model_package_arn or _latest_approved_arn(cfg, client)
     try:
         package = client.describe_model_package(ModelPackageName=arn)
     except client.exceptions.ClientError as exc:
-        raise common.PipelineBuildError(f"cannot describe model package {arn}: {exc}") from exc
+        raise errors.PipelineBuildError(f"cannot describe model package {arn}: {exc}") from exc
     return _from_description(package, arn)
 
 
@@ -86,10 +90,10 @@ def _latest_approved_arn(cfg: PipelineConfig, client: Any) -> str:
         listed = client.list_model_packages(ModelPackageGroupName=group, ModelApprovalStatus="Approved",
                                             SortBy="CreationTime", SortOrder="Descending", MaxResults=1)
     except client.exceptions.ClientError as exc:
-        raise common.PipelineBuildError(f"cannot list model package group '{group}': {exc}") from exc
+        raise errors.PipelineBuildError(f"cannot list model package group '{group}': {exc}") from exc
     packages = listed.get("ModelPackageSummaryList", [])
     if not packages:
-        raise common.NoApprovedModelError(
+        raise errors.NoApprovedModelError(
             f"no Approved model version in model package group '{group}'. Run the training pipeline, then "
             "approve a version in SageMaker Studio or with `aws sagemaker update-model-package "
             "--model-package-arn <arn> --model-approval-status Approved`, and run this script again.")
@@ -99,17 +103,17 @@ def _latest_approved_arn(cfg: PipelineConfig, client: Any) -> str:
 def _from_description(package: dict[str, Any], source: str) -> ApprovedModel:
     arn = package.get("ModelPackageArn", source)
     if package.get("ModelApprovalStatus", "Approved") != "Approved":
-        raise common.PipelineBuildError(
+        raise errors.PipelineBuildError(
             f"model package {arn} is {package['ModelApprovalStatus']}, not Approved; approve it first")
     try:
         container = package["InferenceSpecification"]["Containers"][0]
         image, model_data_url = container["Image"], container["ModelDataUrl"]
     except (KeyError, IndexError, TypeError) as exc:
-        raise common.PipelineBuildError(f"{source}: model package has no inference container "
+        raise errors.PipelineBuildError(f"{source}: model package has no inference container "
                                         f"(InferenceSpecification.Containers[0] with Image and ModelDataUrl)") from exc
     baselines = package.get("DriftCheckBaselines", {}).get("ModelDataQuality", {})
     if "Statistics" not in baselines or "Constraints" not in baselines:
-        raise common.PipelineBuildError(
+        raise errors.PipelineBuildError(
             f"model package {arn} has no data-quality drift-check baselines (statistics and constraints); "
             "register versions with the training pipeline of this template")
     return ApprovedModel(arn=arn, image=image, model_data_url=model_data_url,
@@ -123,13 +127,13 @@ def data_quality_uri(cfg: PipelineConfig, name: str) -> Any:
     return artifact_uri(cfg, name, "data-quality")
 
 
-def _data_quality_steps(cfg: PipelineConfig, session: PipelineSession, name: str, data_check: ProcessingStep,
+def _data_quality_steps(cfg: InferenceConfig, session: PipelineSession, name: str, data_check: ProcessingStep,
                         model: ApprovedModel) -> list[Any]:
     """The data-quality check; the last step writes the violations (a sharded step first with > 1 instance)."""
     from sagemaker.mlops.workflow import ProcessingStep
 
     destination = data_quality_uri(cfg, name)
-    if cfg.settings["data_quality"]["engine"] == "model_monitor":
+    if cfg.settings.data_quality.engine == "model_monitor":
         from sagemaker.core.model_monitor.dataset_format import DatasetFormat
         from sagemaker.mlops.workflow.quality_check_step import DataQualityCheckConfig, QualityCheckStep
 
@@ -140,19 +144,19 @@ def _data_quality_steps(cfg: PipelineConfig, session: PipelineSession, name: str
             quality_check_config=DataQualityCheckConfig(
                 baseline_dataset=output_of(data_check, "data_check"), dataset_format=DatasetFormat.csv(header=True),
                 output_s3_uri=destination),
-            check_job_config=common.check_job_config(cfg, session, "data_quality_check"))]
+            check_job_config=step_blocks.check_job_config(cfg, session, "data_quality_check"))]
     baselines = [processing_input("baseline_statistics", model.baseline_statistics, f"{PROCESSING}/baseline/statistics"),
                  processing_input("baseline_constraints", model.baseline_constraints,
                                   f"{PROCESSING}/baseline/constraints")]
-    if common.instance_count(cfg, "data_quality_check") > 1:
-        return common.sharded_data_quality(
+    if cfg.settings.processing.instances("data_quality_check") > 1:
+        return step_blocks.sharded_data_quality(
             cfg, session, f"{name}-dq-check", "data_quality_check", DATA_QUALITY_SHARDS, DATA_QUALITY,
             sharded=processing_input("data_check", output_of(data_check, "data_check"),
                                      f"{PROCESSING}/input/data_check", sharded=True),
             inputs=baselines, output=("data_quality", destination), command="check")
-    return [ProcessingStep(name=DATA_QUALITY, retry_policies=common.retry_policies(), step_args=common.processor(
+    return [ProcessingStep(name=DATA_QUALITY, retry_policies=step_blocks.retry_policies(), step_args=step_blocks.processor(
         cfg, session, f"{name}-dq-check", "data_quality_check").run(
-        code=common.script("data_quality.py"),
+        code=shipping.script("data_quality.py"),
         inputs=[processing_input("data_check", output_of(data_check, "data_check"), f"{PROCESSING}/input/data_check"),
                 processing_input("baseline_statistics", model.baseline_statistics,
                                  f"{PROCESSING}/baseline/statistics"),
@@ -172,7 +176,7 @@ def breach_message(mse: Any, threshold: Any, object_key: Any) -> Any:
                                 " on batch ", object_key, "; HPO retraining starts"])
 
 
-def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
+def build(cfg: InferenceConfig, session: PipelineSession) -> Pipeline:
     from sagemaker.core.transformer import Transformer
     from sagemaker.core.workflow.conditions import ConditionEquals, ConditionLessThanOrEqualTo
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
@@ -185,8 +189,8 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
 
     name = cfg.env.pipeline_name("inference")
     model = approved_model(cfg, session)
-    retries = common.retry_policies()
-    transform = cfg.settings["transform"]
+    retries = step_blocks.retry_policies()
+    transform = cfg.settings.transform
     input_prefix = "/".join(p.strip("/") for p in (cfg.env.bucket_prefix, cfg.env.bucket_inf_prefix, "input") if p)
 
     # The batch this execution scores: the object whose arrival started it (the data-arrival rule sets it),
@@ -196,32 +200,32 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
     mse_threshold = ParameterFloat(name="MseThreshold", default_value=cfg.mse_threshold)
     batch_uri = Join(on="", values=[f"s3://{cfg.env.bucket_name}/", object_key])
 
-    create_model = ModelStep(name=CREATE_MODEL, retry_policies=common.retry_policies(job=False), step_args=ModelBuilder(
+    create_model = ModelStep(name=CREATE_MODEL, retry_policies=step_blocks.retry_policies(job=False), step_args=ModelBuilder(
         s3_model_data_url=model.model_data_url, image_uri=model.image, env_vars=model.environment,
-        role_arn=cfg.env.role_arn, sagemaker_session=session, network=common.model_network(cfg)).build())
+        role_arn=cfg.env.role_arn, sagemaker_session=session, network=step_blocks.model_network(cfg)).build())
 
     # Every instance transforms its ShardedByS3Key share of the batch's files; each file is cut into part
     # files, so the transform's instances share even a one-file batch (it spreads whole objects).
-    preprocess = ProcessingStep(name=PREPROCESS, retry_policies=retries, step_args=common.processor(
+    preprocess = ProcessingStep(name=PREPROCESS, retry_policies=retries, step_args=step_blocks.processor(
         cfg, session, f"{name}-preprocess", "inference_preprocess").run(
-        code=common.script("preprocess_inference.py"),
+        code=shipping.script("preprocess_inference.py"),
         inputs=[processing_input("data", batch_uri, f"{PROCESSING}/input/data",
-                                 sharded=common.instance_count(cfg, "inference_preprocess") > 1),
+                                 sharded=cfg.settings.processing.instances("inference_preprocess") > 1),
                 processing_input("model", model.model_data_url, f"{PROCESSING}/model")],
         outputs=[processing_output("transformed", f"{PROCESSING}/output/transformed",
                                    artifact_uri(cfg, name, "transformed"))],
-        arguments=["--part-files", str(transform.get("part_files") or transform["instance_count"])],
+        arguments=["--part-files", str(transform.part_files or transform.instance_count)],
     ))
 
     transformer = Transformer(
         model_name=create_model.properties.ModelName,
-        instance_count=transform["instance_count"], instance_type=transform["instance_type"],
+        instance_count=transform.instance_count, instance_type=transform.instance_type,
         strategy="MultiRecord", assemble_with="Line", accept="text/csv",
-        max_payload=transform.get("max_payload_mb", 6),
+        max_payload=transform.max_payload_mb,
         # default: one request per vCPU (the API's own default is 1: one busy core per instance)
-        max_concurrent_transforms=transform.get("max_concurrent_transforms") or vcpus(transform["instance_type"]),
+        max_concurrent_transforms=transform.max_concurrent_transforms or vcpus(transform.instance_type),
         output_path=artifact_uri(cfg, name, "predictions"),
-        output_kms_key=common.kms_key(cfg), volume_kms_key=common.kms_key(cfg),
+        output_kms_key=step_blocks.kms_key(cfg), volume_kms_key=step_blocks.kms_key(cfg),
         sagemaker_session=session)
     batch = TransformStep(name=TRANSFORM, retry_policies=retries, step_args=transformer.transform(
         data=output_of(preprocess, "transformed"), content_type="text/csv", split_type="Line"))
@@ -229,8 +233,8 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
     ground_truth = PropertyFile(name="GroundTruthReport", output_name="ground_truth", path="ground_truth.json")
     quarantine_uri = Join(on="/", values=[cfg.env.s3_uri("feedback-quarantine"), ExecutionVariables.PIPELINE_EXECUTION_ID])
     data_check = ProcessingStep(name=DATA_CHECK_PREP, property_files=[ground_truth], retry_policies=retries,
-                                step_args=common.processor(cfg, session, f"{name}-data-check-prep").run(
-        code=common.script("prepare_data_check.py"),
+                                step_args=step_blocks.processor(cfg, session, f"{name}-data-check-prep").run(
+        code=shipping.script("prepare_data_check.py"),
         # the ground-truth pairing reads <inference prefix>/ground-truth/<batch name> from the "inference"
         # channel (the inference prefix always holds the batch itself, so the channel is never empty, which
         # AWS rejects)
@@ -255,8 +259,8 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
 
     quality = PropertyFile(name="ModelQualityReport", output_name="model_quality", path="model_quality.json")
     model_quality = ProcessingStep(name=MODEL_QUALITY, property_files=[quality], retry_policies=retries,
-                                   step_args=common.processor(cfg, session, f"{name}-model-quality").run(
-        code=common.script("model_quality.py"),
+                                   step_args=step_blocks.processor(cfg, session, f"{name}-model-quality").run(
+        code=shipping.script("model_quality.py"),
         inputs=[processing_input("model_quality", output_of(data_check, "model_quality"),
                                  f"{PROCESSING}/input/model_quality")],
         outputs=[processing_output("model_quality", f"{PROCESSING}/output/model_quality",
@@ -267,8 +271,8 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
     # The report reads the data-quality folder by its URI (the Model Monitor engine's QualityCheckStep has no
     # named outputs), so it depends on that step explicitly.
     report = ProcessingStep(name=REPORT, depends_on=[data_quality], retry_policies=retries,
-                            step_args=common.processor(cfg, session, f"{name}-report").run(
-        code=common.script("inference_report.py"),
+                            step_args=step_blocks.processor(cfg, session, f"{name}-report").run(
+        code=shipping.script("inference_report.py"),
         inputs=[processing_input("data_quality", data_quality_uri(cfg, name), f"{PROCESSING}/input/data_quality"),
                 processing_input("baseline", model.baseline_statistics, f"{PROCESSING}/input/baseline"),
                 processing_input("model_quality", output_of(model_quality, "model_quality"),
@@ -310,7 +314,7 @@ def build(cfg: PipelineConfig, session: PipelineSession) -> Pipeline:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return common.run_cli("inference", build, "Batch inference with data- and model-quality monitoring", argv)
+    return cli.run_cli("inference", build, "Batch inference with data- and model-quality monitoring", argv)
 
 
 if __name__ == "__main__":

@@ -118,7 +118,8 @@ def _cached(root: str, tfvars: str | None, stamp: tuple) -> Module:
 def load(root: Path | str = ROOT, tfvars: Path | str | None = None) -> Module:
     """Cached by file modification times, so repeated loads in one process are free."""
     root = Path(root).resolve()
-    files = (sorted(root.glob("*.tf")) + sorted(root.glob("*.json")) + [root / "scripts" / "dataset_schema.json"]
+    files = (sorted(root.glob("*.tf")) + sorted(root.glob("*.json")) + sorted(root.glob("contracts/*.json"))
+             + [root / "scripts" / "dataset_schema.json"]
              + ([Path(tfvars)] if tfvars else []))
     stamp = tuple((str(f), f.stat().st_mtime_ns) for f in files if f.exists())
     return _cached(str(root), str(Path(tfvars).resolve()) if tfvars else None, stamp)

@@ -1,4 +1,4 @@
-"""Evaluation (contracts.json role evaluation): score the trained model on the held-out test split.
+"""Evaluation (contracts/pipelines.json role evaluation): score the trained model on the held-out test split.
 
 Inputs : /opt/ml/processing/model/model.tar.gz (model.joblib inside), /opt/ml/processing/test/test.csv
          (headerless: target first, then transformed features)

@@ -1,4 +1,4 @@
-"""Report step (contracts.json role report): the run's self-contained HTML report, written next to the data-quality results.
+"""Report step (contracts/pipelines.json role report): the run's self-contained HTML report, written next to the data-quality results.
 
 It runs after the data-quality and model-quality steps and before the pipeline's verdicts (the FailSteps of a
 breach or a quarantined batch), so every run that got that far has a report, breach or not.

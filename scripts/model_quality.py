@@ -1,4 +1,4 @@
-"""Model-quality step (contracts.json role model_quality): regression metrics of a batch's predictions against its own ground truth.
+"""Model-quality step (contracts/pipelines.json role model_quality): regression metrics of a batch's predictions against its own ground truth.
 
 Input : /opt/ml/processing/input/model_quality/ground_truth.json ({"available": bool, "rows": n, "note": str},
         written by the data-check preparation) and, when available, model_quality_input.csv

@@ -1,4 +1,4 @@
-"""Data-check preparation (contracts.json role data_check_preprocess): join one batch's features,
+"""Data-check preparation (contracts/pipelines.json role data_check_preprocess): join one batch's features,
 predictions and (its own) ground truth.
 
 The batch is what the execution was started for (pipeline parameter InputObjectKey):

@@ -1,4 +1,4 @@
-"""Inference preprocessing (contracts.json role inference_preprocess): apply the training-time preprocessing (never re-fitted) to raw inference data.
+"""Inference preprocessing (contracts/pipelines.json role inference_preprocess): apply the training-time preprocessing (never re-fitted) to raw inference data.
 
 Inputs : /opt/ml/processing/input/data/ (headerless CSVs, feature columns in schema order; files are read in
          sorted name order), /opt/ml/processing/model/model.tar.gz (preprocessor.joblib, dataset_schema.json,

@@ -1,4 +1,4 @@
-"""Training preprocessing (contracts.json role training_preprocess): validate raw training CSVs, clean,
+"""Training preprocessing (contracts/pipelines.json role training_preprocess): validate raw training CSVs, clean,
 split, fit the feature preprocessing on the train split.
 
 Inputs : /opt/ml/processing/input/data/ (headerless CSVs, schema column order, target included)
@@ -14,7 +14,7 @@ and parses its files (the per-cell work) and writes them as parts/<part>.npz plu
 (which input file, how many rows). The preprocessing step then runs it on one instance with --parts-dir: it reads the parts back
 in input-file order (exactly the rows and values a single pass reads) and does the rest as a single pass
 does: cleaning, the split and the fit over ALL rows, so its outputs equal a single pass byte for byte
-(tests/test_preprocess_sharding.py). The one-instance step holds the usable rows in memory, as before.
+(tests/component/test_preprocess_sharding.py). The one-instance step holds the usable rows in memory, as before.
 
 Cleaning, each step counted in the log and in preprocessing.json (nothing is dropped silently):
   * rows whose target is missing are dropped (they cannot teach a regressor);

@@ -1,4 +1,4 @@
-"""Training job (contracts.json role training): fit a regressor on the transformed train split; serve it for batch transform.
+"""Training job (contracts/pipelines.json role training): fit a regressor on the transformed train split; serve it for batch transform.
 
 Channels (SM_CHANNEL_*): train/ and validation/ (headerless CSV: target first, then transformed features),
 preprocessor/ (preprocessor.joblib, dataset_schema.json, preprocessing.json from the training preprocessing).

@@ -1,10 +1,10 @@
-"""Upsert every pipeline of contracts.json for one environment (what the CI build jobs run).
+"""Upsert every pipeline of contracts/pipelines.json for one environment (what the CI build jobs run).
 
     python tools/build_pipelines.py --env-file env_files/dev_env.tfvars
     python tools/build_pipelines.py --env-file env_files/prod_env.tfvars --model-package-arn ARN
     python tools/build_pipelines.py --env-file ... --dry-run      # print the commands only
 
-The pipelines come from contracts.json (a new pipeline needs no CI change). Each builder runs as
+The pipelines come from contracts/pipelines.json (a new pipeline needs no CI change). Each builder runs as
 `python -m <builder> --env-file F` with AWS_DEFAULT_REGION set from the tfvars' aws_region (the
 SageMaker SDK creates a client at import and fails without a region).
 
@@ -25,10 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline_scripts.config import ConfigError, load_env  # noqa: E402
+from pipeline_scripts.config import load_env  # noqa: E402
 from pipeline_scripts.contracts import PIPELINES  # noqa: E402
+from pipeline_scripts.errors import ConfigError, NoApprovedModelError  # noqa: E402
 
-NO_APPROVED_MODEL = 3
+NO_APPROVED_MODEL = NoApprovedModelError.exit_code
 # arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version> (botocore ModelPackageArn pattern)
 PACKAGE_ARN = re.compile(r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:model-package/[\S]{1,2048}$")
 
@@ -38,7 +39,7 @@ def plan(env_file: str, model_package_arn: str | None, only: list[str] | None) -
     keys = list(PIPELINES)
     unknown = sorted(set(only or []) - set(keys))
     if unknown:
-        raise SystemExit(f"build_pipelines: unknown pipeline key(s) {', '.join(unknown)} (contracts.json: {', '.join(keys)})")
+        raise SystemExit(f"build_pipelines: unknown pipeline key(s) {', '.join(unknown)} (contracts/pipelines.json: {', '.join(keys)})")
     if only:
         keys = [k for k in keys if k in only]
     if model_package_arn:
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         env = load_env(args.env_file)
     except ConfigError as exc:
         print(f"build_pipelines: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     child_env = dict(os.environ, AWS_DEFAULT_REGION=env.region)
     print(f"AWS_DEFAULT_REGION={env.region} (from {args.env_file})")
     failed = []

@@ -24,6 +24,7 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+from steplib.csvio import is_number
 
 try:
     from . import synth
@@ -187,15 +188,7 @@ def _header_map(row: list[str], schema, source: str) -> list[int] | None:
 def _looks_like_data(row: list[str], schema) -> bool:
     """A first line without any schema column name is data if it has a number somewhere (or the schema
     has no numeric column); a line of words only is a header that names the wrong columns."""
-    if all(c.is_categorical for c in schema.columns):
-        return True
-    for value in row:
-        try:
-            float(value)
-            return True
-        except ValueError:
-            continue
-    return False
+    return all(c.is_categorical for c in schema.columns) or any(is_number(value) for value in row)
 
 
 def _check_value(value: str, col, tokens, where: str) -> str:
@@ -210,10 +203,9 @@ def _check_value(value: str, col, tokens, where: str) -> str:
             return label
         raise DataError(f"{where}, column '{name}': unknown category {value!r} "
                         f"(allowed: {', '.join(col.categories)})")
-    try:
-        number = float(value)
-    except ValueError:
-        raise DataError(f"{where}, column '{name}': non-numeric value {value!r} in a numeric column") from None
+    if not is_number(value):
+        raise DataError(f"{where}, column '{name}': non-numeric value {value!r} in a numeric column")
+    number = float(value)
     if not math.isfinite(number):
         raise DataError(f"{where}, column '{name}': non-finite value {value!r}")
     if col.type == "int" and not number.is_integer():

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -43,17 +42,6 @@ OPERATIONS: dict[str, tuple[str, str | None]] = {
 }
 RUN_NAME = "pipelines-0123456789ab-Step-AbCdEfGhIj"  # the shape of names the pipeline service assigns (cut to the API's maximum)
 RUNTIME_KEYS = ("Get", "Std:Join", "Std:JsonGet")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing the service would reject: the step, where in its request (operation and member path), and why."""
-    step: str
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.step}: {self.path}: {self.message}"
 
 
 @lru_cache(maxsize=None)
@@ -140,8 +128,9 @@ def _constraints(value: Any, shape: Shape, path: str, skip: set[str], out: list[
             out.append(f"{path}: {value} is above the maximum {meta['max']}")
 
 
-def check_step(step: dict) -> list[Problem]:
-    """Problems of one step's Arguments as the request of its Create* call ([] when valid)."""
+def check_step(step: dict) -> list[str]:
+    """What the service would reject in one step's Arguments as the request of its Create* call ([] when
+    valid), each as "<step>: <where in the request: operation and member path>: <why>"."""
     if step["Type"] not in OPERATIONS:
         return []
     name, run_name = OPERATIONS[step["Type"]]
@@ -151,11 +140,9 @@ def check_step(step: dict) -> list[Problem]:
         arguments[run_name] = RUN_NAME[:shape.members[run_name].metadata.get("max", len(RUN_NAME))]
     runtime: list[str] = []
     request = _resolve(arguments, shape, name, runtime)
-    problems = [Problem(step["Name"], name, line.strip())
-                for line in _botocore_report(request, shape).splitlines() if line.strip()]
-    found: list[str] = []
+    found = [f"{name}: {line.strip()}" for line in _botocore_report(request, shape).splitlines() if line.strip()]
     _constraints(request, shape, name, set(runtime), found)
-    return problems + [Problem(step["Name"], *message.split(": ", 1)) for message in found]
+    return [f"{step['Name']}: {problem}" for problem in found]
 
 
 def _botocore_report(request: dict, shape: Shape) -> str:
@@ -173,7 +160,7 @@ def steps_of(definition: dict) -> list[dict]:
     return found
 
 
-def check_definition(definition: dict) -> list[Problem]:
+def check_definition(definition: dict) -> list[str]:
     return [problem for step in steps_of(definition) for problem in check_step(step)]
 
 

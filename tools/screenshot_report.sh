@@ -61,7 +61,7 @@ summary = dq.run_check(os.path.join(work, "current.csv"), os.path.join(work, "b"
 with open(os.path.join(work, "c", "statistics.json")) as fh:
     c_stats = json.load(fh)
 
-# A sample run of the inference pipeline up to the report step; names and the breach marker from contracts.json.
+# A sample run of the inference pipeline up to the report step; names and the breach marker from contracts/pipelines.json.
 sys.path.insert(0, root)
 from pipeline_scripts.contracts import MARKERS, STEPS  # noqa: E402
 

@@ -1,6 +1,6 @@
 """Running the terraform binary without network: providers from a filesystem mirror only.
 
-Used by tests/test_terraform.py (init/validate/plan) and tools/tf_refactor_check.py (apply/plan against
+Used by tests/component/test_terraform.py (init/validate/plan) and tools/tf_refactor_check.py (apply/plan against
 moto). The mirror holds hashicorp/aws at the version versions.tf allows (TF_PROVIDER_MIRROR, default
 /opt/tf-plugins); CI's validate job runs against the registry instead.
 """

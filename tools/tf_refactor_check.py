@@ -9,7 +9,7 @@ re-plan shows is moto not storing an attribute (e.g. a Lambda's logging_config),
     python tools/tf_refactor_check.py [--base main] [--tfvars env_files/prod_env.tfvars]
 
 Needs the terraform binary and the aws provider in a filesystem mirror (TF_PROVIDER_MIRROR, default
-/opt/tf-plugins), as tests/test_terraform.py does. No network, fake credentials.
+/opt/tf-plugins), as tests/component/test_terraform.py does. No network, fake credentials.
 """
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tools.terraform_offline import MIRROR, terraform_env  # noqa: E402
-MODULE_FILES = ("contracts.json", "tfvars_rules.json", "tags.json", "scripts/dataset_schema.json")
+MODULE_FILES = ("contracts/pipelines.json", "contracts/tfvars_rules.json", "tags.json", "scripts/dataset_schema.json")
+# Where the contract files lived before contracts/ (a base ref older than the move reads them there).
+FORMER_MODULE_FILES = ("contracts.json", "tfvars_rules.json")
 SERVICES = ("sts", "iam", "kms", "sns", "sqs", "dynamodb", "lambda", "events", "cloudwatchlogs", "cloudwatch", "s3")
 
 
@@ -63,9 +65,10 @@ def _module(dest: Path, files: dict[str, bytes], endpoint: str, lambda_zip: Path
 
 
 def _files_at(ref: str) -> dict[str, bytes]:
-    names = subprocess.run(["git", "ls-tree", "--name-only", ref], cwd=ROOT, capture_output=True, text=True,
+    names = subprocess.run(["git", "ls-tree", "-r", "--name-only", ref], cwd=ROOT, capture_output=True, text=True,
                            check=True).stdout.split()
-    wanted = [n for n in names if n.endswith(".tf")] + list(MODULE_FILES)
+    wanted = [n for n in names if n.endswith(".tf") and "/" not in n] + [
+        n for n in MODULE_FILES + FORMER_MODULE_FILES if n in names]
     return {n: subprocess.run(["git", "show", f"{ref}:{n}"], cwd=ROOT, capture_output=True, check=True).stdout
             for n in wanted}
 

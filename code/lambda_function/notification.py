@@ -17,7 +17,7 @@ Environment:
   ENVIRONMENT                 dev / staging / prod, shown in the subject
   NOTIFY_CLEAN_RUNS           "true" also mails clean runs and approvals (tfvars notify_clean_runs)
   CUSTOM_NOTIFICATION_CONFIG  JSON list of {"step_name", "step_status", "step_custom_message"}
-  CONTRACT_STEPS / CONTRACT_MARKERS / CONTRACT_PIPELINES  contracts.json parts, set by Terraform; without
+  CONTRACT_STEPS / CONTRACT_MARKERS / CONTRACT_PIPELINES  contracts/pipelines.json parts, set by Terraform; without
                               them the digest lists steps generically (step names are never spelled here)
   IDEMPOTENCY_TABLE, IDEMPOTENCY_TTL_HOURS  duplicate suppression (see idempotency.py)
 

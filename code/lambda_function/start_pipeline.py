@@ -13,7 +13,7 @@ where the event is either
     logged and (when SNS_TOPIC_ARN is set) notified. The function's reserved concurrency is 1
     (lambda.tf), so the check and the start do not interleave with another invocation.
 
-Environment (lambda.tf, from contracts.json):
+Environment (lambda.tf, from contracts/pipelines.json):
   CONTRACT_PIPELINES  JSON {key: {"name": <pipeline name>, "started_by": {...}}}
   SNS_TOPIC_ARN       optional topic for "start skipped" notices
 
@@ -43,7 +43,7 @@ class InvalidEventError(ValueError):
 def _contract_pipelines():
     raw = os.environ.get("CONTRACT_PIPELINES")
     if not raw:
-        raise ValueError("CONTRACT_PIPELINES is not set (lambda.tf sets it from contracts.json)")
+        raise ValueError("CONTRACT_PIPELINES is not set (lambda.tf sets it from contracts/pipelines.json)")
     try:
         pipelines = json.loads(raw)
     except json.JSONDecodeError as exc:

@@ -72,7 +72,7 @@ class Job:
             return list(pool.map(run_one, instances))
 
     def run(self, cmd: list[str], env: dict, cwd: Path, timeout: float | None = None,
-            root: Path | None = None, log_path: Path | None = None) -> int:
+            log_path: Path | None = None) -> int:
         return run_process(cmd, env, cwd, log_path or self.log_path, timeout=timeout)
 
     def base_record(self, **fields) -> dict:

@@ -8,10 +8,12 @@ import io
 import secrets
 import threading
 
-from flask import Flask, abort, redirect, render_template, request, send_file, url_for
+from flask import Flask, abort, render_template, request, send_file
 
-from .. import inspect as ins
-from ..report import BASE_CSS
+from steplib.report import BASE_CSS
+
+from .. import views
+from ..errors import NotFoundError
 from ..workspace import Workspace
 
 DEFAULT_PORT = 8642  # documented in the README and `sm-local studio --help`
@@ -29,7 +31,7 @@ def create_app(workspace=None, env_file="env_files/dev_env.tfvars", repo_root=No
     def execution_or_404(execution_id: str) -> dict:
         try:
             return ws().load_execution(execution_id)
-        except KeyError:
+        except NotFoundError:
             abort(404)
 
     @contextlib.contextmanager
@@ -46,29 +48,32 @@ def create_app(workspace=None, env_file="env_files/dev_env.tfvars", repo_root=No
 
     @app.context_processor
     def helpers():
-        return {"csrf_token": app.config["CSRF_TOKEN"], "fmt_seconds": ins.fmt_seconds, "fmt_number": ins.fmt_number,
-                "base_css": BASE_CSS}
+        return {"csrf_token": app.config["CSRF_TOKEN"], "fmt_seconds": views.fmt_seconds,
+                "fmt_number": views.fmt_number, "base_css": BASE_CSS}
 
     @app.get("/")
     def index():
         with runtime() as rt:
-            pipelines = ins.pipeline_overview(rt)
-            versions = ins.version_rows(rt)
+            pipelines = views.pipeline_overview(rt)
+            versions = views.version_rows(rt)
             deploys = rt.workspace.read_jsonl("gitlab/pipelines.jsonl")[-5:][::-1]
-        executions = [ins.execution_row(ws(), r) for r in ws().list_executions()][::-1]
+        executions = [views.execution_row(ws(), r) for r in ws().list_executions()][::-1]
         return render_template("index.html", pipelines=pipelines, executions=executions, versions=versions,
                                deploys=deploys, notifications=len(ws().read_jsonl("outbox/notifications.jsonl")))
 
     @app.get("/executions/<execution_id>")
     def execution(execution_id):
         rec = execution_or_404(execution_id)
-        steps = ins.step_rows(ws(), rec)
-        return render_template("execution.html", row=ins.execution_row(ws(), rec), rec=rec, steps=steps)
+        steps = views.step_rows(ws(), rec)
+        return render_template("execution.html", row=views.execution_row(ws(), rec), rec=rec, steps=steps)
 
     @app.get("/executions/<execution_id>/logs/<step>")
     def logs(execution_id, step):
         rec = execution_or_404(execution_id)
-        files = ins.step_log_files(ws(), rec, step)
+        try:
+            files = views.step_log_files(ws(), rec, step)
+        except NotFoundError:
+            abort(404)
         if not files:
             abort(404)
         text = "".join(f"==> {p} <==\n{p.read_text(errors='replace')}\n" for p in files)
@@ -77,10 +82,10 @@ def create_app(workspace=None, env_file="env_files/dev_env.tfvars", repo_root=No
     @app.get("/executions/<execution_id>/report")
     def report(execution_id):
         rec = execution_or_404(execution_id)
-        path = ins.report_path(ws(), rec)
+        path = views.report_path(ws(), rec)
         if not path.exists():
             with runtime() as rt:
-                path = ins.ensure_report(rt, rec)
+                path = views.ensure_report(rt, rec)
         if path is None or not path.exists():
             abort(404)
         return send_file(path, mimetype="text/html")
@@ -104,7 +109,7 @@ def create_app(workspace=None, env_file="env_files/dev_env.tfvars", repo_root=No
             desc = rt.approve(arn, approve=action == "approve", comment=comment)
             rt.pump()  # the rules, Lambdas and deploy this change causes, as in the cloud
             deploys = rt.workspace.read_jsonl("gitlab/pipelines.jsonl")[before:]
-            version = ins.version_rows(rt, only=arn)
+            version = views.version_rows(rt, only=arn)
         return render_template("decision.html", desc=desc, version=version[0] if version else None,
                                deploys=deploys, log=out.getvalue())
 

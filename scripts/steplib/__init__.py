@@ -1,6 +1,6 @@
 """Step library: what every step script shares (container paths, the error type and failure file, the strict
 CSV reader, the data set schema, the metrics). Shipped to every processing and training job beside the scripts
-(see pipeline_scripts/common.py); importable here as ``steplib`` (pyproject maps scripts/steplib).
+(see pipeline_scripts/shipping.py); importable here as ``steplib`` (pyproject maps scripts/steplib).
 
 Kept free of heavy imports: the schema and CSV modules need only the standard library, so tools and the
 data-quality engine import them cheaply; ``steplib.metrics`` imports numpy.

@@ -1,7 +1,7 @@
 """The algorithm registry: name -> estimator factory, hyperparameters (type, range, default), the Python
 packages it imports and the SageMaker framework images that carry them.
 
-train.py builds its estimator and parses its arguments from here; pipeline_scripts/config.py validates the
+train.py builds its estimator and parses its arguments from here; pipeline_scripts/settings.py validates the
 YAML's hyperparameters, tuning ranges and objective against it, and refuses an algorithm the configured
 image cannot run. A new algorithm is one entry in ALGORITHMS (plus its YAML, if a pipeline uses it).
 

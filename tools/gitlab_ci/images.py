@@ -5,7 +5,7 @@ installed (a new venv of this machine's CPython, which has the image's version a
 What an image lacks, its jobs lack here: python:*-slim has no git, make, compiler or curl; hashicorp/terraform
 has no Python (https://hub.docker.com/_/python, https://hub.docker.com/r/hashicorp/terraform). Two leniencies
 remain and are stated: the shell is this machine's bash (gitlab-ci-local starts every job with `bash`, the
-terraform image runs busybox `sh`: its scripts here must stay POSIX, which tests/test_gitlab_pipeline.py checks
+terraform image runs busybox `sh`: its scripts here must stay POSIX, which tests/e2e/test_gitlab_pipeline.py checks
 with `sh -n`), and the CPU architecture is this machine's.
 """
 from __future__ import annotations

@@ -362,7 +362,7 @@ class Runner:
         creds = dict(endpoint_url=self.aws.endpoint, region_name=REGION, aws_access_key_id="admin",
                      aws_secret_access_key="admin")
         sm = boto3.client("sagemaker", **creds)
-        group = cfg.model_package_group
+        group = cfg.model_package_group_name
         try:
             sm.create_model_package_group(ModelPackageGroupName=group)
         except sm.exceptions.ClientError:

@@ -23,7 +23,7 @@ import numpy as np
 K = 2048  # Model Monitor's sketch parameters
 C = 0.64
 MIN_CAPACITY = 2
-# Normalized rank error we test against (tests/test_data_quality.py measures the sketch); a distance
+# Normalized rank error we test against (tests/component/test_data_quality.py measures the sketch); a distance
 # between two sketched CDFs is then within 2 * RANK_ERROR of the exact one.
 RANK_ERROR = 0.005
 
