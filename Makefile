@@ -108,9 +108,9 @@ browser:
 		else echo "chromium and chromedriver are missing: install Debian's chromium and chromium-driver (or your OS's equivalents)"; fi; \
 	fi
 
-## The local studio page (pipelines, executions, model registry with Approve/Reject, reports) on port 8642.
+## The local studio page (pipelines, executions, model registry with Approve/Reject, reports) on port 8642; WORKSPACE=demo-output/workspace opens the demo's.
 studio: $(STAMP)
-	$(BIN)/sm-local studio
+	$(BIN)/sm-local $(if $(WORKSPACE),--workspace $(WORKSPACE)) studio
 
 ## Every benchmark below.
 bench: bench-dq bench-scale bench-transform bench-runtime

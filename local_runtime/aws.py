@@ -80,8 +80,11 @@ class Aws:
         if name not in self._clients:
             import boto3
 
-            # boto3 honours AWS_ENDPOINT_URL itself; passing it explicitly keeps that visible here.
-            self._clients[name] = boto3.client(name, region_name=region(), endpoint_url=endpoint_url())
+            from .service_constraints import install
+
+            # boto3 honours AWS_ENDPOINT_URL itself; passing it explicitly keeps that visible here. Every request
+            # is checked against the service's own constraints first (moto checks almost none of them).
+            self._clients[name] = install(boto3.client(name, region_name=region(), endpoint_url=endpoint_url()))
         return self._clients[name]
 
     @property

@@ -13,6 +13,8 @@ import logging
 import os
 import sys
 
+from .workspace import DEMO_OUTPUT, demo_workspace_hint
+
 EXIT_CODES = """exit codes:
   0  done (and every execution the command started succeeded)
   1  an execution the command started (run, upload, retry, approve's deploy) failed
@@ -87,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         return sp
 
     d = cmd("demo", "run the whole MLOps story on the data set and check every expectation")
-    d.add_argument("--output", default="demo-output", help="summary.json, reports and the demo workspace go here")
+    d.add_argument("--output", default=DEMO_OUTPUT, help="summary.json, reports and the demo workspace go here")
     d.add_argument("--rows", type=int, default=None, help="generate this many training rows instead of using data/*.csv")
     d.add_argument("--inference-rows", type=int, default=1000)
     d.add_argument("--drift-rows", type=int, default=None, help="rows of drifted inference data (default: --inference-rows)")
@@ -167,6 +169,26 @@ def main(argv=None) -> int:
         return exc.exit_code if isinstance(exc, UserError) else 2  # NoApprovedModelError: 3, as in the build job
 
 
+def _listing(rows: list, as_json: bool, empty: str, line) -> int:
+    """A listing command's output: the rows as JSON, or one ``line(row)`` each, or ``empty`` saying where it looked."""
+    if as_json:
+        _dump(rows)
+        return 0
+    if not rows:
+        print(empty)
+    for row in rows:
+        print(line(row))
+    return 0
+
+
+def _execution_line(e: dict) -> str:
+    failed = f"{e['failed_step']}: {e['failed_step_reason'] or ''}" if e["failed_step"] else ""
+    line = f"{e['id']}  {e['pipeline']:<26} {e['status'] or '-':<10} {e['seconds'] or 0:7.1f}s  {e['start']}  {failed[:110]}"
+    if e["failed_step_exit_message"]:  # the job's own words: file, line, column, value
+        line += f"\n{'':14}exit message: {e['failed_step_exit_message'][:200]}"
+    return line
+
+
 def _dump(obj) -> None:
     print(json.dumps(obj, indent=2, default=str))
 
@@ -198,16 +220,8 @@ def _run(args) -> int:
     if args.command == "executions":
         ws = Workspace(args.workspace)
         rows = [views.execution_row(ws, r) for r in ws.list_executions()]
-        if args.json:
-            _dump(rows)
-            return 0
-        if not rows:
-            print(f"no executions in {ws.root}")
-        for e in rows:
-            failed = f"{e['failed_step']}: {e['failed_step_reason'] or ''}" if e["failed_step"] else ""
-            print(f"{e['id']}  {e['pipeline']:<26} {e['status'] or '-':<10} {e['seconds'] or 0:7.1f}s  {e['start']}  "
-                  f"{failed[:110]}")
-        return 0
+        return _listing(rows, args.json, f"no executions in {ws.root}{demo_workspace_hint(ws.root)}",
+                        _execution_line)
     if args.command == "steps":
         ws = Workspace(args.workspace)
         rec = _resolve_execution(ws, args.execution_id)
@@ -220,6 +234,8 @@ def _run(args) -> int:
             print(f"  {row['name']:<30} {row['type']:<14} {row['status']:<10} {row['seconds'] or 0:6.1f}s{extra}")
             if row["failure_reason"]:
                 print(f"      reason: {row['failure_reason']}")
+            if row["exit_message"]:
+                print(f"      exit message: {row['exit_message']}")
             for log in row["logs"]:
                 print(f"      log: {log}")
         return 0
@@ -283,15 +299,8 @@ def _run(args) -> int:
             rt.pump()
             return _started_outcome(rt)
         if args.command == "versions":
-            rows = views.version_rows(rt)
-            if args.json:
-                _dump(rows)
-                return 0
-            if not rows:
-                print("no model versions registered")
-            for v in rows:
-                print(format_version_row(v))
-            return 0
+            return _listing(views.version_rows(rt), args.json, f"no model versions registered in "
+                            f"{rt.workspace.root}{demo_workspace_hint(rt.workspace.root)}", format_version_row)
         if args.command == "approve":
             arn = rt.package_arn(args.package)
             desc = rt.aws.sm.describe_model_package(ModelPackageName=arn)
@@ -306,14 +315,9 @@ def _run(args) -> int:
             for page in rt.aws.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
                 objs += [{"key": o["Key"], "size": o["Size"], "last_modified": o["LastModified"].isoformat()}
                          for o in page.get("Contents", [])]
-            if args.json:
-                _dump(objs)
-                return 0
-            for o in objs:
-                print(f"{o['last_modified'][:19]}  {o['size']:>12,}  s3://{bucket}/{o['key']}")
-            if not objs:
-                print(f"no objects under s3://{bucket}/{prefix}")
-            return 0
+            return _listing(objs, args.json, f"no objects under s3://{bucket}/{prefix} in {rt.workspace.root}"
+                            f"{demo_workspace_hint(rt.workspace.root)}",
+                            lambda o: f"{o['last_modified'][:19]}  {o['size']:>12,}  s3://{bucket}/{o['key']}")
         if args.command == "rm":
             bucket, key = _bucket_key(rt, args.key)
             from .aws import list_keys

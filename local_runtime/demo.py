@@ -250,14 +250,13 @@ def _violations(rt, rec):
 def _report(rt, rec, out: Path):
     """The runtime wrote the execution's report into the workspace (as for every execution); the demo keeps
     a copy beside summary.json."""
-    from .views import ensure_report
+    from .views import ensure_report, write_inference_report
     try:
-        src = ensure_report(rt, rec)
-        if src is None:
+        if ensure_report(rt, rec) is None:
             return None
         path = out / "reports" / f"inference-{rec['PipelineExecutionId']}.html"
         path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, path)
+        write_inference_report(rt, rec, path)  # not a copy: its log links are relative to where it lies
         return str(path)
     except Exception as exc:
         print(f"  report for {rec['PipelineExecutionId']} failed: {exc}")
@@ -320,3 +319,6 @@ def _print_summary(s, out):
     for c in failed:
         print(f"  FAILED: {c['expectation']} — {c['detail']}")
     print(f"  summary: {out / 'summary.json'}")
+    workspace = Path(s["workspace"])
+    shown = workspace.relative_to(Path.cwd()) if workspace.is_relative_to(Path.cwd()) else workspace
+    print(f"  explore it: make studio WORKSPACE={shown}   (or: .venv/bin/sm-local --workspace {shown} executions)")

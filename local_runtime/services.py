@@ -81,7 +81,8 @@ class JobRecorder:
             raise ValueError(f"unknown job kind {kind!r}")
 
     def finish(self, kind: str, name: str, record: dict) -> None:
-        atomic_write_json(self.workspace.job_dir(name) / "job.json", dict(record, JobKind=kind))
+        self.workspace.job_dir(name)  # the folder, if the job made none
+        atomic_write_json(self.workspace.job_record(name), dict(record, JobKind=kind))
         if self.aws.embedded:
             self._patch_moto(kind, name, record)
 

@@ -3,7 +3,9 @@ report), and the rows and number formats the CLI, the studio and the demo summar
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
@@ -128,11 +130,13 @@ def write_inference_report(rt, rec: dict, path: Path) -> Path:
     viol = (art["summary"] or {}).get("violations")
     if viol is None:
         viol = (art["violations"] or {}).get("violations", [])
+    # Links relative to the report file, so that they work where it is opened: from disk, and in the studio,
+    # which serves the workspace's reports/ and jobs/ at the same relative places (file:// links are dead there).
     logs = {}
     for n in rec.get("StepOrder", []):
         files = step_log_files(rt.workspace, rec, n)
         if files:
-            logs[n] = files[0].resolve().as_uri()
+            logs[n] = quote(Path(os.path.relpath(files[0].resolve(), path.resolve().parent)).as_posix())
     write_report(str(path), title=f"Batch inference {rec['PipelineName']} {rec['PipelineExecutionId']}",
                  baseline_statistics=art["baseline_statistics"], current_statistics=art["statistics"],
                  violations=viol, model_quality=art["model_quality"], steps=report_steps(rec),
@@ -201,13 +205,34 @@ def pipeline_overview(rt) -> list[dict]:
     return out
 
 
+def exit_messages(ws, step: dict) -> list[str]:
+    """The ExitMessage of each job the step ran, as DescribeProcessingJob/DescribeTrainingJob return it: where a
+    job puts the line that names the bad file, row and value (its FailureReason is often AWS's generic
+    "AlgorithmError: See job logs for more information"). Read from the job records the runtime keeps."""
+    messages = []
+    for meta in (step.get("Metadata") or {}).values():
+        arn = meta.get("Arn") if isinstance(meta, dict) else None
+        if not arn or ":tuning-job/" in arn:  # a tuning job has no ExitMessage (its trials are training jobs)
+            continue
+        record = ws.job_record(arn.rsplit("/", 1)[-1])
+        try:
+            message = json.loads(record.read_text()).get("ExitMessage")
+        except (OSError, json.JSONDecodeError):
+            continue  # no record (the job never ran) or a torn one: nothing to show, the reason still is
+        if message and message.strip() not in (step.get("FailureReason") or ""):
+            messages.append(message.strip())
+    return messages
+
+
 def execution_row(ws, rec: dict) -> dict:
     failed = rec.get("FailedStep") or next((n for n in rec.get("StepOrder", [])
                                             if rec["Steps"][n].get("StepStatus") == "Failed"), None)
+    failed_step = (rec["Steps"].get(failed) or {}) if failed else {}
     return {"id": rec["PipelineExecutionId"], "pipeline": rec["PipelineName"], "status": rec.get("PipelineExecutionStatus"),
             "start": rec.get("StartTime"), "end": rec.get("EndTime"), "seconds": rec.get("DurationSeconds"),
             "trigger": _trigger_text(rec.get("Trigger") or {}), "failure_reason": rec.get("FailureReason"),
-            "failed_step": failed, "failed_step_reason": (rec["Steps"].get(failed) or {}).get("FailureReason") if failed else None,
+            "failed_step": failed, "failed_step_reason": failed_step.get("FailureReason"),
+            "failed_step_exit_message": "\n".join(exit_messages(ws, failed_step)) if failed else None,
             "report": str(report_path(ws, rec)) if report_path(ws, rec).exists() else None,
             "parameters": rec.get("Parameters") or {}}
 
@@ -246,7 +271,7 @@ def step_rows(ws, rec: dict) -> list[dict]:
         outcome = (st.get("Properties") or {}).get("Outcome") if st.get("StepType") == "Condition" else None
         rows.append({"name": n, "type": st.get("StepType"), "status": st.get("StepStatus"), "start": st.get("StartTime"),
                      "seconds": st.get("DurationSeconds"), "failure_reason": st.get("FailureReason"),
-                     "jobs": jobs, "outcome": outcome,
+                     "exit_message": "\n".join(exit_messages(ws, st)) or None, "jobs": jobs, "outcome": outcome,
                      "logs": [str(p) for p in step_log_files(ws, rec, n)]})
     return rows
 

@@ -17,6 +17,18 @@ from pathlib import Path
 from .errors import NotFoundError, StateError
 
 DEFAULT_WORKSPACE = ".local-sagemaker"
+DEMO_OUTPUT = "demo-output"  # `sm-local demo` (make demo) writes here; its workspace is <output>/workspace
+
+
+def demo_workspace_hint(root: Path) -> str:
+    """Where the demo's workspace is, for a command that found ``root`` empty: after `make demo`, `sm-local` and
+    `make studio` read the default workspace, not the demo's, and should say so instead of showing nothing."""
+    demo = (Path(DEMO_OUTPUT) / "workspace").resolve()
+    if demo == Path(root).resolve() or not any((demo / "executions").glob("*.json")):
+        return ""
+    relative = demo.relative_to(Path.cwd()) if demo.is_relative_to(Path.cwd()) else demo
+    return (f"; `make demo` wrote its workspace to {relative}: add --workspace {relative} "
+            f"(or `make studio WORKSPACE={relative}`)")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -114,6 +126,10 @@ class Workspace:
         d = self.root / "jobs" / job_name
         d.mkdir(parents=True, exist_ok=True)
         return d
+
+    def job_record(self, job_name: str) -> Path:
+        """The job's Describe*-shaped record (written when it ends; read without creating its folder)."""
+        return self.root / "jobs" / job_name / "job.json"
 
     # append-only logs
     def append_jsonl(self, rel: str, obj) -> None:

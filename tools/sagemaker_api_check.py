@@ -6,7 +6,7 @@ This checks them as botocore would check that request, and more:
 
 * botocore's own ``ParamValidator``: required and unknown members, types, minimum lengths/values;
 * what botocore leaves to the service: ``pattern``, ``enum``, ``max`` length/value
-  (from the same service model, so the service's constraints, not ours).
+  (local_runtime/service_constraints.py, which the offline runtime's clients apply to every request).
 
 Values that the pipeline service resolves at run time (``{"Get": ...}``, ``{"Std:Join": ...}``,
 ``{"Std:JsonGet": ...}``) are checked for their type only (a Join makes a string); their
@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import botocore.session
-import regex
 from botocore.model import OperationModel, Shape
 from botocore.validate import ParamValidator
+
+from local_runtime import service_constraints
 
 # step type -> (API operation, the run-assigned name the pipeline service adds to the request)
 OPERATIONS: dict[str, tuple[str, str | None]] = {
@@ -89,45 +90,6 @@ def _resolve(value: Any, shape: Shape, path: str, runtime: list[str]) -> Any:
     return value
 
 
-@lru_cache(maxsize=None)
-def _pattern(java: str) -> regex.Pattern:
-    """The service model's patterns are Java regular expressions: the regex module reads their
-    Unicode classes (\\p{L}); Java's UTF-16 surrogate pairs become the code points they encode."""
-    return regex.compile(java.replace(r"\uD800\uDC00-\uDBFF\uDFFF", r"\U00010000-\U0010FFFF"))
-
-
-def _constraints(value: Any, shape: Shape, path: str, skip: set[str], out: list[str]) -> None:
-    """pattern, enum, max length and max value: the checks botocore's validator leaves out."""
-    if path in skip:
-        return
-    meta = shape.metadata
-    if shape.type_name == "structure" and isinstance(value, dict):
-        for key, member in value.items():
-            if key in shape.members:
-                _constraints(member, shape.members[key], f"{path}.{key}", skip, out)
-    elif shape.type_name == "list" and isinstance(value, list):
-        if "max" in meta and len(value) > meta["max"]:
-            out.append(f"{path}: {len(value)} items, at most {meta['max']} allowed")
-        for i, item in enumerate(value):
-            _constraints(item, shape.member, f"{path}[{i}]", skip, out)
-    elif shape.type_name == "map" and isinstance(value, dict):
-        if "max" in meta and len(value) > meta["max"]:
-            out.append(f"{path}: {len(value)} entries, at most {meta['max']} allowed")
-        for key, item in value.items():
-            _constraints(key, shape.key, f"{path}.<key {key}>", skip, out)
-            _constraints(item, shape.value, f"{path}.{key}", skip, out)
-    elif shape.type_name == "string" and isinstance(value, str):
-        if shape.enum and value not in shape.enum:
-            out.append(f"{path}: {value!r} is not one of {', '.join(shape.enum)}")
-        if "max" in meta and len(value) > meta["max"]:
-            out.append(f"{path}: {len(value)} characters, at most {meta['max']} allowed")
-        if "pattern" in meta and not _pattern(meta["pattern"]).search(value):
-            out.append(f"{path}: {value!r} does not match the pattern {meta['pattern']}")
-    elif shape.type_name in ("integer", "long", "float", "double") and isinstance(value, (int, float)):
-        if "max" in meta and value > meta["max"]:
-            out.append(f"{path}: {value} is above the maximum {meta['max']}")
-
-
 def check_step(step: dict) -> list[str]:
     """What the service would reject in one step's Arguments as the request of its Create* call ([] when
     valid), each as "<step>: <where in the request: operation and member path>: <why>"."""
@@ -141,7 +103,7 @@ def check_step(step: dict) -> list[str]:
     runtime: list[str] = []
     request = _resolve(arguments, shape, name, runtime)
     found = [f"{name}: {line.strip()}" for line in _botocore_report(request, shape).splitlines() if line.strip()]
-    _constraints(request, shape, name, set(runtime), found)
+    found += service_constraints.violations(request, shape, name, frozenset(runtime))
     return [f"{step['Name']}: {problem}" for problem in found]
 
 

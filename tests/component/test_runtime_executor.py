@@ -156,6 +156,11 @@ def test_crashing_step_fails_execution_and_retry_resumes_from_it(rt, tmp_path):
     assert job["ProcessingJobStatus"] == "Failed"
     assert job["ExitMessage"] == "boom: evaluation crashed on purpose"  # the container's message, as on AWS
     assert rec["Steps"]["Evaluate"]["FailureReason"] == job["FailureReason"]  # the step carries the job's reason
+    # what sm-local steps/executions and the studio show: the job's ExitMessage beside its FailureReason
+    from local_runtime import views
+    row = {r["name"]: r for r in views.step_rows(rt.workspace, rec)}["Evaluate"]
+    assert (row["failure_reason"], row["exit_message"]) == (job["FailureReason"], job["ExitMessage"])
+    assert views.execution_row(rt.workspace, rec)["failed_step_exit_message"] == job["ExitMessage"]
     assert "Cond" not in rec["Steps"]
     events = rt.workspace.read_jsonl("events.jsonl")
     failed = [e["event"] for e in events if e["event"]["detail"].get("currentStepStatus") == "Failed"

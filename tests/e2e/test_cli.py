@@ -155,3 +155,40 @@ def test_closed_pipe_ends_quietly(tmp_path):
     assert res.stdout.strip() == "{"
     assert "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr
     assert res.returncode == 141
+
+
+def test_a_failed_steps_exit_message_is_shown_beside_its_failure_reason(tmp_path, capsys):
+    """AWS keeps a processing job's FailureReason generic; the line naming the bad value is the job's ExitMessage
+    (DescribeProcessingJob), which `steps` and `executions` show as a console would."""
+    from local_runtime import cli
+    ws = tmp_path / "ws"
+    generic = "AlgorithmError: See job logs for more information"
+    message = "inference-data.csv line 51: unknown category 'X' in column 'sex'"
+    (ws / "executions").mkdir(parents=True)
+    (ws / "executions" / "e1.json").write_text(json.dumps({
+        "PipelineName": "p", "PipelineExecutionId": "e1", "PipelineExecutionStatus": "Failed", "FailureReason": generic,
+        "StepOrder": ["Prep"], "Steps": {"Prep": {
+            "StepName": "Prep", "StepType": "Processing", "StepStatus": "Failed", "FailureReason": generic,
+            "Metadata": {"ProcessingJob": {"Arn": "arn:aws:sagemaker:us-east-1:123456789012:processing-job/j1"}}}}}))
+    (ws / "jobs" / "j1").mkdir(parents=True)
+    (ws / "jobs" / "j1" / "job.json").write_text(json.dumps({
+        "ProcessingJobStatus": "Failed", "FailureReason": generic, "ExitMessage": message + "\n"}))
+    assert cli.main(["--workspace", str(ws), "steps", "e1"]) == 0
+    out = capsys.readouterr().out
+    assert f"reason: {generic}\n      exit message: {message}\n" in out
+    assert cli.main(["--workspace", str(ws), "executions"]) == 0
+    out = capsys.readouterr().out
+    assert f"Prep: {generic}" in out and f"exit message: {message}" in out
+
+
+def test_an_empty_workspace_points_at_the_demos(tmp_path, monkeypatch, capsys):
+    """After `make demo`, the default workspace is empty: the commands say where the demo's workspace is."""
+    from local_runtime import cli
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["--workspace", "ws", "executions"]) == 0
+    assert capsys.readouterr().out == f"no executions in {tmp_path / 'ws'}\n"  # no demo here: nothing to add
+    _one_execution(tmp_path / "demo-output").rename(tmp_path / "demo-output" / "workspace")  # where the demo writes
+    assert cli.main(["--workspace", "ws", "executions"]) == 0
+    assert capsys.readouterr().out == (
+        f"no executions in {tmp_path / 'ws'}; `make demo` wrote its workspace to demo-output/workspace: "
+        "add --workspace demo-output/workspace (or `make studio WORKSPACE=demo-output/workspace`)\n")

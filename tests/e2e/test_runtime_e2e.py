@@ -26,6 +26,14 @@ def test_demo_story_on_small_data(tmp_path):
     assert names.count(load_env(ROOT / "env_files" / "dev_env.tfvars").pipeline_name("training_hpo")) == 1
     assert [v["approval"] for v in summary["model_versions"]] == ["Approved", "Approved"]
     assert summary["reports"] and all(Path(r).read_text().startswith("<!") for r in summary["reports"])
+    # every report's log links (the demo's copies and the workspace's own) lead to the job logs from where the
+    # file lies: relative links, which the studio serves at the same relative places
+    import re
+    from urllib.parse import unquote
+    for report in [*map(Path, summary["reports"]), *(out / "workspace" / "reports").glob("*.html")]:
+        links = re.findall(r'href="([^"]*logs\.txt)"', report.read_text())
+        assert links and all(not link.startswith(("file:", "/")) for link in links), (report, links)
+        assert all((report.parent / unquote(link)).resolve().is_file() for link in links), (report, links)
     outbox = (out / "workspace" / "outbox" / "notifications.jsonl").read_text().splitlines()
     assert any("ModelQualityBreach" in json.loads(l)["message"] for l in outbox)
 

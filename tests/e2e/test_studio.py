@@ -120,6 +120,14 @@ def test_approve_in_the_browser_deploys_the_inference_pipeline(studio, browser, 
     row = browser.find_element(By.CSS_SELECTOR, 'tr[data-version="1"]')
     assert row.find_element(By.CSS_SELECTOR, '[data-role="approval"]').text == "Approved" and "serving" in row.text
     assert "not upserted" not in browser.find_element(By.ID, "pipelines").text
+    # rejecting the serving version asks first; dismissed, nothing is sent and nothing changes
+    browser.find_element(By.ID, "reject-1").click()
+    alert = WebDriverWait(browser, 10).until(ec.alert_is_present())
+    assert f"Reject {ENV.model_package_group_name}/1, the version serving now?" in alert.text
+    alert.dismiss()
+    browser.get(studio)
+    row = browser.find_element(By.CSS_SELECTOR, 'tr[data-version="1"]')
+    assert row.find_element(By.CSS_SELECTOR, '[data-role="approval"]').text == "Approved"
     # what the deploy Lambda did, as recorded by the runtime (CloudWatch Logs stand-in)
     calls = [json.loads(l) for l in (workspace / "lambda_invocations.jsonl").read_text().splitlines()]
     deploys = [c for c in calls if (c.get("result") or {}).get("status") == "triggered"]
