@@ -94,7 +94,11 @@ variable "notification_function_name" {
 variable "email_recipient" {
   description = "E-mail addresses subscribed to the notification SNS topic (each must confirm the subscription)."
   type        = list(string)
-  default     = []
+  validation {
+    # an empty list would leave the topic without subscribers: every digest and version mail would go nowhere
+    condition     = length(var.email_recipient) > 0
+    error_message = "email_recipient must name at least one address: notifications are only delivered to its subscribers."
+  }
   validation {
     condition     = alltrue([for e in var.email_recipient : can(regex(local.tfvars_rules.patterns.email_recipient, e))])
     error_message = "Every email_recipient entry must be an e-mail address (contracts/tfvars_rules.json)."
@@ -205,7 +209,7 @@ variable "pipeline_schedules" {
   }
   validation {
     condition     = alltrue([for e in values(var.pipeline_schedules) : can(regex(local.tfvars_rules.patterns.schedule_expression, e))])
-    error_message = "Every pipeline_schedules value must be cron(...) or rate(...) (contracts/tfvars_rules.json schedule_expression)."
+    error_message = "pipeline_schedules values must be EventBridge schedule expressions (cron with six valid fields and one '?' day field, or rate(1 minute|hour|day) / rate(N minutes|hours|days)), not ${join(", ", [for e in values(var.pipeline_schedules) : e if !can(regex(local.tfvars_rules.patterns.schedule_expression, e))])} (contracts/tfvars_rules.json schedule_expression)."
   }
 }
 

@@ -251,6 +251,21 @@ def load_env(path: Path | str = DEFAULT_ENV_FILE, variables_tf: Path = VARIABLES
     return _typed(EnvConfig, {"source": path, **values}, path)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key set twice in one mapping is an error: PyYAML keeps the last value
+    without a word (the YAML spec requires unique keys), so an edit below an old value would silently win or lose."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is set twice (first at line {seen[key] + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_settings(kind: str, path: Path | str) -> settings.PipelineSettings:
     """The pipeline's YAML, validated against its builder's SETTINGS_SCHEMA (and the cross-field rules of settings.py),
     as an instance of its builder's SETTINGS_CLASS."""
@@ -258,7 +273,8 @@ def load_settings(kind: str, path: Path | str) -> settings.PipelineSettings:
     if not path.is_file():
         raise ConfigError(f"{path}: file not found")
     try:
-        data = yaml.safe_load(path.read_text())
+        with path.open() as handle:  # (a file, not its text: the error names it with line and column)
+            data = yaml.load(handle, Loader=_UniqueKeyLoader)  # noqa: S506  (a SafeLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     _validate(data, settings_schema(kind), path)

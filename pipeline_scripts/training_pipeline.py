@@ -216,6 +216,7 @@ def build_training_pipeline(cfg: PipelineConfig[_S], session: PipelineSession, n
     evaluate = ProcessingStep(name=EVALUATE, property_files=[evaluation], retry_policies=retries,
                               step_args=step_blocks.processor(cfg, session, f"{name}-evaluate", "evaluation").run(
         code=shipping.script("evaluate.py"),
+        arguments=["--mse-threshold", mse_threshold.to_string()],  # checked against the target's variance
         inputs=[processing_input("model", model_data, f"{PROCESSING}/model"),
                 processing_input("test", output_of(pre, "test"), f"{PROCESSING}/test")],
         outputs=[processing_output("evaluation", f"{PROCESSING}/evaluation", artifact_uri(cfg, name, "evaluation"))],

@@ -5,6 +5,14 @@ Inputs : /opt/ml/processing/model/model.tar.gz (model.joblib inside), /opt/ml/pr
 Output : /opt/ml/processing/evaluation/evaluation.json =
          {"regression_metrics": {"mse"|"rmse"|"mae"|"r2": {"value": x, "standard_deviation": s}}}
          standard_deviation is the bootstrap standard error of the metric (200 resamples, fixed seed).
+
+--mse-threshold (the pipeline's MseThreshold, the gate after this step) is checked against the variance of the
+test split's target, which is the MSE of always predicting its mean. A threshold above 100x that variance lets
+through models 100 times worse than that constant guess: the gate, and the same threshold on inference batches,
+could never fire. One below 0.001x demands R^2 above 0.999: every model and every batch would breach. Either is
+a configuration error (accuracy_mse_threshold in the tfvars, or mse_threshold in the pipeline YAML), said here
+with the figures, before a model is registered or a retraining loop starts. A constant target (nothing to
+learn) is refused for the same reason.
 """
 
 import json
@@ -29,11 +37,34 @@ def read_test(path):
     return data[:, 1:], data[:, 0]
 
 
+THRESHOLD_RANGE = (0.001, 100.0)  # x the target's variance (see above)
+
+
+def check_threshold(threshold, y, where):
+    """The MSE threshold against the variance of the target ``y`` (module docstring)."""
+    variance = float(np.var(y))
+    if not np.isfinite(threshold) or threshold <= 0:
+        raise InputError(f"MseThreshold {threshold!r}: must be a finite number above 0")
+    if variance == 0:
+        raise InputError(f"{where}: every target value is {float(y[0])!r}: a constant target leaves nothing to learn "
+                         "or evaluate (check the label column of the training data)")
+    low, high = (factor * variance for factor in THRESHOLD_RANGE)
+    if not low <= threshold <= high:
+        side = "above" if threshold > high else "below"
+        raise InputError(
+            f"MseThreshold {threshold:g} is {side} the range {low:.4g} to {high:.4g} "
+            f"({THRESHOLD_RANGE[0]:g}x to {THRESHOLD_RANGE[1]:g}x the variance {variance:.4g} of the target in {where}, "
+            "the MSE of always predicting its mean): the gate could "
+            f"{'never fire' if side == 'above' else 'never pass'}. Set accuracy_mse_threshold (tfvars) or "
+            "mse_threshold (pipeline YAML) near 1.3x the model's cross-validated MSE")
+
+
 def main(argv=None):
     p = Parser(description=__doc__)
     p.add_argument("--model-path", default="/opt/ml/processing/model/model.tar.gz")
     p.add_argument("--test-path", default="/opt/ml/processing/test/test.csv")
     p.add_argument("--output-dir", default="/opt/ml/processing/evaluation")
+    p.add_argument("--mse-threshold", type=float, default=None, help="the pipeline's MseThreshold (checked)")
     args = p.parse_args(argv)
     archive, test_path = container_path(args.model_path), container_path(args.test_path)
     if os.path.isdir(test_path):
@@ -42,6 +73,8 @@ def main(argv=None):
         files = extract(archive, tmp, {"model.joblib"})
         model = joblib.load(files["model.joblib"])
     x, y = read_test(test_path)
+    if args.mse_threshold is not None:
+        check_threshold(args.mse_threshold, y, test_path)
     expected = getattr(model, "n_features_in_", x.shape[1])
     if x.shape[1] != expected:
         raise InputError(f"{test_path}: {x.shape[1]} feature columns, the model expects {expected}")

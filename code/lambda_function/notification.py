@@ -44,6 +44,11 @@ STEP_STATUS = "SageMaker Model Building Pipeline Execution Step Status Change"
 MODEL_PACKAGE_STATE = "SageMaker Model Package State Change"
 MAX_LISTED_VIOLATIONS = 20
 SNS_SUBJECT_MAX = 100
+# SNS Publish: "The Message parameter ... maximum size is 256 KB" (262,144 bytes of UTF-8; moto counts characters,
+# the stricter bytes are counted here). Each line is cut first, so no single long text (a failure reason, a
+# custom message) can push the others out; then whole lines from the end, keeping the console link.
+SNS_MESSAGE_MAX_BYTES = 262_144
+MAX_LINE_CHARS = 4_000
 SEP = " · "
 
 
@@ -464,9 +469,29 @@ def _model_package_message(event, detail):
     return subject, "\n".join(lines)
 
 
+def fit_message(body: str, limit: int = SNS_MESSAGE_MAX_BYTES) -> str:
+    """``body`` within SNS's message limit, saying what was cut: every line at most MAX_LINE_CHARS, then, if still
+    too long, lines from the end (the last line, the console link, is kept)."""
+    lines = [line if len(line) <= MAX_LINE_CHARS else
+             f"{line[:MAX_LINE_CHARS]}... [cut: {len(line) - MAX_LINE_CHARS:,} more characters]" for line in body.split("\n")]
+    if len("\n".join(lines).encode()) <= limit:
+        return "\n".join(lines)
+    last = lines.pop()
+    note = "[digest cut to SNS's 256 KB message limit: {} more line(s) left out; the console has everything]"
+    budget = limit - len(last.encode()) - len(note.format(len(lines)).encode()) - 2
+    kept = []
+    for line in lines:
+        size = len(line.encode()) + 1
+        if size > budget:
+            break
+        kept.append(line)
+        budget -= size
+    return "\n".join(kept + [note.format(len(lines) - len(kept)), last])
+
+
 # ---------------------------------------------------------------- handler
 def _publish(data):
-    subject, body = data["subject"], data["body"]
+    subject, body = data["subject"], fit_message(data["body"])
     response = _client("sns").publish(TopicArn=os.environ["SNS_TOPIC_ARN"], Subject=subject[:SNS_SUBJECT_MAX], Message=body)
     logger.info("Published %s for event %s", response.get("MessageId"), data["id"])
     return {"status": "published", "event_id": data["id"], "message_id": response.get("MessageId")}

@@ -335,6 +335,39 @@ def test_predict_fn_rejects_wrong_width(e2e):
         train_module.predict_fn(np.zeros((2, 3)), e2e["model"])
 
 
+@pytest.mark.parametrize("factor, expected", [
+    (1e6, "is above the range {low} to {high} ({lo_f}x to {hi_f}x the variance {var} of the target in "),
+    (1e-6, "is below the range {low} to {high}"),
+])
+def test_evaluate_refuses_an_mse_threshold_the_gate_could_never_use(tmp_path, e2e, factor, expected):
+    """accuracy_mse_threshold = 1e308 (the gate never fires) or 1e-300 (every batch breaches) is accepted by a
+    schema; the evaluation knows the target, so it refuses a threshold outside a useful range with the figures."""
+    import evaluate
+    root = tmp_path / "opt/ml"
+    (root / "processing/model").mkdir(parents=True)
+    (root / "processing/model/model.tar.gz").write_bytes((e2e["root"] / "processing/model/model.tar.gz").read_bytes())
+    test_csv = write(root / "processing/test/test.csv", (e2e["root"] / "processing/test/test.csv").read_text())
+    variance = float(np.var(np.loadtxt(test_csv, delimiter=",")[:, 0]))
+    low, high = (f * variance for f in evaluate.THRESHOLD_RANGE)
+    proc = run("evaluate.py", root, ["--mse-threshold", repr(variance * factor)])
+    assert proc.returncode != 0 and not (root / "processing/evaluation/evaluation.json").exists()
+    assert expected.format(low=f"{low:.4g}", high=f"{high:.4g}", lo_f=f"{evaluate.THRESHOLD_RANGE[0]:g}",
+                           hi_f=f"{evaluate.THRESHOLD_RANGE[1]:g}", var=f"{variance:.4g}") in message(root)
+    assert "accuracy_mse_threshold (tfvars) or mse_threshold (pipeline YAML)" in message(root)
+    inside = run("evaluate.py", root, ["--mse-threshold", repr(variance * 0.5)])
+    assert inside.returncode == 0, inside.stderr  # a threshold in the range: evaluated as before
+
+
+def test_evaluate_refuses_a_constant_target(tmp_path, e2e):
+    root = tmp_path / "opt/ml"
+    (root / "processing/model").mkdir(parents=True)
+    (root / "processing/model/model.tar.gz").write_bytes((e2e["root"] / "processing/model/model.tar.gz").read_bytes())
+    rows = (e2e["root"] / "processing/test/test.csv").read_text().splitlines()
+    write(root / "processing/test/test.csv", "".join("7," + r.split(",", 1)[1] + "\n" for r in rows))
+    proc = run("evaluate.py", root, ["--mse-threshold", "5.5"])
+    assert proc.returncode != 0 and "every target value is 7.0: a constant target leaves nothing to learn" in message(root)
+
+
 def test_evaluate_refuses_path_traversal(tmp_path):
     root = tmp_path / "opt/ml"
     evil = write(tmp_path / "evil.txt", "x")

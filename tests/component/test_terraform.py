@@ -336,6 +336,9 @@ BAD_TFVARS = {
     "kms alias ARN": ('kms_key = "arn:aws:kms:us-east-1:123456789012:alias/my-key"', "kms_key"),
     "environment qa": ('environment = "qa"', "environment"),
     "duplicated key": ('user_id = "again"\nuser_id = "twice"', "user_id"),
+    "cron out of range": ('pipeline_schedules = { training = "cron(99 99 * * ? *)" }', "pipeline_schedules"),
+    "rate of zero": ('pipeline_schedules = { inference = "rate(0 minutes)" }', "pipeline_schedules"),
+    "no recipient": ("email_recipient = []", "email_recipient"),
 }
 
 

@@ -96,6 +96,53 @@ def test_wrong_tfvars_values_name_file_key_and_expectation(tmp_path, replace, ex
     assert re.search(expected, str(err.value)), str(err.value)
 
 
+# EventBridge user guide, "Setting a schedule pattern for scheduled rules": its example expressions, the wildcards
+# of each field, and what it rules out (values out of range, '?' in neither or both day fields, a second '#'
+# expression, rate 0 and a unit whose number does not match it: "rate(1 hours) and rate(5 hour) are not valid").
+VALID_SCHEDULES = ["cron(0 10 * * ? *)", "cron(15 12 * * ? *)", "cron(0 18 ? * MON-FRI *)", "cron(0 8 1 * ? *)",
+                   "cron(0/15 * * * ? *)", "cron(0/10 * ? * MON-FRI *)", "cron(0/5 8-17 ? * MON-FRI *)",
+                   "cron(0 9 ? * 2#1 *)", "cron(0 0 L * ? *)", "cron(0 0 3W * ? *)", "cron(0 0 ? * 6L *)",
+                   "cron(1,31 0-5 1-15 JAN,FEB ? 2026-2030)", "rate(1 minute)", "rate(5 minutes)", "rate(1 hour)",
+                   "rate(12 hours)", "rate(1 day)", "rate(7 days)"]
+INVALID_SCHEDULES = ["cron(99 99 * * ? *)", "rate(0 minutes)", "rate(1 hours)", "rate(5 hour)", "cron(0 10 * * * *)",
+                     "cron(0 10 ? * ? *)", "cron(0 10 * *)", "cron(0 24 * * ? *)", "cron(60 1 * * ? *)",
+                     "cron(0 0 32 * ? *)", "cron(0 0 * 13 ? *)", "cron(0 0 ? * 8 *)", "cron(0 0 * * ? 1969)",
+                     "cron(0 0 * * ? 2200)", "cron(0 9 ? * 3#1,6#3 *)", "rate(-1 minutes)", "rate(5 weeks)",
+                     "rate(1.5 hours)", "cron()"]
+
+
+@pytest.mark.parametrize("expression", VALID_SCHEDULES)
+def test_eventbridge_schedule_expressions_are_accepted(tmp_path, expression):
+    path = _write_tfvars(tmp_path, replace={"pipeline_schedules": f'{{ inference = "{expression}" }}'})
+    assert load_env(path).pipeline_schedules == {"inference": expression}
+
+
+@pytest.mark.parametrize("expression", INVALID_SCHEDULES)
+def test_schedules_eventbridge_would_refuse_are_refused_by_name(tmp_path, expression):
+    path = _write_tfvars(tmp_path, replace={"pipeline_schedules": f'{{ training = "{expression}" }}'})
+    with pytest.raises(ConfigError) as err:
+        load_env(path)
+    assert "must be EventBridge schedule expressions" in str(err.value) and f"not {expression}" in str(err.value)
+
+
+def test_an_empty_recipient_list_is_refused(tmp_path):
+    path = _write_tfvars(tmp_path, replace={"email_recipient": "[]"})
+    with pytest.raises(ConfigError, match="email_recipient must name at least one address"):
+        load_env(path)
+
+
+def test_a_key_set_twice_in_a_pipeline_yaml_is_refused_with_both_lines(tmp_path):
+    text = (YAML_DIR / "training_pipeline.yaml").read_text()
+    path = tmp_path / "training.yaml"
+    path.write_text(text + "\nsplit:\n  seed: 1\n")
+    first = next(i for i, line in enumerate(text.splitlines(), 1) if line.startswith("split:"))
+    with pytest.raises(ConfigError) as err:
+        load_settings("training", path)
+    message = str(err.value)
+    assert f"key 'split' is set twice (first at line {first})" in message
+    assert f'in "{path}", line {len(text.splitlines()) + 2}, column 1' in message
+
+
 def test_missing_tfvars_key_is_named(tmp_path):
     path = _write_tfvars(tmp_path, drop="role_arn")
     with pytest.raises(ConfigError, match=r"role_arn: required, no value set"):

@@ -185,6 +185,37 @@ def test_failed_step_without_a_fail_message_reports_the_step_reason(aws, contrac
     assert f"Failed step: {ROLES['training_preprocess']}: AlgorithmError: bad column 'x' at line 3" in msg["Message"]
 
 
+def test_a_huge_reason_and_custom_message_still_arrive_within_snss_limit(aws, contract_env, monkeypatch):
+    """A 300 KB failure reason and a 300 KB custom message: the digest still goes out (SNS refuses a message over
+    256 KB), the failed step's reason first and cut with a note, the custom message after it, the console link
+    last."""
+    reason = "AlgorithmError: " + "r" * 300_000
+    _execution([{"StepName": ROLES["training_preprocess"], "StepStatus": "Failed", "FailureReason": reason}])
+    monkeypatch.setenv("CUSTOM_NOTIFICATION_CONFIG", json.dumps([{"step_name": ROLES["training_preprocess"],
+                       "step_status": "Failed", "step_custom_message": "c" * 300_000}]))
+    notification.lambda_handler(doc_pipeline_status("abalone-batch-inference", "Failed"), Ctx())
+    (msg,) = aws()
+    body = msg["Message"]
+    assert len(body.encode()) <= notification.SNS_MESSAGE_MAX_BYTES
+    failed = f"Failed step: {ROLES['training_preprocess']}: AlgorithmError: rrr"
+    custom = f"{ROLES['training_preprocess']} Failed: ccc"
+    assert failed in body and custom in body and body.index(failed) < body.index(custom)
+    assert body.count("more characters]") == 2 and body.splitlines()[-1].startswith("Console: https://")
+
+
+def test_a_digest_of_too_many_lines_keeps_the_first_and_the_console_link_and_says_what_it_left_out():
+    body = "\n".join([f"line {i}: " + "x" * 3_000 for i in range(200)] + ["Console: https://console.example"])
+    fitted = notification.fit_message(body)
+    lines = fitted.splitlines()
+    assert len(fitted.encode()) <= notification.SNS_MESSAGE_MAX_BYTES < len(body.encode())
+    kept = [line for line in lines if line.startswith("line ")]
+    assert [line.split(":")[0] for line in kept] == [f"line {i}" for i in range(len(kept))]  # a prefix, in order
+    assert lines[-2] == (f"[digest cut to SNS's 256 KB message limit: {200 - len(kept)} more line(s) left out; "
+                         "the console has everything]")
+    assert lines[-1] == "Console: https://console.example"
+    assert notification.fit_message("short\nbody") == "short\nbody"  # what fits is left alone
+
+
 def test_unknown_execution_is_said_not_hidden(aws, contract_env):
     from local_runtime import moto_ext
     moto_ext.install(lambda arn: None)
