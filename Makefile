@@ -85,7 +85,7 @@ lock:
 demo: $(STAMP)
 	$(BIN)/sm-local demo
 
-## Run .gitlab-ci.yml offline as GitLab would: default-branch, trigger (approval), merge-request and destroy pipelines (CI_ARGS="--promote dev" for dev only).
+## Run .gitlab-ci.yml offline as GitLab would: default-branch, trigger (approval), withdraw (the only version rejected), merge-request and destroy pipelines (CI_ARGS="--promote dev" for dev only).
 ci: $(STAMP) $(GCL_STAMP) $(CI_MIRROR_STAMP)
 	$(BIN)/python -m tools.gitlab_ci $(CI_ARGS)
 

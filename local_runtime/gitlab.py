@@ -88,11 +88,15 @@ class LocalGitLab(GitLabAPI):
         with self._lock:
             jobs, self.pending = self.pending, []
         for job in jobs:
-            self.rt.say(f"  ⚙ GitLab pipeline #{job['id']} (deploy of {job['inputs'].get('model_package_arn') or '?'}): "
-                        "rebuilding the inference pipeline")
-            code = self.rt.deploy_inference(job['inputs'].get('model_package_arn') or None)
+            withdraw = job["inputs"].get("deploy_reason") == "withdraw"
+            what = "withdrawal: no version Approved" if withdraw else \
+                f"deploy of {job['inputs'].get('model_package_arn') or '?'}"
+            self.rt.say(f"  ⚙ GitLab pipeline #{job['id']} ({what}): rebuilding the inference pipeline")
+            code = self.rt.deploy_inference(job['inputs'].get('model_package_arn') or None, withdraw_if_none=withdraw)
             job.update(exit_code=code, finished_at=time.time(),
-                       outcome={0: "inference pipeline rebuilt", 3: "no Approved version: inference pipeline left as is"}
+                       outcome={0: "inference pipeline withdrawn (refuses batches until a version is approved)"
+                                if withdraw else "inference pipeline rebuilt",
+                                3: "no Approved version: inference pipeline left as is"}
                        .get(code, f"build job failed (exit {code})"))
             self.rt.workspace.append_jsonl(PIPELINES, job)
             self.rt.say(f"  ⚙ GitLab pipeline #{job['id']}: {job['outcome']}")

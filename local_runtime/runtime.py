@@ -298,7 +298,7 @@ class Runtime:
             n += self.bus.pump()
         return n
 
-    def deploy_inference(self, model_package_arn: str | None = None) -> int:
+    def deploy_inference(self, model_package_arn: str | None = None, withdraw_if_none: bool = False) -> int:
         """The GitLab build job of the approval deploy, in-process so it reaches the embedded moto: the
         commands tools/build_pipelines.py plans for CI (the serving pipelines, around exactly the given
         version), each builder's main() run here. Exit 3 = no Approved version."""
@@ -312,7 +312,7 @@ class Runtime:
             plan = None
         from pipeline_scripts.contracts import PIPELINES
         if plan is not None:
-            commands = [argv[1:] for _, argv, _ in plan(str(self.env_file), model_package_arn, None)]
+            commands = [argv[1:] for _, argv, _ in plan(str(self.env_file), model_package_arn, None, withdraw_if_none)]
         else:
             commands = [["-m", PIPELINES["inference"].builder, "--env-file", str(self.env_file)]
                         + (["--model-package-arn", model_package_arn] if model_package_arn else [])]

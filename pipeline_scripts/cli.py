@@ -3,8 +3,8 @@
     python -m pipeline_scripts.<pipeline> [--env-file F] [--config F] [--definition-out FILE] [--no-upload]
 
 Exit codes: 0 done; 2 a user error (pipeline_scripts.errors.UserError: the message names the file, key or
-resource); 3 no Approved model version yet (inference; CI tolerates it on a first deploy). Anything else is a
-bug and keeps its traceback.
+resource); 3 no Approved model version yet (inference without --withdraw-if-none; CI tolerates it on a first
+deploy). Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -50,6 +50,10 @@ def add_model_package_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-package-description", default=None, metavar="FILE",
                         help="inference: a DescribeModelPackage response saved as JSON "
                              "(`aws sagemaker describe-model-package`), for --definition-out without AWS")
+    parser.add_argument("--withdraw-if-none", action="store_true",
+                        help="inference: with no Approved version left (the serving one was rejected), upsert a "
+                             "pipeline that refuses every batch with the reason, instead of exiting 3 and "
+                             "leaving the rejected model serving")
 
 
 def run_cli(kind: str, build: Builder, description: str, argv: list[str] | None = None) -> int:
@@ -60,7 +64,8 @@ def run_cli(kind: str, build: Builder, description: str, argv: list[str] | None 
     try:
         package_file = getattr(args, "model_package_description", None)  # (options of needs_approved_model only)
         options = BuildOptions(model_package_arn=getattr(args, "model_package_arn", None),
-                               model_package_description=Path(package_file) if package_file else None)
+                               model_package_description=Path(package_file) if package_file else None,
+                               withdraw_if_none=getattr(args, "withdraw_if_none", False))
         cfg = load_pipeline_config(kind, args.env_file, args.config, options=options)
         definition_only = bool(args.definition_out)
         sdk_adapter.load_sdk(cfg.env.region)

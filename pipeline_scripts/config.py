@@ -152,6 +152,7 @@ class BuildOptions:
 
     model_package_arn: str | None = None  # --model-package-arn
     model_package_description: Path | None = None  # --model-package-description: a saved DescribeModelPackage
+    withdraw_if_none: bool = False  # --withdraw-if-none: no Approved version -> a pipeline that refuses batches
 
 
 @dataclass(frozen=True)  # no slots: a slotted generic dataclass cannot be instantiated as PipelineConfig[...](...)

@@ -7,7 +7,9 @@ Built around an *Approved* version of the model package group (the one named by
 --model-package-arn, else the latest): its model artifact
 (model + the preprocessing fitted at training time + serving code) and the data-quality
 baseline registered with it. Re-run this script after approving a new version (the GitLab
-deploy job does, triggered by the approval event).
+deploy job does, triggered by the approval event). With no Approved version it exits 3, or, with
+--withdraw-if-none (the deploy after the serving version was rejected and none is left), upserts a
+pipeline that refuses every batch with the reason (withdrawn_pipeline).
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline_scripts import cli, errors, sdk_adapter, shipping, step_blocks
 from pipeline_scripts.config import PipelineConfig
-from pipeline_scripts.settings import INFERENCE_SETTINGS, InferenceSettings
-from pipeline_scripts.errors import ConfigError
 from pipeline_scripts.contracts import CONTRACTS, MARKERS, STEPS
+from pipeline_scripts.errors import ConfigError
 from pipeline_scripts.instances import vcpus
+from pipeline_scripts.settings import INFERENCE_SETTINGS, InferenceSettings
 from pipeline_scripts.shipping import PROCESSING
 from pipeline_scripts.step_blocks import artifact_uri, output_of, processing_input, processing_output
 
@@ -42,6 +44,7 @@ MSE_COND = STEPS["model_quality_condition"]
 BREACH_FAIL = STEPS["model_quality_breach"]
 FEEDBACK_COND = STEPS["feedback_condition"]
 QUARANTINE_FAIL = STEPS["feedback_quarantined"]
+NO_SERVING_MODEL = STEPS["no_serving_model"]
 SETTINGS_SCHEMA = INFERENCE_SETTINGS  # its YAML's JSON Schema (config.settings_schema)
 SETTINGS_CLASS = InferenceSettings  # what its YAML loads into (config.settings_class)
 InferenceConfig = PipelineConfig[InferenceSettings]
@@ -188,7 +191,6 @@ def build(cfg: InferenceConfig, session: PipelineSession) -> Pipeline:
     from sagemaker.serve.model_builder import ModelBuilder
 
     name = cfg.env.pipeline_name("inference")
-    model = approved_model(cfg, session)
     retries = step_blocks.retry_policies()
     transform = cfg.settings.transform
     input_prefix = "/".join(p.strip("/") for p in (cfg.env.bucket_prefix, cfg.env.bucket_inf_prefix, "input") if p)
@@ -198,6 +200,15 @@ def build(cfg: InferenceConfig, session: PipelineSession) -> Pipeline:
     object_key = ParameterString(name=CONTRACTS.pipeline("inference").started_by["object_parameter"],
                                  default_value=input_prefix + "/")
     mse_threshold = ParameterFloat(name="MseThreshold", default_value=cfg.mse_threshold)
+    try:
+        model = approved_model(cfg, session)
+    except errors.NoApprovedModelError:
+        if not cfg.options.withdraw_if_none:
+            raise
+        why = (f"no version of model package group '{cfg.env.model_package_group_name}' is Approved; approving one "
+               "(SageMaker Studio, or `aws sagemaker update-model-package --model-approval-status Approved`) "
+               "deploys the inference pipeline again")
+        return withdrawn_pipeline(name, object_key, mse_threshold, why, session)
     batch_uri = Join(on="", values=[f"s3://{cfg.env.bucket_name}/", object_key])
 
     create_model = ModelStep(name=CREATE_MODEL, retry_policies=step_blocks.retry_policies(job=False), step_args=ModelBuilder(
@@ -311,6 +322,19 @@ def build(cfg: InferenceConfig, session: PipelineSession) -> Pipeline:
                     steps=[create_model, preprocess, batch, data_check, *data_quality_shards, data_quality,
                            model_quality, report, verdict],
                     sagemaker_session=session)
+
+
+def withdrawn_pipeline(name: str, object_key: Any, mse_threshold: Any, why: str, session: PipelineSession) -> Pipeline:
+    """The inference pipeline while no version may serve (the serving one was rejected and none is Approved):
+    same name and parameters, so the data-arrival rule still starts it, and one FailStep, so every batch ends
+    Failed with the reason in the digest instead of being scored by the rejected model. The next approval
+    deploys the real pipeline over it."""
+    from sagemaker.core.workflow.functions import Join
+    from sagemaker.mlops.workflow import FailStep, Pipeline
+
+    refuse = FailStep(name=NO_SERVING_MODEL, error_message=Join(on="", values=[
+        f"{MARKERS['no_serving_model']}: batch ", object_key, f" was not scored: {why}"]))
+    return Pipeline(name=name, parameters=[object_key, mse_threshold], steps=[refuse], sagemaker_session=session)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline_scripts import cli, shipping, step_blocks
 from pipeline_scripts.config import PipelineConfig
-from pipeline_scripts.settings import TRAINING_HPO_SETTINGS, ParameterRange, TrainingHpoSettings
 from pipeline_scripts.contracts import STEPS
+from pipeline_scripts.settings import TRAINING_HPO_SETTINGS, ParameterRange, TrainingHpoSettings
 from pipeline_scripts.training_pipeline import build_training_pipeline, model_trainer, training_channels
 
 if TYPE_CHECKING:  # the SDK is imported where it is used (see training_pipeline.py)

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from pipeline_scripts import cli, shipping, step_blocks
 from pipeline_scripts.config import PipelineConfig
-from pipeline_scripts.settings import TRAINING_SETTINGS, Feedback, TrainingSettings
 from pipeline_scripts.contracts import STEPS
+from pipeline_scripts.settings import TRAINING_SETTINGS, Feedback, TrainingSettings
 from pipeline_scripts.shipping import PROCESSING
 from pipeline_scripts.step_blocks import artifact_uri, output_of, processing_input, processing_output
 

@@ -2,6 +2,7 @@
 
     python tools/build_pipelines.py --env-file env_files/dev_env.tfvars
     python tools/build_pipelines.py --env-file env_files/prod_env.tfvars --model-package-arn ARN
+    python tools/build_pipelines.py --env-file env_files/prod_env.tfvars --model-package-arn "" --deploy-reason withdraw
     python tools/build_pipelines.py --env-file ... --dry-run      # print the commands only
 
 The pipelines come from contracts/pipelines.json (a new pipeline needs no CI change). Each builder runs as
@@ -10,7 +11,10 @@ SageMaker SDK creates a client at import and fails without a region).
 
 A pipeline marked needs_approved_model exits 3 while no version is approved (first deploy): that
 is reported and accepted. With --model-package-arn (the approval deploy that deploy_trigger.py
-starts), only those pipelines are built, around exactly that version, and exit 3 is a failure.
+starts), only those pipelines are built, around exactly that version, and exit 3 is a failure. With
+--deploy-reason withdraw and no ARN (the deploy after the serving version was rejected and none is Approved), only
+those pipelines are built, around the latest Approved version or, with none, as a pipeline that refuses every
+batch with the reason; exit 3 cannot happen and would be a failure.
 """
 from __future__ import annotations
 
@@ -34,7 +38,8 @@ NO_APPROVED_MODEL = NoApprovedModelError.exit_code
 PACKAGE_ARN = re.compile(r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:model-package/[\S]{1,2048}$")
 
 
-def plan(env_file: str, model_package_arn: str | None, only: list[str] | None) -> list[tuple[str, list[str], bool]]:
+def plan(env_file: str, model_package_arn: str | None, only: list[str] | None,
+         withdraw_if_none: bool = False) -> list[tuple[str, list[str], bool]]:
     """[(pipeline key, argv, exit 3 accepted)] in contract order."""
     keys = list(PIPELINES)
     unknown = sorted(set(only or []) - set(keys))
@@ -42,7 +47,7 @@ def plan(env_file: str, model_package_arn: str | None, only: list[str] | None) -
         raise SystemExit(f"build_pipelines: unknown pipeline key(s) {', '.join(unknown)} (contracts/pipelines.json: {', '.join(keys)})")
     if only:
         keys = [k for k in keys if k in only]
-    if model_package_arn:
+    if model_package_arn or withdraw_if_none:
         keys = [k for k in keys if PIPELINES[k].needs_approved_model]
     steps = []
     for key in keys:
@@ -50,7 +55,9 @@ def plan(env_file: str, model_package_arn: str | None, only: list[str] | None) -
         argv = [sys.executable, "-m", contract.builder, "--env-file", env_file]
         if model_package_arn and contract.needs_approved_model:
             argv += ["--model-package-arn", model_package_arn]
-        steps.append((key, argv, contract.needs_approved_model and not model_package_arn))
+        if withdraw_if_none and contract.needs_approved_model:
+            argv += ["--withdraw-if-none"]
+        steps.append((key, argv, contract.needs_approved_model and not (model_package_arn or withdraw_if_none)))
     return steps
 
 
@@ -59,10 +66,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env-file", required=True, help="env_files/<env>_env.tfvars")
     parser.add_argument("--model-package-arn", default=None,
                         help="build only the pipelines that serve a model, around this approved version")
+    parser.add_argument("--deploy-reason", choices=("approval", "rollback", "withdraw"), default=None,
+                        help="the approval deploy's reason (.gitlab-ci.yml input deploy_reason); withdraw, with an "
+                             "empty --model-package-arn: build the pipelines that serve a model around the latest "
+                             "Approved version, or refusing every batch when none is left")
     parser.add_argument("--only", nargs="+", metavar="KEY", help="contract pipeline keys to build (default: all)")
     parser.add_argument("--dry-run", action="store_true", help="print the commands and the region, run nothing")
     args = parser.parse_args(argv)
-    if args.model_package_arn is not None and not PACKAGE_ARN.match(args.model_package_arn):
+    withdraw = args.deploy_reason == "withdraw"
+    if withdraw and args.model_package_arn:
+        parser.error("--deploy-reason withdraw deploys no particular version: --model-package-arn must be empty")
+    if args.model_package_arn == "" and not withdraw:
+        parser.error("--model-package-arn is empty: an approval or rollback deploy serves a version")
+    if args.model_package_arn and not PACKAGE_ARN.match(args.model_package_arn):
         parser.error(f"--model-package-arn {args.model_package_arn!r} is not a model package ARN "
                      "(arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>)")
     try:
@@ -73,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     child_env = dict(os.environ, AWS_DEFAULT_REGION=env.region)
     print(f"AWS_DEFAULT_REGION={env.region} (from {args.env_file})")
     failed = []
-    for key, cmd, exit3_ok in plan(args.env_file, args.model_package_arn, args.only):
+    for key, cmd, exit3_ok in plan(args.env_file, args.model_package_arn or None, args.only, withdraw):
         print(f"$ {shlex.join(cmd[1:])}", flush=True)
         if args.dry_run:
             continue

@@ -7,7 +7,8 @@ Environment: GITLAB_API_URL, GITLAB_PROJECT_ID, GITLAB_TRIGGER_TOKEN_SECRET_ARN 
 Manager secret or SSM SecureString ARN; the token never sits in code, env or state),
 GITLAB_TRIGGER_REF, MODEL_PACKAGE_GROUP_NAME, DEPLOY_ENVIRONMENT, IDEMPOTENCY_TABLE.
 Approved -> deploy; Rejected of the newest version (the one serving, if it was approved) -> redeploy, which
-rebuilds the inference pipeline around the latest version still Approved (a rollback). One GitLab call per
+rebuilds the inference pipeline around the latest version still Approved (a rollback), or, with none left,
+withdraws it (deploy_reason withdraw: it then refuses every batch with the reason). One GitLab call per
 approval event, with Powertools idempotency (idempotency.py): a re-approval after a rejection deploys again.
 
 The trigger passes pipeline inputs (.gitlab-ci.yml spec:inputs; trigger API `inputs`, GitLab 18.1+), not
@@ -152,12 +153,13 @@ def rollback_target(group, arn, version):
 def _deploy(data):
     """One GitLab trigger call per approval event (see idempotency.py for the duplicate semantics)."""
     token = read_trigger_token(os.environ["GITLAB_TRIGGER_TOKEN_SECRET_ARN"])
-    deploy_arn = data.get("deploy_arn") or data["arn"]  # a rollback deploys the previous Approved version
+    # a rollback deploys the previous Approved version; a withdrawal none ("": the build serves nothing)
+    deploy_arn = data["deploy_arn"] if "deploy_arn" in data else data["arn"]
     # the names and options of .gitlab-ci.yml's spec:inputs (GitLab refuses an input it does not declare)
     inputs = {
         "deploy_environment": os.environ.get("DEPLOY_ENVIRONMENT", ""),
         "model_package_arn": deploy_arn,
-        "deploy_reason": "rollback" if data["status"] == "Rejected" else "approval",
+        "deploy_reason": "withdraw" if data.get("withdraw") else "rollback" if data["status"] == "Rejected" else "approval",
         "triggered_by_event_id": data["event_id"],
     }
     try:
@@ -190,11 +192,13 @@ def lambda_handler(event, context):
             logger.info("Rejected %s is older than the serving version: nothing to redeploy", approval["arn"])
             return {"status": "ignored", "model_package_arn": approval["arn"]}
         if previous is None:
-            # Nothing to roll back to: the inference pipeline keeps its model until a version is approved.
-            logger.error("Rejected %s served and no version of %s is Approved any more: no rollback possible; "
-                         "approve a version to redeploy", approval["arn"], approval["group"])
-            return {"status": "no_approved_version", "model_package_arn": approval["arn"]}
-        approval = dict(approval, deploy_arn=previous)
+            # Nothing to roll back to: the deploy withdraws the inference pipeline (it then refuses every batch
+            # with the reason) rather than let the rejected model go on scoring.
+            logger.error("Rejected %s served and no version of %s is Approved any more: withdrawing the inference "
+                         "pipeline until a version is approved", approval["arn"], approval["group"])
+            approval = dict(approval, deploy_arn="", withdraw=True)
+        else:
+            approval = dict(approval, deploy_arn=previous)
     if approval["status"] not in ("Approved", "Rejected"):
         logger.info("Ignoring %s (%s)", approval["arn"], approval["status"])
         return {"status": "ignored", "model_package_arn": approval["arn"]}

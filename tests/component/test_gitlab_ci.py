@@ -123,9 +123,12 @@ def test_test_job_runs_make_test(ci):
     assert job["variables"]["REQUIRE_CHECKOV"] == "1"
 
 
-def _build_commands(script_line):
-    """The builder commands a build job's tools/build_pipelines.py line runs (its --dry-run plan)."""
-    args = shlex.split(script_line.replace("${TF_ENV}", "dev").replace("$MODEL_PACKAGE_ARN", PACKAGE))
+def _build_commands(script_line, package=None, reason="approval"):
+    """The builder commands a build job's tools/build_pipelines.py line runs (its --dry-run plan), with the
+    trigger's inputs as the job's variables."""
+    package = PACKAGE if package is None else package
+    args = shlex.split(script_line.replace("${TF_ENV}", "dev").replace("$MODEL_PACKAGE_ARN", package)
+                       .replace("$DEPLOY_REASON", reason))
     assert args[:2] == ["python", "tools/build_pipelines.py"], script_line
     out = subprocess.run([sys.executable, str(ROOT / "tools" / "build_pipelines.py"), *args[2:], "--dry-run"],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
@@ -170,8 +173,16 @@ def test_approval_trigger_runs_only_the_approved_environment_with_that_arn(ci):
         assert served and all(f"-m {PIPELINES[k].builder} --env-file env_files/dev_env.tfvars --model-package-arn {PACKAGE}" in printed
                               for k in served)
         assert not any(f"-m {p.builder} " in printed for k, p in PIPELINES.items() if k not in served)
-    # a trigger without an ARN runs nothing; no deploy-model job runs in push or MR pipelines
+    # a trigger without an ARN runs nothing, unless it is a withdrawal (the only version rejected): then that
+    # environment's deploy-model job rebuilds the serving pipelines to refuse batches; none runs in push or MR pipelines
     assert not [n for n, j in jobs.items() if _when(j, dict(MAIN, CI_PIPELINE_SOURCE="trigger", DEPLOY_ENVIRONMENT="dev")) != "never"]
+    for env in ENVS:
+        withdrawal = dict(MAIN, CI_PIPELINE_SOURCE="trigger", DEPLOY_ENVIRONMENT=env, DEPLOY_REASON="withdraw")
+        assert sorted(n for n, j in jobs.items() if _when(j, withdrawal) != "never") == [f"deploy-model:{env}"]
+    (line,) = [l for l in jobs["deploy-model:dev"]["script"] if "build_pipelines.py" in l]
+    printed = _build_commands(line, package="", reason="withdraw")
+    assert all(f"-m {PIPELINES[k].builder} --env-file env_files/dev_env.tfvars --withdraw-if-none" in printed
+               for k in served)
     for env in ENVS:
         assert _when(jobs[f"deploy-model:{env}"], MAIN) == "never" and _when(jobs[f"deploy-model:{env}"], MR) == "never"
 

@@ -344,6 +344,27 @@ def test_inference_without_approved_model_stops_with_clear_message(account, caps
     assert "no Approved model version" in err and cfg.env.model_package_group_name in err
 
 
+def test_without_an_approved_model_withdraw_if_none_upserts_a_pipeline_that_refuses_every_batch(account, built):
+    """The deploy after the serving version was rejected and none is left: the same name and parameters as the
+    real pipeline (the data-arrival rule still starts it), one FailStep naming the batch and the reason, and a
+    request the service accepts."""
+    from pipeline_scripts.contracts import CONTRACTS, MARKERS, STEPS
+    from tools import sagemaker_api_check
+    cfg = load_pipeline_config("inference")
+    deploy.ensure_model_package_group(cfg)
+    assert inference_pipeline.main(["--no-upload", "--withdraw-if-none"]) == 0
+    described = boto3.client("sagemaker").describe_pipeline(PipelineName=cfg.env.pipeline_name("inference"))
+    withdrawn = json.loads(described["PipelineDefinition"])
+    assert withdrawn["Parameters"] == built["inference"]["Parameters"]
+    (step,) = withdrawn["Steps"]
+    assert (step["Name"], step["Type"]) == (STEPS["no_serving_model"], "Fail")
+    message = step["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
+    parameter = CONTRACTS.pipeline("inference").started_by["object_parameter"]
+    assert message[0] == f"{MARKERS['no_serving_model']}: batch " and message[1] == {"Get": f"Parameters.{parameter}"}
+    assert f"no version of model package group '{cfg.env.model_package_group_name}' is Approved" in message[2]
+    assert sagemaker_api_check.check_definition(withdrawn) == []
+
+
 # --- upsert, recreate, upload, import --------------------------------------------------------------
 
 def test_upsert_then_describe(account):

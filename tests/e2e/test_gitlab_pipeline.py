@@ -55,22 +55,26 @@ def test_requests_are_named_as_botocore_names_them():
 
 
 def test_the_pipelines_run_as_gitlab_runs_them(tmp_path):
-    """Default-branch (dev promoted), approval trigger, merge-request and destroy pipelines: every job passes.
-    The merge-request jobs get no AWS role; the deploy trigger Lambda's inputs create the trigger pipeline."""
+    """Default-branch (dev promoted), approval trigger, withdrawal, merge-request and destroy pipelines: every job
+    passes. The merge-request jobs get no AWS role; the deploy trigger Lambda's inputs create the trigger
+    pipelines; rejecting the only version withdraws the inference pipeline."""
     _needs_tools()
     run = runner.Runner(tmp_path / "run", promote=("dev",), log=lambda *a: None)
     (tmp_path / "run").mkdir()
-    assert run.run(["default", "trigger", "mr", "destroy"]) == 0, json.loads((tmp_path / "run" / "summary.json").read_text())["failed"]
+    assert run.run(["default", "trigger", "withdraw", "mr", "destroy"]) == 0, json.loads((tmp_path / "run" / "summary.json").read_text())["failed"]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     done = {(j["pipeline"], j["job"]): j["status"] for j in summary["jobs"]}
     for job in ("lambda-package", "validate", "plan:dev", "plan:prod", "apply:dev", "build-pipelines:dev"):
         assert done[("default", job)] == "passed", job
     assert done[("default", "apply:staging")] == "not played" and done[("default", "build-pipelines:staging")] == "not played"
-    assert done[("trigger", "deploy-model:dev")] == "passed"
+    assert done[("trigger", "deploy-model:dev")] == "passed" and done[("withdraw", "deploy-model:dev")] == "passed"
     assert {j for p, j in done if p == "mr"} == {"test", "lambda-package", "validate"}
     assert done[("destroy-dev", "destroy:dev")] == "passed"
-    (trigger,) = summary["triggered"]
+    trigger, withdrawal = summary["triggered"]
     assert trigger["inputs"]["deploy_environment"] == "dev" and not trigger["variables"]
+    assert (withdrawal["inputs"]["deploy_reason"], withdrawal["inputs"]["model_package_arn"]) == ("withdraw", "")
+    log = (tmp_path / "run" / "logs" / "withdraw-deploy-model-dev.log").read_text()
+    assert "--withdraw-if-none" in log and "upserted arn:aws:sagemaker:" in log
     # the build jobs assumed the deploy role through OIDC and upserted the pipelines through it
     calls = json.loads((tmp_path / "run" / "calls.json").read_text())
     built = {c["operation"] for c in calls if c["job"] == "default/build-pipelines:dev"}

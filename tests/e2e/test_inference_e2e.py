@@ -234,3 +234,35 @@ def test_a_data_arrival_starts_one_execution_bound_to_that_object(deployed):
     assert rec["Parameters"][param] == f"{base}/input/batch-f.csv"
     assert rec["PipelineExecutionStatus"] == "Succeeded", rec.get("FailureReason")
     assert outcome(rec, STEPS["model_quality_condition"]) == "True"
+
+
+def test_rejecting_the_only_serving_version_withdraws_inference_until_a_version_is_approved(deployed):
+    """Through the whole chain (rule -> deploy trigger -> GitLab deploy): with no version Approved any more, the
+    inference pipeline is withdrawn, so the next batch is not scored by the rejected model; it ends Failed
+    with the reason, and one digest says so. Approving again deploys the real pipeline. (Last in this module:
+    it restores the approval it takes away.)"""
+    from pipeline_scripts.contracts import MARKERS, STEPS
+    rt, tmp = deployed
+    v = rt.tf.vars
+    (package,) = rt.list_packages(rt.tf.model_package_group_name)
+    arn = package["ModelPackageArn"]
+    deploys = len(rt.workspace.read_jsonl("gitlab/pipelines.jsonl"))
+    try:
+        rt.approve(arn, approve=False, comment="bad model")
+        rt.pump()
+        (job,) = rt.workspace.read_jsonl("gitlab/pipelines.jsonl")[deploys:]
+        assert job["inputs"]["deploy_reason"] == "withdraw" and job["exit_code"] == 0, job
+        sent_before = len(rt.notifications.received)
+        rec = score(rt, tmp / "data", "batch-w.csv")
+        assert rec["PipelineExecutionStatus"] == "Failed" and rec["StepOrder"] == [STEPS["no_serving_model"]]
+        reason = rec["Steps"][STEPS["no_serving_model"]]["FailureReason"]
+        key = f"{v['bucket_prefix']}/{v['bucket_inf_prefix']}/input/batch-w.csv"
+        assert reason.startswith(f"{MARKERS['no_serving_model']}: batch {key} was not scored: no version of model "
+                                 f"package group '{rt.tf.model_package_group_name}' is Approved; approving one")
+        digests = [n for n in rt.notifications.received[sent_before:] if "FAILED" in (n["subject"] or "")]
+        assert len(digests) == 1 and f"Failed step: {STEPS['no_serving_model']}: {reason}" in digests[0]["message"]
+    finally:
+        rt.approve(arn, comment="approved again")
+        rt.pump()
+    rec = score(rt, tmp / "data", "batch-x.csv")  # the real pipeline is back
+    assert rec["PipelineExecutionStatus"] == "Succeeded", rec.get("FailureReason")

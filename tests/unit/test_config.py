@@ -111,18 +111,23 @@ INVALID_SCHEDULES = ["cron(99 99 * * ? *)", "rate(0 minutes)", "rate(1 hours)", 
                      "rate(1.5 hours)", "cron()"]
 
 
-@pytest.mark.parametrize("expression", VALID_SCHEDULES)
-def test_eventbridge_schedule_expressions_are_accepted(tmp_path, expression):
-    path = _write_tfvars(tmp_path, replace={"pipeline_schedules": f'{{ inference = "{expression}" }}'})
-    assert load_env(path).pipeline_schedules == {"inference": expression}
+def test_the_schedule_rule_accepts_eventbridges_examples_and_refuses_what_it_rules_out():
+    """The rule itself (contracts/tfvars_rules.json), on every example; variables.tf applies it (next test)."""
+    import json
+    from pipeline_scripts.config import PROJECT_ROOT
+    rule = re.compile(json.loads((PROJECT_ROOT / "contracts" / "tfvars_rules.json").read_text())
+                      ["patterns"]["schedule_expression"])
+    assert [e for e in VALID_SCHEDULES if not rule.fullmatch(e)] == []
+    assert [e for e in INVALID_SCHEDULES if rule.fullmatch(e)] == []
 
 
-@pytest.mark.parametrize("expression", INVALID_SCHEDULES)
-def test_schedules_eventbridge_would_refuse_are_refused_by_name(tmp_path, expression):
-    path = _write_tfvars(tmp_path, replace={"pipeline_schedules": f'{{ training = "{expression}" }}'})
+def test_variables_tf_applies_the_schedule_rule_and_names_the_refused_value(tmp_path):
+    good = _write_tfvars(tmp_path, replace={"pipeline_schedules": '{ inference = "cron(0 18 ? * MON-FRI *)" }'})
+    assert load_env(good).pipeline_schedules == {"inference": "cron(0 18 ? * MON-FRI *)"}
+    bad = _write_tfvars(tmp_path, replace={"pipeline_schedules": '{ training = "cron(99 99 * * ? *)" }'})
     with pytest.raises(ConfigError) as err:
-        load_env(path)
-    assert "must be EventBridge schedule expressions" in str(err.value) and f"not {expression}" in str(err.value)
+        load_env(bad)
+    assert "must be EventBridge schedule expressions" in str(err.value) and "not cron(99 99 * * ? *)" in str(err.value)
 
 
 def test_an_empty_recipient_list_is_refused(tmp_path):

@@ -367,7 +367,7 @@ class _GitLab(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):  # noqa: N802 (http.server API)
         length = int(self.headers["Content-Length"])
-        _GitLab.calls.append((self.path, dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))))
+        _GitLab.calls.append((self.path, dict(urllib.parse.parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))))
         self.send_response(_GitLab.status)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
@@ -479,12 +479,16 @@ def test_reapproval_after_rejection_deploys_again_and_rejecting_the_serving_vers
     assert [f["inputs[model_package_arn]"] for _, f in gitlab.calls] == [v2, v1, v2]
 
 
-def test_rejecting_the_last_approved_version_cannot_roll_back(gitlab, caplog):
+def test_rejecting_the_last_approved_version_withdraws_the_inference_pipeline(gitlab, caplog):
+    """Nothing to roll back to: one deploy with deploy_reason withdraw and no model, so the build replaces the
+    inference pipeline by one that refuses batches (the rejected model must not go on scoring)."""
     (v1,) = _register("abalone-models", [(4.5, "Rejected")])
     with caplog.at_level(logging.ERROR):
         result = deploy_trigger.lambda_handler(_package_event(v1, "Rejected", "e9"), Ctx())
-    assert result["status"] == "no_approved_version" and "no rollback possible" in caplog.text
-    assert gitlab.calls == []
+    assert (result["status"], result["reason"], result["model_package_arn"]) == ("triggered", "withdraw", "")
+    assert "withdrawing the inference pipeline until a version is approved" in caplog.text
+    ((_, form),) = gitlab.calls
+    assert form["inputs[deploy_reason]"] == "withdraw" and form["inputs[model_package_arn]"] == ""
 
 
 def test_foreign_or_pending_packages_do_not_deploy(gitlab):

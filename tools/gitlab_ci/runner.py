@@ -1,11 +1,13 @@
 """Run .gitlab-ci.yml offline, job by job, as GitLab runs it: `make ci` (python -m tools.gitlab_ci).
 
-Four pipelines, each as GitLab would create it:
+Five pipelines, each as GitLab would create it:
   default   a push to the protected default branch: every job its rules select, the manual gates played in
             order (apply:dev, then staging and prod), against a local AWS and GitLab;
   trigger   the approval deploy: a model version is approved, the deploy trigger Lambda's handler
             (code/lambda_function/deploy_trigger.py) calls the GitLab trigger API, and the pipeline that call
             creates runs with its inputs;
+  withdraw  that version, the only one, is rejected: the Lambda triggers a withdrawal (deploy_reason withdraw)
+            and the pipeline rebuilds inference as a pipeline that refuses every batch;
   mr        a merge request from an unprotected branch: no protected variables, no AWS role;
   destroy   "Run pipeline" on the default branch with destroy_environment=<env>, for each environment.
 
@@ -116,6 +118,8 @@ class Runner:
         self.results: list[dict] = []
         self.job_ids: dict[str, str] = {}
         self._next_job_id = 5000
+        self.approved: dict[str, str] = {}  # environment -> the version approve_and_trigger approved
+        self.trigger_secrets: dict[str, str] = {}  # environment -> the trigger token's secret ARN
 
     # ------------------------------------------------------------------ setup
     def snapshot(self) -> None:
@@ -285,6 +289,11 @@ class Runner:
         if listed.returncode != 0:
             raise PipelineFailed(f"{name}: gitlab-ci-local refused the pipeline:\n{listed.stdout[-2000:]}{listed.stderr[-2000:]}")
         jobs = [j for j in json.loads(listed.stdout[listed.stdout.index("["):]) if j["when"] != "never"]
+        if not jobs:
+            # GitLab creates no pipeline whose rules select no job: the API answers 400 "No stages / jobs for
+            # this pipeline" (and a trigger call fails), so an empty pipeline is a failure here, not a pass
+            raise PipelineFailed(f"{name}: no job's rules select this pipeline ({kind}, ref {ref}, inputs "
+                                 f"{json.dumps(inputs)}): GitLab would refuse to create it")
         self.log(f"\n== pipeline {name} ({kind}, ref {ref}{', protected' if protected else ''}"
                  f"{', inputs ' + json.dumps(inputs) if inputs else ''}): {', '.join(j['name'] for j in jobs)}")
         results, not_run = [], set()
@@ -353,15 +362,17 @@ class Runner:
         return result
 
     # ------------------------------------------------------------------ the approval deploy
+    def _admin(self, service: str):
+        import boto3
+        return boto3.client(service, endpoint_url=self.aws.endpoint, region_name=REGION, aws_access_key_id="admin",
+                            aws_secret_access_key="admin")
+
     def approve_and_trigger(self, env: str = "dev") -> dict:
         """Register and approve a model version, run the deploy trigger Lambda's handler with the environment
         Terraform gives it (GitLab settings pointed at the local GitLab), and return the pipeline it created."""
-        import boto3
         from pipeline_scripts.config import load_env
         cfg = load_env(str(ROOT / "env_files" / f"{env}_env.tfvars"))
-        creds = dict(endpoint_url=self.aws.endpoint, region_name=REGION, aws_access_key_id="admin",
-                     aws_secret_access_key="admin")
-        sm = boto3.client("sagemaker", **creds)
+        sm = self._admin("sagemaker")
         group = cfg.model_package_group_name
         try:
             sm.create_model_package_group(ModelPackageGroupName=group)
@@ -378,32 +389,50 @@ class Runner:
                 "Statistics": dict(baseline, S3Uri=cfg.s3_uri("baseline", "statistics.json")),
                 "Constraints": dict(baseline, S3Uri=cfg.s3_uri("baseline", "constraints.json"))}})["ModelPackageArn"]
         sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
-        secret = boto3.client("secretsmanager", **creds).create_secret(
-            Name=f"gitlab-trigger-{env}", SecretString=json.dumps({"token": self.gitlab.trigger_token}))["ARN"]
-        table = next(t for t in boto3.client("dynamodb", **creds).list_tables()["TableNames"] if "idempotency" in t and env in t)
+        self.approved[env] = arn
+        return self._deploy_trigger(env, group, arn, "Approved")
+
+    def reject_and_trigger(self, env: str = "dev") -> dict:
+        """Reject the version approve_and_trigger approved, the only one: the deploy trigger Lambda withdraws the
+        inference pipeline (deploy_reason withdraw); returns the pipeline it created."""
+        from pipeline_scripts.config import load_env
+        arn = self.approved.pop(env)
+        self._admin("sagemaker").update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Rejected")
+        return self._deploy_trigger(env, load_env(str(ROOT / "env_files" / f"{env}_env.tfvars")).model_package_group_name,
+                                    arn, "Rejected")
+
+    def _deploy_trigger(self, env: str, group: str, arn: str, status: str) -> dict:
+        """The deploy trigger Lambda's handler on the state change of ``arn``, in a process of its own with the
+        environment Terraform gives it; returns the GitLab pipeline it created."""
+        if env not in self.trigger_secrets:
+            self.trigger_secrets[env] = self._admin("secretsmanager").create_secret(
+                Name=f"gitlab-trigger-{env}", SecretString=json.dumps({"token": self.gitlab.trigger_token}))["ARN"]
+        secret = self.trigger_secrets[env]
+        table = next(t for t in self._admin("dynamodb").list_tables()["TableNames"] if "idempotency" in t and env in t)
         lambda_env = {"GITLAB_API_URL": self.gitlab.api_url, "GITLAB_PROJECT_ID": PROJECT_ID,
                       "GITLAB_TRIGGER_TOKEN_SECRET_ARN": secret, "GITLAB_TRIGGER_REF": "main",
                       "MODEL_PACKAGE_GROUP_NAME": group, "DEPLOY_ENVIRONMENT": env, "IDEMPOTENCY_TABLE": table,
                       "AWS_ENDPOINT_URL": self.aws.endpoint, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
                       "AWS_ACCESS_KEY_ID": "admin", "AWS_SECRET_ACCESS_KEY": "admin"}
-        event = {"version": "0", "id": f"offline-approval-{secrets.token_hex(4)}", "source": "aws.sagemaker",
+        event = {"version": "0", "id": f"offline-{status.lower()}-{secrets.token_hex(4)}", "source": "aws.sagemaker",
                  "detail-type": "SageMaker Model Package State Change", "account": ACCOUNT, "region": REGION,
                  "time": "2026-01-01T00:00:00Z", "resources": [arn],
-                 "detail": {"ModelPackageGroupName": group, "ModelPackageArn": arn, "ModelPackageVersion": 1,
-                            "ModelApprovalStatus": "Approved"}}
+                 "detail": {"ModelPackageGroupName": group, "ModelPackageArn": arn,
+                            "ModelPackageVersion": int(arn.rsplit("/", 1)[-1]), "ModelApprovalStatus": status}}
         code = self.project / "code" / "lambda_function"
         script = ("import json, sys; sys.path.insert(0, sys.argv[1]); import deploy_trigger\n"
                   "class Ctx:\n    aws_request_id = 'offline'\n    function_name = 'deploy-trigger'\n"
                   "    def get_remaining_time_in_millis(self): return 60000\n"
                   "print(json.dumps(deploy_trigger.lambda_handler(json.loads(sys.argv[2]), Ctx())))")
+        triggered_before = len(self.gitlab.triggered)
         proc = subprocess.run([sys.executable, "-c", script, str(code), json.dumps(event)], capture_output=True,
                               text=True, env={**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **lambda_env},
                               timeout=120)
         if proc.returncode != 0:
             raise PipelineFailed(f"deploy trigger Lambda failed:\n{proc.stdout[-2000:]}{proc.stderr[-3000:]}")
-        if not self.gitlab.triggered:
+        if len(self.gitlab.triggered) == triggered_before:
             raise PipelineFailed(f"deploy trigger Lambda created no pipeline: {proc.stdout}")
-        self.log(f"\n  approval of {arn} -> deploy trigger Lambda -> GitLab pipeline #{self.gitlab.triggered[-1]['id']}")
+        self.log(f"\n  {status} {arn} -> deploy trigger Lambda -> GitLab pipeline #{self.gitlab.triggered[-1]['id']}")
         return self.gitlab.triggered[-1]
 
     # ------------------------------------------------------------------ all of it
@@ -419,13 +448,16 @@ class Runner:
                 elif name == "trigger":
                     triggered = self.approve_and_trigger("dev")
                     self.run_pipeline("trigger", "trigger", triggered["ref"], triggered["inputs"])
+                elif name == "withdraw":
+                    triggered = self.reject_and_trigger("dev")
+                    self.run_pipeline("withdraw", "trigger", triggered["ref"], triggered["inputs"])
                 elif name == "mr":
                     self.run_pipeline("mr", "merge_request_event", FEATURE_BRANCH)
                 elif name == "destroy":
                     for env in reversed(self.promote):
                         self.run_pipeline(f"destroy-{env}", "web", "main", {"destroy_environment": env})
                 else:
-                    raise SystemExit(f"unknown pipeline {name!r} (default, trigger, mr, destroy)")
+                    raise SystemExit(f"unknown pipeline {name!r} (default, trigger, withdraw, mr, destroy)")
             # moto does not evaluate IAM: every call the deploy roles made is checked against the policy bootstrap/
             # gave them (a condition the request cannot show reads as denied, the stricter reading)
             self.iam_denied = self.denied_calls()
@@ -467,7 +499,7 @@ def _gcl_build_dir(project: Path, job: str) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pipelines", default="default,trigger,mr,destroy",
+    parser.add_argument("--pipelines", default="default,trigger,withdraw,mr,destroy",
                         help="which pipelines, in order (default: default,trigger,mr,destroy)")
     parser.add_argument("--with-test", action="store_true", help="also run the test job (make test, minutes)")
     parser.add_argument("--promote", default=",".join(ENVIRONMENTS),
