@@ -1055,7 +1055,18 @@ def _missing_key_denied(http_response, parsed, model, context, **_):
     parsed.setdefault("ResponseMetadata", {})["HTTPStatusCode"] = 403
 
 
-_HANDLERS = (("before-parameter-build", _check_call, "sm-local-iam-check"),
+def _check_constraints(params, model, **kwargs):
+    """before-parameter-build: inside an acting_as() block (a Lambda handler), the request is first checked
+    against the service's own constraints, as the runtime's own clients are (service_constraints.py): the
+    Lambdas use their own boto3 sessions, which the runtime's clients do not cover."""
+    if getattr(_state, "principal", None) is None:
+        return
+    from .service_constraints import check_request
+    check_request(params, model, **kwargs)
+
+
+_HANDLERS = (("before-parameter-build", _check_constraints, "sm-local-service-constraints"),
+             ("before-parameter-build", _check_call, "sm-local-iam-check"),
              ("before-call", _answer_denied, "sm-local-iam-answer"),
              ("after-call.s3", _missing_key_denied, "sm-local-iam-s3-404"))
 

@@ -6,7 +6,8 @@ botocore's client validates required members, types and minimums only, and moto 
 without this a 20 MB ApprovalDescription (SageMaker: at most 1,024 characters) or an S3 ARN given as a model
 package ARN would pass offline and fail in the cloud. The runtime's clients run every request through
 :func:`install` (a ``before-parameter-build`` handler) and answer a violation as AWS does, with a
-``ValidationException`` whose message counts and names each one; tools/sagemaker_api_check.py applies the
+``ValidationException`` whose message counts and names each one; the Lambdas' calls get the same check while
+they run (iam.py's handlers, installed in every botocore session); tools/sagemaker_api_check.py applies the
 same checks to the requests a pipeline definition's steps make.
 
 A pattern must match the whole value (``fullmatch``, Java's ``String.matches``). Smithy's ``pattern`` trait says
@@ -74,7 +75,7 @@ def _walk(value: Any, shape: Shape, path: str, skip: frozenset[str], out: list[s
             out.append(f"{path}: {value} is above the maximum {meta['max']}")
 
 
-def _check_request(params: dict, model: Any, **_: Any) -> None:
+def check_request(params: dict, model: Any, **_: Any) -> None:
     """before-parameter-build handler: refuse the request as the service would, before it is sent."""
     if model.input_shape is None:
         return
@@ -88,5 +89,5 @@ def _check_request(params: dict, model: Any, **_: Any) -> None:
 def install(client: Any) -> Any:
     """Check every request of ``client`` against its service's constraints; returns the client."""
     # first among the handlers of every operation: the service checks a request before anything else sees it
-    client.meta.events.register_first("before-parameter-build.*.*", _check_request)
+    client.meta.events.register_first("before-parameter-build.*.*", check_request)
     return client

@@ -293,6 +293,19 @@ def test_a_denied_call_fails_as_aws_answers_it_and_calls_outside_are_not_checked
     ddb.put_item(TableName="t", Item={"k": {"S": "a"}})  # outside acting_as: the caller's own, unchecked
 
 
+def test_a_lambdas_request_the_service_would_refuse_is_refused_before_its_policy_is_checked(aws):
+    """Inside a handler (acting_as), the service's own input constraints hold for the Lambda's own boto3 clients
+    too: a TableName (a name or an ARN) over DynamoDB's 1,024 characters is a ValidationException, whatever the
+    policy allows."""
+    principal = _principal({"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"})
+    with iam.acting_as(principal), iam.recorded() as calls, pytest.raises(ClientError) as refused:
+        ddb = boto3.client("dynamodb", region_name="us-east-1")  # made in the handler, as the Lambdas make theirs
+        ddb.get_item(TableName="t" * 1025, Key={"k": {"S": "a"}})
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert "GetItem.TableName: 1025 characters, at most 1024 allowed" in refused.value.response["Error"]["Message"]
+    assert calls == []  # refused as malformed, before any authorization
+
+
 def test_a_missing_object_is_403_without_s3_list_bucket(aws):
     """S3 API Reference, GetObject "Permissions" (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html):
     "If you don't have the s3:ListBucket permission, Amazon S3 returns an HTTP status code 403 Access Denied error"
