@@ -17,7 +17,9 @@ from pathlib import Path
 from pipeline_scripts.contracts import MARKERS, PIPELINES, STEPS
 
 from .config import find_root
+from .gitlab import PIPELINES as GITLAB_PIPELINES
 from .runtime import Runtime
+from .workspace import as_typed
 
 
 class Story:
@@ -219,11 +221,11 @@ def _show_and_approve(rt, desc, comment) -> list[dict]:
     """Approve like Studio (UpdateModelPackage), process the events; returns the deploys it caused."""
     from .views import format_version
     print("  " + format_version(rt, desc))
-    before = len(rt.workspace.read_jsonl("gitlab/pipelines.jsonl"))
+    before = len(rt.workspace.read_jsonl(GITLAB_PIPELINES))
     new = rt.approve(desc["ModelPackageArn"], approve=True, comment=comment)
     print(f"  -> {new['ModelPackageArn']} {new['ModelApprovalStatus']}")
     rt.pump()
-    return rt.workspace.read_jsonl("gitlab/pipelines.jsonl")[before:]
+    return rt.workspace.read_jsonl(GITLAB_PIPELINES)[before:]
 
 
 def _deployed(rt, deploys, desc) -> bool:
@@ -319,6 +321,5 @@ def _print_summary(s, out):
     for c in failed:
         print(f"  FAILED: {c['expectation']} — {c['detail']}")
     print(f"  summary: {out / 'summary.json'}")
-    workspace = Path(s["workspace"])
-    shown = workspace.relative_to(Path.cwd()) if workspace.is_relative_to(Path.cwd()) else workspace
+    shown = as_typed(Path(s["workspace"]))
     print(f"  explore it: make studio WORKSPACE={shown}   (or: .venv/bin/sm-local --workspace {shown} executions)")

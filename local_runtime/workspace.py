@@ -26,9 +26,15 @@ def demo_workspace_hint(root: Path) -> str:
     demo = (Path(DEMO_OUTPUT) / "workspace").resolve()
     if demo == Path(root).resolve() or not any((demo / "executions").glob("*.json")):
         return ""
-    relative = demo.relative_to(Path.cwd()) if demo.is_relative_to(Path.cwd()) else demo
-    return (f"; `make demo` wrote its workspace to {relative}: add --workspace {relative} "
-            f"(or `make studio WORKSPACE={relative}`)")
+    shown = as_typed(demo)
+    return (f"; `make demo` wrote its workspace to {shown}: add --workspace {shown} "
+            f"(or `make studio WORKSPACE={shown}`)")
+
+
+def as_typed(path: Path) -> Path:
+    """``path`` as a user would type it from here: relative to the working directory when it lies below it."""
+    path = Path(path).resolve()
+    return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

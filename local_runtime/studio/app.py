@@ -22,6 +22,7 @@ from steplib.report import BASE_CSS
 
 from .. import views
 from ..errors import NotFoundError, UsageError
+from ..gitlab import PIPELINES as GITLAB_PIPELINES
 from ..workspace import Workspace, demo_workspace_hint
 
 DEFAULT_PORT = 8642  # documented in the README and `sm-local studio --help`
@@ -109,7 +110,7 @@ def create_app(workspace=None, env_file="env_files/dev_env.tfvars", repo_root=No
         with runtime() as rt:
             pipelines = views.pipeline_overview(rt)
             versions = views.version_rows(rt)
-            deploys = rt.workspace.read_jsonl("gitlab/pipelines.jsonl")[-5:][::-1]
+            deploys = rt.workspace.read_jsonl(GITLAB_PIPELINES)[-5:][::-1]
         executions = [views.execution_row(ws(), r) for r in ws().list_executions()][::-1]
         return render_template("index.html", pipelines=pipelines, executions=executions, versions=versions,
                                deploys=deploys, notifications=len(ws().read_jsonl("outbox/notifications.jsonl")),
@@ -170,7 +171,7 @@ def create_app(workspace=None, env_file="env_files/dev_env.tfvars", repo_root=No
             f"{'approved' if action == 'approve' else 'rejected'} in sm-local studio"
         out = io.StringIO()
         with runtime(capture=out) as rt:
-            before = len(rt.workspace.read_jsonl("gitlab/pipelines.jsonl"))
+            before = len(rt.workspace.read_jsonl(GITLAB_PIPELINES))
             try:
                 desc = rt.approve(arn, approve=action == "approve", comment=comment)
             except ClientError as exc:  # SageMaker refused the user's ARN or comment (later calls are ours)
@@ -178,7 +179,7 @@ def create_app(workspace=None, env_file="env_files/dev_env.tfvars", repo_root=No
                 missing = "not found" in message or "does not exist" in message  # its words for an unknown ARN
                 abort(404 if missing else 400, message)
             rt.pump()  # the rules, Lambdas and deploy this change causes, as in the cloud
-            deploys = rt.workspace.read_jsonl("gitlab/pipelines.jsonl")[before:]
+            deploys = rt.workspace.read_jsonl(GITLAB_PIPELINES)[before:]
             version = views.version_rows(rt, only=arn)
         return render_template("decision.html", desc=desc, version=version[0] if version else None,
                                deploys=deploys, log=out.getvalue())
@@ -188,10 +189,9 @@ def create_app(workspace=None, env_file="env_files/dev_env.tfvars", repo_root=No
 
 def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, workspace=None, env_file="env_files/dev_env.tfvars") -> int:
     app = create_app(workspace=workspace, env_file=env_file, bind_host=host)
-    root = Workspace(workspace).root
-    hint = demo_workspace_hint(root) if not root.joinpath("executions").is_dir() or not any(
-        root.joinpath("executions").glob("*.json")) else ""
-    print(f"sm-local studio on http://{host}:{port}/  (workspace {root}{hint}; Ctrl-C stops)", flush=True)
+    ws = Workspace(workspace)
+    hint = "" if ws.list_executions() else demo_workspace_hint(ws.root)
+    print(f"sm-local studio on http://{host}:{port}/  (workspace {ws.root}{hint}; Ctrl-C stops)", flush=True)
     # Werkzeug's server, threaded=False: one request at a time (the embedded moto is process-wide).
     app.run(host=host, port=port, threaded=False, use_reloader=False)
     return 0

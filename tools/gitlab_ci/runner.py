@@ -160,11 +160,8 @@ class Runner:
         and SageMaker execution roles the tfvars name (the SDK checks at build time that the role exists and
         trusts sagemaker.amazonaws.com), then `terraform apply` of bootstrap/ per environment with that
         environment's tfvars: the GitLab OIDC provider and the deploy role, its trust and its policy."""
-        import boto3
         from pipeline_scripts.config import load_env
-        admin = dict(endpoint_url=self.aws.endpoint, region_name=REGION, aws_access_key_id="admin",
-                     aws_secret_access_key="admin")
-        s3, iam = boto3.client("s3", **admin), boto3.client("iam", **admin)
+        s3, iam = self._admin("s3"), self._admin("iam")
         sagemaker_trust = {"Version": "2012-10-17", "Statement": [{
             "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
         self.role_arns, self.policies = {}, {}
@@ -208,10 +205,8 @@ class Runner:
     def denied_calls(self) -> list[dict]:
         """The calls the deploy roles made that their policies (as bootstrap/ wrote them) do not allow. A KMS
         call carries its key's tags (aws:ResourceTag conditions), read from the account as IAM reads them."""
-        import boto3
         from tools.gitlab_ci.iam_policy_check import denied_calls
-        kms = boto3.client("kms", endpoint_url=self.aws.endpoint, region_name=REGION, aws_access_key_id="admin",
-                           aws_secret_access_key="admin")
+        kms = self._admin("kms")
         tags: dict[str, dict] = {}
 
         def key_tags(key_id: str) -> dict:
@@ -363,6 +358,7 @@ class Runner:
 
     # ------------------------------------------------------------------ the approval deploy
     def _admin(self, service: str):
+        """A client of the local AWS with the account's admin credentials (not a deploy role)."""
         import boto3
         return boto3.client(service, endpoint_url=self.aws.endpoint, region_name=REGION, aws_access_key_id="admin",
                             aws_secret_access_key="admin")
