@@ -244,7 +244,7 @@ def _deploy_text(deploys) -> str:
 
 
 def _violations(rt, rec):
-    from .views import inference_artifacts
+    from .views import inference_artifacts, prediction_drift
     s = inference_artifacts(rt, rec)["summary"]
     return None if s is None else s.get("violation_count")
 
@@ -281,7 +281,7 @@ def _check_outputs(rt, story, recs, data_dir):
 
 
 def _summary(rt, story, reports, wall):
-    from .views import inference_artifacts
+    from .views import inference_artifacts, prediction_drift
     execs = []
     for r in rt.workspace.list_executions():
         e = {k: r.get(k) for k in ("PipelineExecutionId", "PipelineName", "PipelineExecutionStatus", "FailureReason",
@@ -292,6 +292,8 @@ def _summary(rt, story, reports, wall):
             art = inference_artifacts(rt, r)
             e["data_quality"] = art["summary"]
             e["model_quality"] = art["model_quality"]
+            drift = prediction_drift(rt, r)  # None: the version has no prediction baseline
+            e["prediction_drift"] = None if drift is None else {"violations": drift["violations"]}
         execs.append(e)
     versions = []
     for d in rt.list_packages():
@@ -309,6 +311,8 @@ def _print_summary(s, out):
     for e in s["executions"]:
         dq = e.get("data_quality") or {}
         extra = f" violations={dq.get('violation_count')}" if dq else ""
+        if e.get("prediction_drift") is not None:
+            extra += f" prediction-drift={len(e['prediction_drift']['violations'])}"
         print(f"  {e['PipelineName']:<26} {e['PipelineExecutionId']} {e['PipelineExecutionStatus']:<9} "
               f"{e.get('DurationSeconds') or 0:6.1f}s{extra} {(e.get('FailureReason') or '')[:80]}")
     for v in s["model_versions"]:

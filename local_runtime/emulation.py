@@ -4,6 +4,10 @@
   would deny succeeds there. Deny statements on s3:PutObject are evaluated here for PutObject, CopyObject and
   CreateMultipartUpload (every upload path: user uploads, job outputs, SDK uploads from pipeline scripts).
 - StartPipelineExecution idempotency on ClientRequestToken (moto starts a new execution every time).
+- UpdateModelPackage changes only what the request names (moto 5.2 sets CustomerMetadataProperties,
+  ApprovalDescription and ModelApprovalStatus to the request's, None when absent: approving a version erased its metadata, such as
+  the prediction baseline the inference pipeline reads). CustomerMetadataProperties given are added or
+  replaced key by key; the API's CustomerMetadataPropertiesToRemove is how keys go.
 
 Patches apply to the in-process moto only; with AWS_ENDPOINT_URL (a moto_server) they are not active.
 """
@@ -207,6 +211,20 @@ class Patches:
                 return out
             return wrapper
 
+        def update_model_package(original):
+            def wrapper(self, model_package_arn, model_approval_status, approval_description,
+                        customer_metadata_properties, customer_metadata_properties_to_remove, *args, **kwargs):
+                package = self.model_packages.get(self.model_package_name_mapping.get(model_package_arn,
+                                                                                      model_package_arn))
+                kept = dict(package.customer_metadata_properties or {}) if package is not None else {}
+                kept.update(customer_metadata_properties or {})
+                description = approval_description if approval_description is not None else (
+                    package.approval_description if package is not None else None)
+                status = model_approval_status or (package.model_approval_status if package is not None else None)
+                return original(self, model_package_arn, status, description, kept or None,
+                                customer_metadata_properties_to_remove, *args, **kwargs)
+            return wrapper
+
         policies = self.bucket_policies
 
         def create_bucket(original):
@@ -258,6 +276,7 @@ class Patches:
         self._wrap(S3Backend, "create_multipart_upload", create_multipart_upload)
         self._wrap(S3Backend, "copy_object", copy_object)
         self._wrap(SageMakerModelBackend, "start_pipeline_execution", start_pipeline_execution)
+        self._wrap(SageMakerModelBackend, "update_model_package", update_model_package)
         self._attach_existing()
         return self
 

@@ -93,16 +93,16 @@ def scoring_model(rt, rec: dict) -> dict | None:
     return None
 
 
-def prediction_column(rt) -> str | None:
-    """The data set schema's target ([tool.sm-local] dataset_schema): in the data checked after scoring, its
-    column holds the prediction."""
-    schema = rt.config.dataset_schema
-    if schema is None:
+def prediction_drift(rt, rec: dict) -> dict | None:
+    """The prediction-drift check's results and the version's prediction baseline; None when the execution
+    has no such step (the version has no prediction baseline)."""
+    from pipeline_scripts.contracts import STEPS
+    step = STEPS["prediction_drift_check"]
+    if step not in rec.get("Steps", {}):
         return None
-    try:
-        return json.loads(schema.read_text()).get("target")
-    except (OSError, json.JSONDecodeError):
-        return None
+    return {"current_statistics": step_output_file(rt, rec, step, "statistics.json"),
+            "violations": (step_output_file(rt, rec, step, "summary.json") or {}).get("violations", []),
+            "baseline_statistics": step_input_file(rt, rec, step, "statistics", "statistics.json")}
 
 
 def mse_trend(rt, rec: dict, limit: int = 10) -> list[dict]:
@@ -140,7 +140,7 @@ def write_inference_report(rt, rec: dict, path: Path) -> Path:
     write_report(str(path), title=f"Batch inference {rec['PipelineName']} {rec['PipelineExecutionId']}",
                  baseline_statistics=art["baseline_statistics"], current_statistics=art["statistics"],
                  violations=viol, model_quality=art["model_quality"], steps=report_steps(rec),
-                 generated_at=rec.get("EndTime"), model=scoring_model(rt, rec), prediction_column=prediction_column(rt),
+                 generated_at=rec.get("EndTime"), model=scoring_model(rt, rec), prediction_drift=prediction_drift(rt, rec),
                  log_links=logs, mse_trend=mse_trend(rt, rec))
     return path
 

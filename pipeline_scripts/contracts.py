@@ -35,6 +35,7 @@ class Contracts:
     pipelines: Mapping[str, PipelineContract]
     steps: Mapping[str, str]
     markers: Mapping[str, str]
+    prediction_baseline: Mapping[str, str]  # statistics|constraints -> the model package's CustomerMetadataProperties key
 
     def step(self, role: str) -> str:
         try:
@@ -66,10 +67,12 @@ def load(path: Path = CONTRACTS_FILE) -> Contracts:
     if taken:
         raise ValueError(f"{path}: pipeline key(s) or alias(es) {', '.join(taken)} name more than one pipeline")
     return Contracts(pipelines=MappingProxyType(pipelines), steps=MappingProxyType(dict(raw["steps"])),
-                     markers=MappingProxyType(dict(raw["markers"])))
+                     markers=MappingProxyType(dict(raw["markers"])),
+                     prediction_baseline=MappingProxyType(dict(raw["model_package_group"]["prediction_baseline"])))
 
 
 CONTRACTS = load()
 STEPS = CONTRACTS.steps
 MARKERS = CONTRACTS.markers
 PIPELINES = CONTRACTS.pipelines
+PREDICTION_BASELINE = CONTRACTS.prediction_baseline

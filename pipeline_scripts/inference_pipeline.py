@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline_scripts import cli, errors, sdk_adapter, shipping, step_blocks
 from pipeline_scripts.config import PipelineConfig
-from pipeline_scripts.contracts import CONTRACTS, MARKERS, STEPS
+from pipeline_scripts.contracts import CONTRACTS, MARKERS, PREDICTION_BASELINE, STEPS
 from pipeline_scripts.errors import ConfigError
 from pipeline_scripts.instances import vcpus
 from pipeline_scripts.settings import INFERENCE_SETTINGS, InferenceSettings
@@ -37,6 +37,7 @@ TRANSFORM = STEPS["batch_transform"]
 DATA_CHECK_PREP = STEPS["data_check_preprocess"]
 DATA_QUALITY = STEPS["data_quality_check"]
 DATA_QUALITY_SHARDS = STEPS["data_quality_check_shards"]
+PREDICTION_DRIFT = STEPS["prediction_drift_check"]
 GROUND_TRUTH_COND = STEPS["ground_truth_condition"]
 MODEL_QUALITY = STEPS["model_quality"]
 REPORT = STEPS["report"]
@@ -60,6 +61,9 @@ class ApprovedModel:
     environment: dict[str, str]
     baseline_statistics: str
     baseline_constraints: str
+    # the model-output baseline (evaluate.py); None for versions registered before this template wrote one
+    prediction_statistics: str | None = None
+    prediction_constraints: str | None = None
 
 
 def approved_model(cfg: PipelineConfig, session: PipelineSession) -> ApprovedModel:
@@ -119,10 +123,13 @@ def _from_description(package: dict[str, Any], source: str) -> ApprovedModel:
         raise errors.PipelineBuildError(
             f"model package {arn} has no data-quality drift-check baselines (statistics and constraints); "
             "register versions with the training pipeline of this template")
+    metadata = package.get("CustomerMetadataProperties") or {}
     return ApprovedModel(arn=arn, image=image, model_data_url=model_data_url,
                          environment=dict(container.get("Environment", {})),
                          baseline_statistics=baselines["Statistics"]["S3Uri"],
-                         baseline_constraints=baselines["Constraints"]["S3Uri"])
+                         baseline_constraints=baselines["Constraints"]["S3Uri"],
+                         prediction_statistics=metadata.get(PREDICTION_BASELINE["statistics"]),
+                         prediction_constraints=metadata.get(PREDICTION_BASELINE["constraints"]))
 
 
 def data_quality_uri(cfg: PipelineConfig, name: str) -> Any:
@@ -168,6 +175,31 @@ def _data_quality_steps(cfg: InferenceConfig, session: PipelineSession, name: st
         outputs=[processing_output("data_quality", f"{PROCESSING}/output", destination)],
         arguments=["check"],
     ))]
+
+
+def _prediction_drift_step(cfg: InferenceConfig, session: PipelineSession, name: str, data_check: ProcessingStep,
+                           model: ApprovedModel) -> ProcessingStep | None:
+    """Model-output drift: the batch's predictions against the version's baseline of its own predictions on
+    held-out rows (not against the training labels: predictions are narrower and have no sign contract).
+    Our engine in both data-quality settings: Model Monitor's data-quality job takes one data set."""
+    from sagemaker.mlops.workflow import ProcessingStep
+
+    if not (model.prediction_statistics and model.prediction_constraints):
+        print(f"WARNING: model package {model.arn} has no prediction baseline (CustomerMetadataProperties "
+              f"{PREDICTION_BASELINE['statistics']}/{PREDICTION_BASELINE['constraints']}, registered by this "
+              "template's training pipelines): the inference pipeline checks no prediction drift")
+        return None
+    return ProcessingStep(name=PREDICTION_DRIFT, retry_policies=step_blocks.retry_policies(),
+                          step_args=step_blocks.processor(cfg, session, f"{name}-prediction-drift").run(
+        code=shipping.script("data_quality.py"),
+        inputs=[processing_input("prediction_check", output_of(data_check, "prediction_check"),
+                                 f"{PROCESSING}/input/data_check"),
+                processing_input("baseline_statistics", model.prediction_statistics, f"{PROCESSING}/baseline/statistics"),
+                processing_input("baseline_constraints", model.prediction_constraints,
+                                 f"{PROCESSING}/baseline/constraints")],
+        outputs=[processing_output("prediction_drift", f"{PROCESSING}/output", artifact_uri(cfg, name, "prediction-drift"))],
+        arguments=["check"],
+    ))
 
 
 def breach_message(mse: Any, threshold: Any, object_key: Any) -> Any:
@@ -256,7 +288,7 @@ def build(cfg: InferenceConfig, session: PipelineSession) -> Pipeline:
                 # the schema travels inside the model (one route, see scripts/steplib/schema.py)
                 processing_input("model", model.model_data_url, f"{PROCESSING}/model")],
         outputs=[processing_output(out, f"{PROCESSING}/output/{out}", artifact_uri(cfg, name, out))
-                 for out in ("data_check", "model_quality", "ground_truth")]
+                 for out in ("data_check", "prediction_check", "model_quality", "ground_truth")]
         # labelled batches that pass the schema land where the HPO pipeline looks for them, one folder per
         # execution; those that do not are kept aside for a person, outside anything training reads
         + [processing_output("feedback", f"{PROCESSING}/output/feedback",
@@ -267,6 +299,7 @@ def build(cfg: InferenceConfig, session: PipelineSession) -> Pipeline:
     ))
 
     *data_quality_shards, data_quality = _data_quality_steps(cfg, session, name, data_check, model)
+    prediction_drift = _prediction_drift_step(cfg, session, name, data_check, model)
 
     quality = PropertyFile(name="ModelQualityReport", output_name="model_quality", path="model_quality.json")
     model_quality = ProcessingStep(name=MODEL_QUALITY, property_files=[quality], retry_policies=retries,
@@ -289,7 +322,11 @@ def build(cfg: InferenceConfig, session: PipelineSession) -> Pipeline:
                 processing_input("model_quality", output_of(model_quality, "model_quality"),
                                  f"{PROCESSING}/input/model_quality"),
                 processing_input("ground_truth", output_of(data_check, "ground_truth"),
-                                 f"{PROCESSING}/input/ground_truth")],
+                                 f"{PROCESSING}/input/ground_truth"),
+                *([processing_input("prediction_drift", output_of(prediction_drift, "prediction_drift"),
+                                    f"{PROCESSING}/input/prediction_drift"),
+                   processing_input("prediction_baseline", model.prediction_statistics,
+                                    f"{PROCESSING}/input/prediction_baseline")] if prediction_drift else [])],
         outputs=[processing_output("report", f"{PROCESSING}/output/report", data_quality_uri(cfg, name))],
         arguments=["--title", Join(on=" ", values=["Batch inference", ExecutionVariables.PIPELINE_NAME,
                                                    ExecutionVariables.PIPELINE_EXECUTION_ID]),
@@ -320,7 +357,7 @@ def build(cfg: InferenceConfig, session: PipelineSession) -> Pipeline:
 
     return Pipeline(name=name, parameters=[object_key, mse_threshold],
                     steps=[create_model, preprocess, batch, data_check, *data_quality_shards, data_quality,
-                           model_quality, report, verdict],
+                           *([prediction_drift] if prediction_drift else []), model_quality, report, verdict],
                     sagemaker_session=session)
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from pipeline_scripts import cli, shipping, step_blocks
 from pipeline_scripts.config import PipelineConfig
-from pipeline_scripts.contracts import STEPS
+from pipeline_scripts.contracts import PREDICTION_BASELINE, STEPS
 from pipeline_scripts.settings import TRAINING_SETTINGS, Feedback, TrainingSettings
 from pipeline_scripts.shipping import PROCESSING
 from pipeline_scripts.step_blocks import artifact_uri, output_of, processing_input, processing_output
@@ -141,9 +141,7 @@ def _baseline_steps(cfg: TrainingConfig, session: PipelineSession, pipeline_name
                 baseline_dataset=output_of(pre, "baseline"), dataset_format=DatasetFormat.csv(header=True),
                 output_s3_uri=destination),
             check_job_config=step_blocks.check_job_config(cfg, session, "data_quality_baseline"))]
-    # the drift sensitivity the YAML sets goes into constraints.json, which every later check reads
-    drift = [a for key, value in cfg.settings.data_quality.drift.items()
-             for a in (f"--{key.replace('_', '-')}", str(value))]
+    drift = _drift_arguments(cfg)
     if cfg.settings.processing.instances("data_quality_baseline") > 1:
         return step_blocks.sharded_data_quality(
             cfg, session, f"{pipeline_name}-dq-baseline", "data_quality_baseline", BASELINE_SHARDS, BASELINE,
@@ -158,6 +156,12 @@ def _baseline_steps(cfg: TrainingConfig, session: PipelineSession, pipeline_name
         arguments=["baseline", *drift],
     )
     return [ProcessingStep(name=BASELINE, step_args=args, retry_policies=step_blocks.retry_policies())]
+
+
+def _drift_arguments(cfg: TrainingConfig) -> list[str]:
+    """The drift sensitivity the YAML sets, as the data-quality script's options: it goes into the
+    constraints.json of both baselines (features, predictions), which every later check reads."""
+    return [a for key, value in cfg.settings.data_quality.drift.items() for a in (f"--{key.replace('_', '-')}", str(value))]
 
 
 def _baseline_files(cfg: TrainingConfig, baseline: Any) -> tuple[Any, Any]:
@@ -216,7 +220,8 @@ def build_training_pipeline(cfg: PipelineConfig[_S], session: PipelineSession, n
     evaluate = ProcessingStep(name=EVALUATE, property_files=[evaluation], retry_policies=retries,
                               step_args=step_blocks.processor(cfg, session, f"{name}-evaluate", "evaluation").run(
         code=shipping.script("evaluate.py"),
-        arguments=["--mse-threshold", mse_threshold.to_string()],  # checked against the target's variance
+        # the threshold is checked against the target's variance; the drift options shape the prediction baseline
+        arguments=["--mse-threshold", mse_threshold.to_string(), *_drift_arguments(cfg)],
         inputs=[processing_input("model", model_data, f"{PROCESSING}/model"),
                 processing_input("test", output_of(pre, "test"), f"{PROCESSING}/test")],
         outputs=[processing_output("evaluation", f"{PROCESSING}/evaluation", artifact_uri(cfg, name, "evaluation"))],
@@ -241,7 +246,12 @@ def build_training_pipeline(cfg: PipelineConfig[_S], session: PipelineSession, n
         transform_instances=_listed(registration.transform_instances),
         approval_status=approval_status, model_metrics=metrics, drift_check_baselines=drift_baselines,
         description=registration.description,
-        customer_metadata_properties={"approver": registration.approver, "pipeline": name},
+        customer_metadata_properties={
+            "approver": registration.approver, "pipeline": name,
+            # the model-output baseline evaluate.py writes; the inference pipeline's prediction-drift check reads it
+            **{PREDICTION_BASELINE[kind]: Join(on="/", values=[output_of(evaluate, "evaluation"),
+                                                                 f"prediction-baseline/{kind}.json"])
+               for kind in ("statistics", "constraints")}},
     ))
     test_mse = JsonGet(step_name=evaluate.name, property_file=evaluation, json_path="regression_metrics.mse.value")
     fail = FailStep(name=FAIL, error_message=Join(on=" ", values=[

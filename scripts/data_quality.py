@@ -10,7 +10,7 @@ import sys
 
 from steplib.dataquality.cli import main
 from steplib.dataquality.drift import drift_distance, sketch_points  # noqa: F401  (the engine's API, for tests and benches)
-from steplib.dataquality.engine import merge_partials, run_baseline, run_check  # noqa: F401
+from steplib.dataquality.engine import merge_partials, run_baseline, run_check, run_values_baseline  # noqa: F401
 from steplib.dataquality.kll import KLL, RANK_ERROR  # noqa: F401
 from steplib.dataquality.kll import K as KLL_K  # noqa: F401
 from steplib.dataquality.source import DataQualityError  # noqa: F401

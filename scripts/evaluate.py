@@ -5,6 +5,11 @@ Inputs : /opt/ml/processing/model/model.tar.gz (model.joblib inside), /opt/ml/pr
 Output : /opt/ml/processing/evaluation/evaluation.json =
          {"regression_metrics": {"mse"|"rmse"|"mae"|"r2": {"value": x, "standard_deviation": s}}}
          standard_deviation is the bootstrap standard error of the metric (200 resamples, fixed seed).
+         /opt/ml/processing/evaluation/prediction-baseline/{statistics,constraints}.json: the model-output
+         baseline, the data-quality profile of the model's predictions on the test split (column
+         "prediction"), registered with the version; inference compares each batch's predictions with it.
+         Held-out rows, not the train split: predictions on rows the model was fitted to copy the labels'
+         shape (a zero-inflated target's spike at zero), which predictions on new rows never have.
 
 --mse-threshold (the pipeline's MseThreshold, the gate after this step) is checked against the variance of the
 test split's target, which is the MSE of always predicting its mean. A threshold above 100x that variance lets
@@ -25,6 +30,8 @@ import numpy as np
 from steplib import InputError, Parser, container_path, run_main
 from steplib.archive import extract
 from steplib.csvio import read_numeric
+from steplib.dataquality.cli import add_drift_arguments, drift_settings
+from steplib.dataquality.engine import run_values_baseline
 from steplib.metrics import regression_metrics
 
 
@@ -37,6 +44,7 @@ def read_test(path):
     return data[:, 1:], data[:, 0]
 
 
+PREDICTION_BASELINE, PREDICTION_COLUMN = "prediction-baseline", "prediction"  # read by the inference pipeline
 THRESHOLD_RANGE = (0.001, 100.0)  # x the target's variance (see above)
 
 
@@ -65,6 +73,7 @@ def main(argv=None):
     p.add_argument("--test-path", default="/opt/ml/processing/test/test.csv")
     p.add_argument("--output-dir", default="/opt/ml/processing/evaluation")
     p.add_argument("--mse-threshold", type=float, default=None, help="the pipeline's MseThreshold (checked)")
+    add_drift_arguments(p)  # the feature baseline's drift sensitivity, for the prediction baseline too
     args = p.parse_args(argv)
     archive, test_path = container_path(args.model_path), container_path(args.test_path)
     if os.path.isdir(test_path):
@@ -78,9 +87,15 @@ def main(argv=None):
     expected = getattr(model, "n_features_in_", x.shape[1])
     if x.shape[1] != expected:
         raise InputError(f"{test_path}: {x.shape[1]} feature columns, the model expects {expected}")
-    report = {"regression_metrics": regression_metrics(y, np.asarray(model.predict(x), dtype=float))}
+    predictions = np.asarray(model.predict(x), dtype=float)
+    if not np.all(np.isfinite(predictions)):
+        raise InputError(f"{test_path}: the model made non-finite predictions for {int((~np.isfinite(predictions)).sum())} "
+                         "test row(s)")
+    report = {"regression_metrics": regression_metrics(y, predictions)}
     out = container_path(args.output_dir)
     os.makedirs(out, exist_ok=True)
+    run_values_baseline(PREDICTION_COLUMN, predictions, os.path.join(out, PREDICTION_BASELINE), drift_settings(args),
+                        where=f"predictions on {test_path}")
     with open(os.path.join(out, "evaluation.json"), "w") as f:
         json.dump(report, f, indent=2)
     print(f"test rows={len(y)} " + " ".join(f"{k}={v['value']:.4f}" for k, v in report["regression_metrics"].items()))

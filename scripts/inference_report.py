@@ -6,7 +6,9 @@ breach or a quarantined batch), so every run that got that far has a report, bre
 Inputs : /opt/ml/processing/input/data_quality/ (statistics.json, constraint_violations.json[, summary.json]),
          /opt/ml/processing/input/baseline/ (the approved model's baseline statistics.json),
          /opt/ml/processing/input/model_quality/model_quality.json,
-         /opt/ml/processing/input/ground_truth/ground_truth.json (the batch and its labels).
+         /opt/ml/processing/input/ground_truth/ground_truth.json (the batch and its labels),
+         /opt/ml/processing/input/prediction_drift/ + prediction_baseline/ (the prediction-drift check's results and
+         the version's prediction baseline; absent when the version has none).
 Output : /opt/ml/processing/output/report/report.html (uploaded into the data-quality results folder).
 The renderer is the one the offline runtime uses (steplib.report).
 """
@@ -64,6 +66,13 @@ def main(argv=None):
     baseline = read_json(os.path.join(inp, "baseline"), "statistics.json")
     model_quality = read_json(os.path.join(inp, "model_quality"), "model_quality.json")
     ground_truth = read_json(os.path.join(inp, "ground_truth"), "ground_truth.json")
+    prediction_drift = None  # no channel: the version has no prediction baseline, nothing was checked
+    if os.path.isdir(os.path.join(inp, "prediction_drift")):
+        prediction_drift = {"current_statistics": read_json(os.path.join(inp, "prediction_drift"), "statistics.json"),
+                            "violations": (read_json(os.path.join(inp, "prediction_drift"), "summary.json") or {})
+                            .get("violations", []),
+                            "baseline_statistics": read_json(os.path.join(inp, "prediction_baseline"),
+                                                             "statistics.json", required=False)}
     listed = (summary or {}).get("violations")
     if listed is None:
         listed = (violations or {}).get("violations", [])
@@ -74,7 +83,7 @@ def main(argv=None):
     out = container_path(args.output_dir)
     path = write_report(os.path.join(out, "report.html"), title=title, baseline_statistics=baseline,
                         current_statistics=statistics, violations=listed, model_quality=model_quality,
-                        steps=(), generated_at=args.generated_at or None)
+                        prediction_drift=prediction_drift, steps=(), generated_at=args.generated_at or None)
     print(f"wrote {path}: {len(listed)} violation(s), model quality "
           f"{model_quality.get('threshold')}")
 

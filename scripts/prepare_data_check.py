@@ -13,7 +13,9 @@ Inputs : /opt/ml/processing/input/batch/ (the batch objects, as the inference pr
          /opt/ml/processing/input/predictions/<batch file>/part-<k>-of-<n>.csv.out (one prediction per line: the
          transform's output of the inference preprocessing's parts of each batch file, part order = row order),
          /opt/ml/processing/input/inference/ground-truth/ (labels), /opt/ml/processing/model/model.tar.gz (dataset_schema.json of the model: the one route).
-Outputs: data_check/data_check.csv (header: schema order, prediction in the target's place),
+Outputs: data_check/data_check.csv (header: the schema's feature columns in order: what the data-quality check
+         compares with the feature baseline), prediction_check/predictions.csv (header "prediction": what the
+         prediction-drift check compares with the model-output baseline),
          model_quality/ground_truth.json (always) + model_quality_input.csv (prediction,ground_truth; when the
          labels are usable), ground_truth/ground_truth.json (the same status, the pipeline's property file),
          feedback/<name> (features + label, headerless training format; only a labelled batch that passes
@@ -237,8 +239,12 @@ def main(argv=None):
         return [value if n == target else next(values) for n in names]
 
     out = container_path(args.output_dir)
-    write(os.path.join(out, "data_check", "data_check.csv"), names,
-          [with_target(f, v) for b in batches for f, v in zip(b["rows"], b["preds"])])
+    # features and predictions apart: a model's outputs are not labels, and checking them against the
+    # training labels' baseline flagged clean batches (narrower, sign-free predictions of a zero-inflated target)
+    write(os.path.join(out, "data_check", "data_check.csv"), typed_schema.feature_names,
+          [f for b in batches for f in b["rows"]])
+    write(os.path.join(out, "prediction_check", "predictions.csv"), ["prediction"],
+          [[v] for b in batches for v in b["preds"]])
 
     pairs, notes, quarantined, reasons = [], [], [], {}
     labelled = []

@@ -5,8 +5,8 @@ Inputs : /opt/ml/processing/input/data/ (headerless CSVs, schema column order, t
          --feedback-dir (HPO retraining): labelled inference batches in the same convention
          /opt/ml/processing/input/schema/dataset_schema.json
 Outputs: /opt/ml/processing/output/{train/train.csv, validation/validation.csv, test/test.csv}
-         (headerless: target first, then transformed features), baseline/baseline.csv (raw train split with
-         header), preprocessor/{preprocessor.joblib, dataset_schema.json, preprocessing.json}.
+         (headerless: target first, then transformed features), baseline/baseline.csv (raw train split's
+         feature columns, with header), preprocessor/{preprocessor.joblib, dataset_schema.json, preprocessing.json}.
 
 Sharding (processing.instance_counts.training_preprocess > 1): the shard step (role training_preprocess_shards)
 runs this script with --partial on every instance over its ShardedByS3Key share of the data files: it validates
@@ -22,7 +22,14 @@ Cleaning, each step counted in the log and in preprocessing.json (nothing is dro
   * missing feature values stay missing here and are imputed by the preprocessing fitted on the train split:
     the median for numeric columns, a "__missing__" category for categorical ones (schema policy "impute");
   * a value too large for the fitted standardization (its square overflows) is refused, naming file, line,
-    column and value, and every transformed value is checked finite before it is written.
+    column and value, and every transformed value is checked finite before it is written;
+  * a target with one value only (a wrong label column, a placeholder) is refused, naming the files and the value.
+
+The training data is strict: a bad row is an error naming file, line, column and value. Feedback batches are
+checked as strictly, one by one, but a batch that fails (unknown category, a value outside the schema's
+min/max, non-finite, unreadable, wrong column count, an invalid manifest) is skipped with a log line naming it
+and why, and the run continues: one bad batch must not block every retraining while it sits in the window.
+The skipped batches are listed in preprocessing.json ("feedback").
 """
 
 import json
@@ -38,7 +45,7 @@ from sklearn.model_selection import train_test_split
 from steplib import InputError, Parser, container_path, list_files, run_main
 from steplib.csvio import read_table
 from steplib.features import (build_preprocessor, check_finite, check_magnitudes, feature_frame, frame_of,
-                              where)
+                              shown, where)
 from steplib.paths import current_host
 from steplib.schema import load_schema
 
@@ -123,11 +130,12 @@ def read_parts(parts_dir, schema):
     return pd.concat(frames, ignore_index=True)
 
 
-def feedback_files(directory, window):
+def feedback_files(directory, window, skipped=None):
     """The bounded, de-duplicated feedback window: the newest `window` labelled batches written by the
     inference pipeline (<execution>/manifest.json + data/<batch name>). A batch name scored again (labels
     corrected, batch re-uploaded) counts once, with its newest labels; identical content under two names
-    counts once. Folders without a manifest are not feedback of this template: listed, never read."""
+    counts once. Folders without a manifest are not feedback of this template: listed, never read. A folder
+    whose manifest is invalid is skipped (appended to `skipped` as {"file", "reason"}), never fatal."""
     if not os.path.isdir(directory):
         raise InputError(f"{directory}: feedback directory does not exist")
     entries, ignored = [], []
@@ -139,13 +147,12 @@ def feedback_files(directory, window):
         try:
             with open(manifest) as f:
                 doc = json.load(f)
-            for batch in doc["batches"]:
-                path = os.path.join(directory, execution, "data", batch["batch"])
-                if not os.path.isfile(path):
-                    raise InputError(f"{manifest}: batch {batch['batch']!r} has no file {path}")
-                entries.append((doc["created"], execution, batch["batch"], batch["sha256"], path))
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise InputError(f"{manifest}: invalid feedback manifest ({type(exc).__name__}: {exc})") from None
+            found = [(str(doc["created"]), execution, str(b["batch"]), str(b["sha256"]),
+                      os.path.join(directory, execution, "data", str(b["batch"]))) for b in doc["batches"]]
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+            skip(skipped, manifest, f"{manifest}: invalid feedback manifest ({type(exc).__name__}: {exc})")
+            continue
+        entries.extend(found)  # a batch whose file is missing is skipped when it is read (read_feedback)
     if ignored:
         print(f"feedback: ignored {len(ignored)} folder(s) without manifest.json: {', '.join(ignored[:10])}")
     chosen, names, digests = [], set(), set()
@@ -161,6 +168,28 @@ def feedback_files(directory, window):
         chosen.append(path)
     print(f"feedback: {len(chosen)} batch(es) in the window: {', '.join(chosen)}")
     return sorted(chosen)
+
+
+def skip(skipped, path, reason):
+    named = reason if reason.startswith(path) else f"{path}: {reason}"  # the reader's errors name the file already
+    print(f"feedback: SKIPPED {named} (training continues without this batch)")
+    if skipped is not None:
+        skipped.append({"file": path, "reason": reason})
+
+
+def read_feedback(paths, schema, skipped):
+    """The feedback batches that pass the training data's checks (the reader's, and the magnitude check that
+    would otherwise fail the whole run later); each one that does not is skipped, with its reason."""
+    frames = []
+    for path in paths:
+        try:
+            frame = read_file(path, schema)
+            check_magnitudes(frame, schema, [c for c in schema.columns if c.is_numeric])
+        except (InputError, OSError) as exc:  # OSError: unreadable, or the manifest names a missing file
+            skip(skipped, path, str(exc))
+            continue
+        frames.append(frame)
+    return frames
 
 
 def main(argv=None):
@@ -196,18 +225,25 @@ def main(argv=None):
         return
     df = read_parts(container_path(args.parts_dir), schema) if args.parts_dir else \
         read_inputs(list_files(input_dir), schema)
+    feedback_report = None
     if args.feedback_dir:
-        feedback = feedback_files(container_path(args.feedback_dir), args.feedback_window)
-        if feedback:
-            df = pd.concat([df, read_inputs(feedback, schema)], ignore_index=True)
-    preprocess(df, schema, schema_path, out, args)
+        skipped = []
+        feedback = feedback_files(container_path(args.feedback_dir), args.feedback_window, skipped)
+        frames = read_feedback(feedback, schema, skipped)
+        df = pd.concat([df, *frames], ignore_index=True)
+        feedback_report = {"batches_used": len(frames), "batches_skipped": len(skipped), "skipped": skipped}
+        print(f"feedback: {len(frames)} batch(es) used, {len(skipped)} skipped"
+              + (f" (reasons above): {', '.join(s['file'] for s in skipped)}" if skipped else ""))
+    preprocess(df, schema, schema_path, out, args, feedback_report)
 
 
-def preprocess(df, schema, schema_path, out, args):
+def preprocess(df, schema, schema_path, out, args, feedback_report=None):
     """Clean, split, fit on the train split, write the splits, the baseline and the fitted preprocessing."""
     names, target = schema.names, schema.target
     missing = {n: int(v) for n, v in df[names].isna().sum().items()}
     report = {"rows_read": len(df), "missing_values": {k: v for k, v in missing.items() if v}}
+    if feedback_report is not None:
+        report["feedback"] = feedback_report
 
     no_target = df[target].isna()
     if no_target.any():
@@ -225,6 +261,11 @@ def preprocess(df, schema, schema_path, out, args):
         if name != target:
             print(f"missing values in column '{name}': {n} (imputed by the preprocessing fitted on the train split)")
     check_magnitudes(df, schema, [c for c in schema.columns if c.is_numeric])  # the target too
+    if df[target].nunique() == 1:  # a variance of 0: nothing to learn, and no MSE gate that means anything
+        files = sorted(set(df["_file"]))
+        raise InputError(f"{', '.join(files)}: every label of the target '{target}' is {shown(df[target].iloc[0])} "
+                         f"({len(df)} rows): a constant target teaches a regressor nothing (a wrong target column, "
+                         "or a placeholder value?)")
 
     n_test = math.ceil(len(df) * args.test_ratio)
     n_val = math.ceil(len(df) * args.validation_ratio)
@@ -247,7 +288,9 @@ def preprocess(df, schema, schema_path, out, args):
         report[f"{split}_rows"] = len(frame)
     baseline = os.path.join(out, "baseline", "baseline.csv")
     os.makedirs(os.path.dirname(baseline), exist_ok=True)
-    train[names].to_csv(baseline, header=True, index=False)
+    # features only: data-quality drift is about the inputs; the model's outputs get their own baseline
+    # (the evaluation step's prediction baseline), labels their schema range
+    train[schema.feature_names].to_csv(baseline, header=True, index=False)
     # What inference needs besides the fitted transform: the train split's most frequent category per
     # column (unknown_category: most_frequent), and this report.
     report["most_frequent"] = {c.name: str(train[c.name].mode(dropna=True).iloc[0])

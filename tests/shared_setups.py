@@ -9,12 +9,14 @@ import boto3
 import yaml
 
 from pipeline_scripts import deploy, training_pipeline
+from pipeline_scripts.contracts import PREDICTION_BASELINE
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def approve_a_model(cfg) -> str:
-    """A registered, approved version as the training pipeline would leave it."""
+def approve_a_model(cfg, prediction_baseline: bool = True) -> str:
+    """A registered, approved version as the training pipeline would leave it (``prediction_baseline=False``: as
+    versions registered before the training pipelines recorded one)."""
     sm = boto3.client("sagemaker")
     deploy.ensure_model_package_group(cfg)
     source = {"ContentType": "application/json"}
@@ -28,6 +30,8 @@ def approve_a_model(cfg) -> str:
         DriftCheckBaselines={"ModelDataQuality": {
             "Statistics": {**source, "S3Uri": f"s3://{cfg.env.bucket_name}/baseline/statistics.json"},
             "Constraints": {**source, "S3Uri": f"s3://{cfg.env.bucket_name}/baseline/constraints.json"}}},
+        CustomerMetadataProperties={PREDICTION_BASELINE[kind]: f"s3://{cfg.env.bucket_name}/evaluation/prediction-baseline/{kind}.json"
+                                    for kind in ("statistics", "constraints") if prediction_baseline} or {"pipeline": "t"},
         ModelApprovalStatus="Approved")["ModelPackageArn"]
     return arn
 

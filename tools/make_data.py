@@ -10,7 +10,9 @@ import: columns are matched by name when the file has a header (else it must be 
 is checked against scripts/dataset_schema.json (errors name file, line, column and value), missing values stay
 empty cells (the preprocessing imputes them), rows without a target go to unlabelled-rows.csv, and the target
 is written where the schema puts it. The default command writes the shipped abalone-like files (fixed seed);
-provenance is recorded in <out-dir>/README.md.
+provenance is recorded in <out-dir>/README.md. import, fetch-uci and the default command record the target's
+plausible range in the schema (see `target_range`) unless it declares one: labels outside it are quarantined at
+inference, never scored nor trained on.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import math
 import sys
 import urllib.request
@@ -43,7 +46,9 @@ DEFAULT_SEED = 7
 ABALONE_SCHEMA = {"name": "abalone", "target": "rings", "columns": [
     {"name": "sex", "type": "categorical", "categories": ["M", "F", "I"]},
     *({"name": n, "type": "float"} for n in ("length", "diameter", "height", "whole_weight", "shucked_weight",
-                                             "viscera_weight", "shell_weight", "rings"))]}
+                                             "viscera_weight", "shell_weight")),
+    # target_range() of the default command's labels (1..21); tests/component/test_make_data.py checks it
+    {"name": "rings", "type": "float", "min": 0, "max": 41}]}
 
 
 class DataError(Exception):
@@ -308,6 +313,79 @@ def import_rows(rows: list[list[str]], source: str, out_dir: Path, holdout: int,
     return written
 
 
+# ---------------------------------------------------------------- the target's plausible range
+def target_range(labels, declared_min=None, declared_max=None) -> tuple:
+    """(min, max) for the target in the schema: the observed labels widened by one observed span on each side,
+    rounded outward to two significant digits of the span. Why one span: the data check quarantines labels
+    outside the range, so it must admit a real shift of the population (the span of a few thousand labels is
+    about 6 standard deviations, so the margin admits shifts of several; the demo's drift moves labels by 1.5)
+    while refusing what no population shift explains (a unit slip of x10, a sentinel like 1e6 or 1e300); a
+    wider margin would let those through for the many targets whose span is close to their values (counts,
+    ages, scores). The stricter reading at zero: when
+    no observed label is negative the range never goes below 0 (counts, ages, prices), and when none is
+    positive never above 0. A bound the schema already declares is the user's and is kept. Without spread
+    (every label the same) nothing is derived: the training preprocessing refuses a constant target anyway."""
+    low, high = min(labels), max(labels)
+    span = high - low
+    if span <= 0:
+        return declared_min, declared_max
+    step = 10.0 ** (math.floor(math.log10(span)) - 1)
+    digits = max(0, -round(math.log10(step)))
+    lo = max(low - span, 0.0) if low >= 0 else low - span
+    hi = min(high + span, 0.0) if high <= 0 else high + span
+
+    def tidy(value):  # a JSON number as a person writes it: 41, not 41.00000000001
+        value = round(value, digits)
+        return int(value) if float(value).is_integer() else value
+
+    lo, hi = tidy(math.floor(lo / step) * step), tidy(math.ceil(hi / step) * step)
+    return (lo if declared_min is None else declared_min), (hi if declared_max is None else declared_max)
+
+
+def schema_text(raw: dict) -> str:
+    """The schema file in the shipped layout: one key per line, one column per line."""
+    parts = []
+    for key, value in raw.items():
+        if key == "columns":
+            columns = ",\n".join("    " + json.dumps(c) for c in value)
+            parts.append(f'  "columns": [\n{columns}\n  ]')
+        else:
+            parts.append(f"  {json.dumps(key)}: {json.dumps(value)}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
+def record_target_range(schema_path: Path, labels: list[str]) -> str:
+    """Write target_range() of these labels (cells; "" = missing) into the schema file where it declares no
+    bound; the line to print. A label outside a declared bound is a DataError (the data would be quarantined)."""
+    schema = load_schema(schema_path)
+    raw = json.loads(Path(schema_path).read_text(encoding="utf-8"))
+    col = next(c for c in raw["columns"] if c["name"] == schema.target)
+    values = [float(v) for v in labels if v != ""]
+    if not values:
+        raise DataError(f"no labels for the target '{schema.target}'")
+    outside = [v for v in values if not schema.target_column.in_range(v)]
+    if outside:
+        raise DataError(f"{schema_path}: {len(outside)} label(s) of '{schema.target}' (first {outside[0]:g}) are "
+                        f"outside the range the schema declares, {schema.target_column.range_text()}")
+    declared = col.get("min"), col.get("max")
+    low, high = target_range(values, *declared)
+    seen = f"labels seen: {min(values):g} to {max(values):g}"
+    if (low, high) == declared:
+        if None in declared:
+            return f"{schema_path}: no range derived for the target '{schema.target}': every label is {values[0]:g}"
+        return f"{schema_path}: target '{schema.target}' range [{low}, {high}] kept as the schema declares it ({seen})"
+    col.update({k: v for k, v in (("min", low), ("max", high)) if v is not None})
+    synth.as_schema(raw)  # still a valid schema before it is written
+    Path(schema_path).write_text(schema_text(raw), encoding="utf-8")
+    return (f"{schema_path}: recorded the target '{schema.target}' range [{low}, {high}] ({seen}, one span of "
+            "margin each side; labels outside it are quarantined at inference)")
+
+
+def _labels(path: Path, index: int) -> list[str]:
+    with open(path, newline="") as f:
+        return [row[index] for row in csv.reader(f) if row]
+
+
 def fetch_uci(url: str, timeout: float = 60.0) -> str:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (fixed, documented URL)
@@ -415,6 +493,8 @@ def main(argv: list[str] | None = None) -> int:
                                 "your schema use `python -m tools.make_data synth` or `import --from FILE`")
             out = args.out_dir or ROOT / "data" / ("drift" if args.drift else "")
             written = generate(out, args.rows, args.inference_rows, args.seed, args.drift)
+            if not args.drift:  # the same rule as import, on every un-drifted label written
+                print(record_target_range(SCHEMA_PATH, _labels(out / TRAIN, -1) + _labels(out / TRUTH, 0)))
         else:
             out = args.out_dir or ROOT / "data"
             schema = load_schema(args.schema)
@@ -427,6 +507,8 @@ def main(argv: list[str] | None = None) -> int:
                 for line in table.report():
                     print(line)
                 written = import_rows(table.rows, source, out, args.holdout, args.seed, schema)
+                # from every labelled row (training and held out): the held-out batch must pass the data check
+                print(record_target_range(args.schema, [r[schema.target_index] for r in table.rows]))
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -4,7 +4,8 @@ Accepts the raw EventBridge events documented by AWS:
 - "SageMaker Model Building Pipeline Execution Status Change" (terminal status): the digest. The signal is
   in the subject, e.g. "[dev] abalone-batch-inference FAILED · drift 9/9 · MSE 6.72 > 5.5 · HPO started
   <id>". The body names the failed step with its real reason (a Fail step's message; a job's ExitMessage
-  read with DescribeProcessingJob, since the pipeline's own FailureReason is generic), the drifted columns,
+  read with DescribeProcessingJob, since the pipeline's own FailureReason is generic), the drifted features
+  and, apart from them, drift of the predictions against the version's own prediction baseline,
   model quality against its threshold, the per-step custom messages, and links to the report and the console.
   Clean runs (succeeded, no drift, no breach) are quiet unless NOTIFY_CLEAN_RUNS=true.
 - "... Execution Step Status Change": folded into the execution's digest (nothing published per step).
@@ -259,24 +260,30 @@ def build_message(event):
     raise InvalidEventError(f"unsupported detail-type {detail_type!r}")
 
 
-def _data_quality(step):
-    """(subject part, body lines) of the data-quality check step."""
+def _data_quality(step, title="Data quality", unit="features", subject="drift"):
+    """(subject part, body lines) of a data-quality check step: the features' check (drift 2/8), or, with
+    title "Prediction drift", the check of the model's predictions against the version's own baseline,
+    reported apart so that predictions never count as a drifted feature."""
     kind, job = _job(step.get("Metadata"))
     if step.get("StepStatus") != "Succeeded" or kind != "ProcessingJob":
         return None, []
     summary, problem = read_job_output(job, "summary.json")
     if summary is None or not isinstance(summary, dict) or "violation_count" not in summary:
         problem = problem or "summary.json lacks violation_count"
-        logger.error("Data-quality summary of %s unavailable: %s", job, problem)
-        return "drift ?", [f"Data quality: figures unavailable: {problem}"]
+        logger.error("%s summary of %s unavailable: %s", title, job, problem)
+        return f"{subject} ?", [f"{title}: figures unavailable: {problem}"]
     stats, _ = read_job_output(job, "statistics.json")
     features = [f.get("name") for f in (stats or {}).get("features", [])] if isinstance(stats, dict) else []
     violations = sorted(summary.get("violations") or [], key=lambda v: -(v.get("distance") or 0))
     drifted = sorted({v.get("feature_name") for v in violations})
     if not violations:
-        return None, [f"Data quality: no violation ({summary.get('row_count', 'n/a')} rows checked)."]
-    part = f"drift {len(drifted)}/{len(features)}" if features else f"{len(violations)} data-quality violations"
-    lines = [f"Data quality: {len(violations)} violation(s) in {len(drifted)} of {len(features) or '?'} columns "
+        return None, [f"{title}: no violation ({summary.get('row_count', 'n/a')} rows checked)."]
+    if unit == "features":
+        part = f"{subject} {len(drifted)}/{len(features)}" if features else f"{len(violations)} data-quality violations"
+        head = f"in {len(drifted)} of {len(features) or '?'} {unit} "
+    else:
+        part, head = subject, ""
+    lines = [f"{title}: {len(violations)} violation(s) {head}"
              f"({summary.get('row_count', 'n/a')} rows checked), largest distance first:"]
     for v in violations[:MAX_LISTED_VIOLATIONS]:
         figures = f" distance {num(v['distance'])} > {num(v.get('threshold'))}" if v.get("distance") is not None else ""
@@ -365,6 +372,12 @@ def _digest(event, detail):
     dq = by_name.get(roles.get("data_quality_check"))
     if dq:
         part, lines = _data_quality(dq)
+        attention = attention or part is not None
+        parts += [part] if part else []
+        body += lines
+    pd = by_name.get(roles.get("prediction_drift_check"))
+    if pd:
+        part, lines = _data_quality(pd, "Prediction drift", "predictions", "prediction drift")
         attention = attention or part is not None
         parts += [part] if part else []
         body += lines

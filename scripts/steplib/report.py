@@ -425,10 +425,28 @@ def _trend_section(trend, threshold):
             f'<th class="num">MSE</th><th></th></tr>{rows}</table></section>')
 
 
+def _prediction_drift_section(drift):
+    """Model-output drift: the batch's predictions against the version's baseline of its own predictions on
+    held-out rows (reported apart from the features, and not counted among them)."""
+    if drift is None:
+        return ('<section id="prediction-drift"><h2>Model output drift</h2><p class="small">Not checked: the model '
+                'version has no prediction baseline.</p></section>')
+    b = {f.get("name"): f for f in (drift.get("baseline_statistics") or {}).get("features") or []}
+    c = {f.get("name"): f for f in (drift.get("current_statistics") or {}).get("features") or []}
+    found = _violations_list(drift.get("violations"))
+    cards = "".join(_feature_card(n, b.get(n), c.get(n), [v for v in found if v.get("feature_name") == n],
+                                  _distance(b.get(n), c.get(n)), is_prediction=True) for n in list(b) or list(c))
+    listed = "".join(f"<li>{_e(v.get('constraint_check_type'))}: {_e(v.get('description'))}</li>" for v in found)
+    return (f'<section id="prediction-drift"><h2>Model output drift: predictions vs the version\'s baseline</h2>'
+            f'<p class="small">Baseline: the version\'s predictions on its held-out test split.</p>'
+            f'{f"<ul>{listed}</ul>" if listed else ""}<div class="grid">{cards}</div></section>')
+
+
 def render_report(*, title, baseline_statistics, current_statistics, violations, model_quality=None,
-                  threshold=None, steps=(), generated_at=None, model=None, prediction_column=None,
+                  threshold=None, steps=(), generated_at=None, model=None, prediction_drift=None,
                   log_links=None, mse_trend=None):
-    """Return the report as one self-contained HTML page (str)."""
+    """Return the report as one self-contained HTML page (str). ``prediction_drift``: {baseline_statistics,
+    current_statistics, violations} of the prediction-drift check, or None when the version has no baseline."""
     violations = _violations_list(violations)
     steps = list(steps or [])
     b_feats = {f.get("name"): f for f in (baseline_statistics or {}).get("features") or []}
@@ -444,21 +462,26 @@ def render_report(*, title, baseline_statistics, current_statistics, violations,
         gen = str(generated_at or "")
     failed = [s for s in steps if str(s.get("status", "")).lower() in ("failed", "error")]
     mq_rows, thr = _model_quality(model_quality, threshold)
+    prediction_violations = _violations_list((prediction_drift or {}).get("violations"))
     mq_verdict = ("passed" if thr.get("passed") else "failed") if thr and thr.get("passed") is not None else "n/a"
     cards = [
         ("Pipeline", _status_badge("Failed" if failed else ("Succeeded" if steps else "n/a"))),
         ("Rows checked", _e(_fmt((current_statistics or {}).get("dataset", {}).get("item_count")))),
         ("Data-quality violations", f'<span class="badge {"bad" if violations else "ok"}">{len(violations)}</span>'),
+        ("Prediction-drift violations", _status_badge("n/a") if prediction_drift is None else
+         f'<span class="badge {"bad" if prediction_violations else "ok"}">{len(prediction_violations)}</span>'),
         ("Model quality", _status_badge(mq_verdict)),
     ]
     cards_html = "".join(f'<div class="card"><div class="k">{_e(k)}</div><div class="v">{v}</div></div>'
                          for k, v in cards)
     distances = {n: _distance(b_feats.get(n), c_feats.get(n)) for n in names}
     names.sort(key=lambda n: (-(distances[n] if distances[n] is not None else -1), n))
-    feature_cards = "".join(_feature_card(n, b_feats.get(n), c_feats.get(n), by_feature.get(n, []), distances[n],
-                                          n == prediction_column) for n in names)
+    feature_cards = "".join(_feature_card(n, b_feats.get(n), c_feats.get(n), by_feature.get(n, []), distances[n])
+                            for n in names)
     drifted = {v.get("feature_name") for v in violations}
-    verdict = [f"{len(drifted)}/{len(names)} columns drifted" if drifted else f"no drift in {len(names)} columns"]
+    verdict = [f"{len(drifted)}/{len(names)} features drifted" if drifted else f"no drift in {len(names)} features"]
+    if prediction_violations:
+        verdict.append("predictions drifted")
     mq_value = next((v for n, v, _ in mq_rows if thr and n == thr.get("metric")), None)
     if thr and isinstance(mq_value, (int, float)):
         verdict.append(f"{thr.get('metric', 'mse').upper()} {_fmt(mq_value, 3)} {'≤' if thr.get('passed') else '>'} "
@@ -480,7 +503,7 @@ def render_report(*, title, baseline_statistics, current_statistics, violations,
             f"{_trend_section(mse_trend, (thr or {}).get('value'))}"
             f"{_violations_section(violations)}"
             f'<section><h2>Feature distributions: baseline vs current</h2>{legend}<div class="grid">{feature_cards}'
-            f"</div></section></main></body></html>\n")
+            f"</div></section>{_prediction_drift_section(prediction_drift)}</main></body></html>\n")
 
 
 def write_report(path, **kwargs):

@@ -222,6 +222,42 @@ def test_the_same_file_in_two_partials_is_an_error(tmp_path):
         dq.merge_partials(str(tmp_path / "p"))
 
 
+def _partials(tmp_path, shards):
+    """Write one baseline partial per (host, frame, schema or None) as its own instance would."""
+    for host, frame, schema in shards:
+        args = []
+        if schema is not None:
+            (tmp_path / f"{host}.schema.json").write_text(json.dumps(schema))
+            args = ["--schema", str(tmp_path / f"{host}.schema.json")]
+        (tmp_path / host / "in").mkdir(parents=True)
+        frame.to_csv(tmp_path / host / "in" / f"{host}.csv", index=False)  # each instance its own file
+        r = run_cli(tmp_path / host, "baseline", "--partial", "--input", str(tmp_path / host / "in"), *args,
+                    "--output", str(tmp_path / "p" / host))
+        assert r.returncode == 0, r.stderr
+    return str(tmp_path / "p")
+
+
+def test_partials_read_under_different_types_are_refused(tmp_path):
+    """Two instances that read a column as different declared types (different schemas) must not merge:
+    the first partial's type used to win silently."""
+    as_float = json.loads(json.dumps(SCHEMA))
+    next(c for c in as_float["columns"] if c["name"] == "count")["type"] = "float"
+    frame = generate(200, 1)
+    with pytest.raises(dq.DataQualityError, match="column count is read as Fractional.*as Integral"):
+        dq.merge_partials(_partials(tmp_path, [("algo-1", frame, SCHEMA), ("algo-2", frame, as_float)]))
+
+
+def test_partials_with_inferred_whole_and_fractional_numbers_merge_as_fractional(tmp_path):
+    """Without a schema each instance infers types from its rows; whole numbers on one and fractions on the
+    other are one Fractional column, whichever partial comes first."""
+    whole = pd.DataFrame({"v": [1, 2, 3] * 50})
+    fractional = pd.DataFrame({"v": [0.5, 1.5, 2.25] * 50})
+    for order in ((whole, fractional), (fractional, whole)):
+        folder = tmp_path / str(id(order))
+        merged = dq.merge_partials(_partials(folder, [("algo-1", order[0], None), ("algo-2", order[1], None)]))
+        assert merged.kinds["v"] == "Fractional" and merged.rows == 300
+
+
 def test_high_cardinality_text_keeps_bounded_counts(tmp_path, monkeypatch):
     import steplib.dataquality.profile as dq_profile
     monkeypatch.setattr(dq_profile, "MAX_TRACKED_VALUES", 500)

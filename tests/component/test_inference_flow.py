@@ -111,7 +111,9 @@ def test_a_batch_is_scored_against_its_own_labels_only(tmp_path):
     assert manifest["execution"] == "exec-1" and manifest["object_key"] == f"{PREFIX}/batch-a.csv"
     assert [(b["batch"], b["rows"]) for b in manifest["batches"]] == [("batch-a.csv", 3)]
     assert not out(root, "quarantine").exists()
-    assert out(root, "data_check", "data_check.csv").read_text().splitlines()[0] == "color,x,y"
+    # the data-quality check gets the features, the prediction-drift check the predictions, apart
+    assert out(root, "data_check", "data_check.csv").read_text().splitlines()[0] == "color,x"
+    assert out(root, "prediction_check", "predictions.csv").read_text().splitlines() == ["prediction", "10", "20", "30"]
 
 
 def test_a_batch_without_its_own_ground_truth_is_not_scored(tmp_path):
@@ -164,7 +166,7 @@ def test_numeric_category_labels_are_one_category_however_spelled(tmp_path):
                  f"{PREFIX}/batch-a.csv", schema)
     assert st["available"] is True and not st["quarantined"]
     assert out(root, "feedback", "data", "batch-a.csv").read_text().splitlines() == ["1,3.5,11", "2,4.0,19"]
-    assert out(root, "data_check", "data_check.csv").read_text().splitlines()[1:] == ["1,3.5,10", "2,4.0,20"]
+    assert out(root, "data_check", "data_check.csv").read_text().splitlines()[1:] == ["1,3.5", "2,4.0"]
 
 
 def test_labels_that_do_not_fit_the_batch_are_quarantined_not_scored(tmp_path):
@@ -304,13 +306,19 @@ def test_feedback_window_is_bounded_newest_first_and_deduplicated(tmp_path, caps
     assert "skipped e1/a.csv (an older copy of a newer batch)" in capsys.readouterr().out
 
 
-def test_feedback_manifest_naming_a_missing_file_is_an_error(tmp_path):
+def test_feedback_with_a_missing_file_or_an_invalid_manifest_is_skipped_not_fatal(tmp_path):
+    """One bad feedback folder must not block every later retraining: it is skipped, with its reason."""
     pt = load_preprocess_training()
     fb = tmp_path / "feedback"
     feedback_batch(fb, "e1", "2026-01-01T00:00:00Z", {"a.csv": "red,1,1\n"})
+    feedback_batch(fb, "e2", "2026-01-02T00:00:00Z", {"b.csv": "red,2,2\n"})
     (fb / "e1" / "data" / "a.csv").unlink()
-    with pytest.raises(pt.InputError, match="e1/manifest.json: batch 'a.csv' has no file"):
-        pt.feedback_files(str(fb), 3)
+    write(fb / "e2" / "manifest.json", "{not json")
+    skipped = []
+    chosen = pt.feedback_files(str(fb), 3, skipped)
+    assert chosen == [str(fb / "e1/data/a.csv")]  # listed; reading it is what skips it (read_feedback)
+    assert [s["file"] for s in skipped] == [str(fb / "e2/manifest.json")]
+    assert "invalid feedback manifest" in skipped[0]["reason"]
 
 
 def test_data_check_feedback_is_what_the_window_reads(tmp_path):

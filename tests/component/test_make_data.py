@@ -254,3 +254,16 @@ def test_synth_command_writes_the_convention_for_any_schema(tmp_path):
     make_data.main(["synth", "--rows", "50", "--inference-rows", "20", "--missing", "0.1",
                     "--schema", str(schema), "--out-dir", str(again)])
     assert (again / "training-data.csv").read_bytes() == (tmp_path / "o" / "training-data.csv").read_bytes()
+
+
+def test_the_abalone_schema_range_is_the_import_rule_on_the_default_commands_labels(tmp_path):
+    """The shipped schema's target range (ABALONE_SCHEMA keeps the same) is target_range() of what the default
+    command writes, training rows and held-out labels alike; the drifted population stays inside it."""
+    make_data.generate(tmp_path / "normal", 4177, 1000, make_data.DEFAULT_SEED, drift=False)
+    make_data.generate(tmp_path / "drift", 4177, 1000, make_data.DEFAULT_SEED, drift=True)
+    labels = (read(tmp_path / "normal" / "training-data.csv", COLS)["rings"].tolist()
+              + read(tmp_path / "normal" / "ground-truth.csv", ["rings"])["rings"].tolist())
+    rings = make_data.ABALONE_SCHEMA["columns"][-1]
+    assert make_data.target_range(labels) == (rings["min"], rings["max"])
+    drifted = read(tmp_path / "drift" / "ground-truth.csv", ["rings"])["rings"]
+    assert rings["min"] <= drifted.min() and drifted.max() <= rings["max"]

@@ -21,6 +21,7 @@ import yaml
 from pipeline_scripts import cli, deploy, inference_pipeline, training_hpo_pipeline, training_pipeline
 from pipeline_scripts.errors import NoApprovedModelError
 from pipeline_scripts.config import DEFAULT_ENV_FILE, load_pipeline_config
+from pipeline_scripts.contracts import PREDICTION_BASELINE
 
 from shared_setups import approve_a_model
 
@@ -37,6 +38,7 @@ HPO_STEPS = {**{k: v for k, v in TRAINING_STEPS.items() if k != "TrainingStep"},
 INFERENCE_STEPS = {
     "CreateModelStep": "Model", "DataPreProcessingStep": "Processing", "BatchInferenceStep": "Transform",
     "DataCheckPreProcessingStep": "Processing", "DataQualityCheckStep": "Processing",
+    "PredictionDriftCheckStep": "Processing",
     "GroundTruthAvailableCond": "Condition", "ModelQualityCalcStep": "Processing",
     "FeedbackAcceptedCond": "Condition", "FeedbackQuarantinedFail": "Fail",
     "ModelQualityCond": "Condition", "ModelQualityBreachFail": "Fail", "InferenceReportStep": "Processing",
@@ -197,6 +199,11 @@ def test_training_parameters_and_settings_come_from_config(built):
     baselines = register["DriftCheckBaselines"]["ModelDataQuality"]
     assert baselines["Statistics"]["S3Uri"]["Std:Join"]["Values"][-1] == "statistics.json"
     assert baselines["Constraints"]["S3Uri"]["Std:Join"]["Values"][-1] == "constraints.json"
+    # the model-output baseline the evaluation writes, for the inference pipeline's prediction-drift check
+    evaluation_out = {"Get": "Steps.TrainingEval.ProcessingOutputConfig.Outputs['evaluation'].S3Output.S3Uri"}
+    for kind in ("statistics", "constraints"):
+        assert register["CustomerMetadataProperties"][PREDICTION_BASELINE[kind]] == {
+            "Std:Join": {"On": "/", "Values": [evaluation_out, f"prediction-baseline/{kind}.json"]}}
 
 
 def test_training_scripts_are_uploaded_and_referenced(account):
@@ -276,7 +283,16 @@ def test_inference_definition_uses_latest_approved_model(built):
     assert step_inputs(steps["DataQualityCheckStep"]) == {"DataCheckPreProcessingStep"}
     assert step_inputs(steps["ModelQualityCalcStep"]) == {"DataCheckPreProcessingStep"}
     # the report comes after data and model quality, the verdicts after the report
-    assert step_inputs(steps["InferenceReportStep"]) == {"ModelQualityCalcStep", "DataCheckPreProcessingStep"}
+    assert step_inputs(steps["InferenceReportStep"]) == {"ModelQualityCalcStep", "DataCheckPreProcessingStep",
+                                                         "PredictionDriftCheckStep"}
+    # model-output drift: the batch's predictions against the version's own prediction baseline
+    assert step_inputs(steps["PredictionDriftCheckStep"]) == {"DataCheckPreProcessingStep"}
+    drift_in = by_name(steps["PredictionDriftCheckStep"]["Arguments"]["ProcessingInputs"], "InputName")
+    metadata = package["CustomerMetadataProperties"]
+    assert drift_in["baseline_statistics"]["S3Input"]["S3Uri"] == metadata[PREDICTION_BASELINE["statistics"]]
+    assert drift_in["baseline_constraints"]["S3Input"]["S3Uri"] == metadata[PREDICTION_BASELINE["constraints"]]
+    assert drift_in["prediction_check"]["S3Input"]["S3Uri"] == {
+        "Get": "Steps.DataCheckPreProcessingStep.ProcessingOutputConfig.Outputs['prediction_check'].S3Output.S3Uri"}
     assert steps["InferenceReportStep"]["DependsOn"] == ["DataQualityCheckStep"]
     assert steps["FeedbackAcceptedCond"]["DependsOn"] == ["InferenceReportStep"]
     report_out = by_name(steps["InferenceReportStep"]["Arguments"]["ProcessingOutputConfig"]["Outputs"], "OutputName")
@@ -334,6 +350,17 @@ def test_inference_definition_uses_latest_approved_model(built):
     message = steps["ModelQualityBreachFail"]["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
     assert message[0] == "ModelQualityBreach: mse=" and condition["LeftValue"] in message
     assert {"Get": "Parameters.MseThreshold"} in message and key in message
+
+
+def test_a_version_without_a_prediction_baseline_is_served_without_the_prediction_drift_check(account, capsys):
+    """Versions registered before the training pipelines wrote a prediction baseline: scored and checked for
+    feature drift as before, with a warning at build time and a report that says the check did not run."""
+    cfg = load_pipeline_config("inference")
+    arn = approve_a_model(cfg, prediction_baseline=False)
+    steps = flatten(definition_of(inference_pipeline, "inference")["Steps"])
+    assert "PredictionDriftCheckStep" not in steps and "DataQualityCheckStep" in steps
+    assert "prediction_drift" not in by_name(steps["InferenceReportStep"]["Arguments"]["ProcessingInputs"], "InputName")
+    assert f"model package {arn} has no prediction baseline" in capsys.readouterr().out
 
 
 def test_inference_without_approved_model_stops_with_clear_message(account, capsys):

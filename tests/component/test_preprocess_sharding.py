@@ -217,8 +217,7 @@ def test_predictions_of_parts_pair_with_their_own_rows(tmp_path, model_tar):
     args = ["--object-key", "p/inference/input/", "--input-prefix", "p/inference/input"]
     proc = run("prepare_data_check.py", root, args)
     assert proc.returncode == 0, proc.stderr
-    check = (root / "processing/output/data_check/data_check.csv").read_text().splitlines()[1:]
-    predictions = [line.split(",")[T_INDEX] for line in check]
+    predictions = (root / "processing/output/prediction_check/predictions.csv").read_text().splitlines()[1:]
     assert predictions == [f"{f}{i:04d}" for f, name in enumerate(sorted(files))
                            for i in range(len(files[name].splitlines()))]
     # a lost part and a stray file are refused, naming them

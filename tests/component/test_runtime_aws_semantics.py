@@ -315,3 +315,32 @@ def test_the_project_bucket_denies_an_upload_without_the_project_key(tmp_path):
         rt.upload(data, "abalone/elsewhere/d.csv")  # `sm-local upload` encrypts with the project key
         head = rt.aws.s3.head_object(Bucket=rt.bucket, Key="abalone/elsewhere/d.csv")
         assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == rt.kms_key
+
+
+def test_update_model_package_changes_only_what_the_request_names():
+    """UpdateModelPackage (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateModelPackage.html):
+    approving a version keeps its CustomerMetadataProperties (the prediction baseline the inference pipeline
+    reads) and its ApprovalDescription; properties given are added key by key, and
+    CustomerMetadataPropertiesToRemove removes them. moto 5.2 alone erases both on every update."""
+    from moto import mock_aws
+
+    from local_runtime.emulation import Patches
+
+    with mock_aws():
+        patches = Patches().install()
+        try:
+            sm = boto3.client("sagemaker", region_name="us-east-1")
+            sm.create_model_package_group(ModelPackageGroupName="g")
+            arn = sm.create_model_package(
+                ModelPackageGroupName="g", CustomerMetadataProperties={"a": "1", "b": "2"},
+                InferenceSpecification={"Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1"}],
+                                        "SupportedContentTypes": ["text/csv"],
+                                        "SupportedResponseMIMETypes": ["text/csv"]})["ModelPackageArn"]
+            sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved", ApprovalDescription="ok")
+            sm.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties={"b": "3", "c": "4"},
+                                    CustomerMetadataPropertiesToRemove=["a"])
+            d = sm.describe_model_package(ModelPackageName=arn)
+            assert d["CustomerMetadataProperties"] == {"b": "3", "c": "4"}
+            assert (d["ModelApprovalStatus"], d["ApprovalDescription"]) == ("Approved", "ok")
+        finally:
+            patches.close()

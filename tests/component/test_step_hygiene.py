@@ -122,8 +122,8 @@ def test_transformed_splits_are_finite_and_complete(trained):
         assert data.shape[1] == 1 + 6 + 4 + 3 + 2
     train = np.loadtxt(out / "train/train.csv", delimiter=",")
     baseline = (out / "baseline/baseline.csv").read_text().splitlines()
-    assert baseline[0] == "grade,price,colour,width,kind,height"
-    assert sorted(train[:, 0]) == pytest.approx(sorted(float(r.split(",")[1]) for r in baseline[1:]))
+    assert baseline[0] == "grade,colour,width,kind,height"  # the train split's features: drift watches the inputs
+    assert len(baseline) - 1 == len(train)
 
 
 def inference(root, text, name="batch.csv"):

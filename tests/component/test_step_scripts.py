@@ -143,7 +143,7 @@ def test_preprocess_outputs_and_split(e2e):
     n = {s: len(read_lines(out / s / f"{s}.csv")) for s in ("train", "validation", "test")}
     assert sum(n.values()) == 400 and n["test"] == 60 and abs(n["validation"] - 60) <= 1  # 15% each, none dropped
     baseline = read_lines(out / "baseline/baseline.csv")
-    assert baseline[0].split(",") == NAMES
+    assert baseline[0].split(",") == SCHEMA_DICT.feature_names  # drift is watched on the inputs
     assert len(baseline) == n["train"] + 1
     train = np.loadtxt(out / "train/train.csv", delimiter=",")
     n_onehot = sum(len(c.categories) for c in CATEGORICAL)
@@ -151,8 +151,8 @@ def test_preprocess_outputs_and_split(e2e):
     # Scaler fitted on the train split only: train features have mean 0 / sd 1; the target stays raw.
     numeric = train[:, 1 + width(root) - len(NUMERIC):]
     assert np.allclose(numeric.mean(axis=0), 0, atol=1e-9) and np.allclose(numeric.std(axis=0), 1)
-    raw_targets = sorted(float(line.split(",")[T_INDEX]) for line in baseline[1:])
-    assert sorted(train[:, 0]) == raw_targets
+    all_targets = sorted(float(line.split(",")[T_INDEX]) for line in read_lines(e2e["data"] / "training-data.csv"))
+    assert set(train[:, 0]) <= set(all_targets)  # the raw labels of the train split's rows
     assert (out / "preprocessor/preprocessor.joblib").is_file() and (out / "preprocessor/dataset_schema.json").is_file()
 
 
@@ -192,10 +192,9 @@ def test_inference_keeps_row_order_and_count(e2e):
     preds = [float(v) for v in e2e["body"].splitlines()]
     assert preds == pytest.approx(e2e["model"].predict(transformed).tolist())
     check = read_lines(root / "processing/output/data_check/data_check.csv")
-    assert check[0] == ",".join(NAMES) and len(check) == len(raw) + 1  # the prediction in the target's place
-    for line, joined, pred in zip(raw, check[1:], preds):
-        cells = joined.split(",")
-        assert cells[:T_INDEX] + cells[T_INDEX + 1:] == line.split(",") and float(cells[T_INDEX]) == pytest.approx(pred)
+    assert check[0] == ",".join(SCHEMA_DICT.feature_names) and check[1:] == raw  # the features, as they came
+    checked = read_lines(root / "processing/output/prediction_check/predictions.csv")
+    assert checked[0] == "prediction" and [float(v) for v in checked[1:]] == pytest.approx(preds)
     mq = read_lines(root / "processing/output/model_quality/model_quality_input.csv")
     truth = read_lines(e2e["data"] / "ground-truth.csv")
     assert mq[0] == "prediction,ground_truth"
@@ -429,7 +428,8 @@ def test_prepare_data_check_count_mismatch_and_no_ground_truth(tmp_path):
     assert status["available"] is False and status["rows"] == 0
     assert not (root / "processing/output/model_quality/model_quality_input.csv").exists()
     assert not (root / "processing/output/feedback").exists()
-    assert read_lines(root / "processing/output/data_check/data_check.csv")[3] == ",".join(with_target(row, "7.0"))
+    assert read_lines(root / "processing/output/data_check/data_check.csv")[3] == ",".join(row)
+    assert read_lines(root / "processing/output/prediction_check/predictions.csv") == ["prediction", "9.5", "8.0", "7.0"]
 
 
 def test_model_quality_bad_input_is_not_a_breach(tmp_path):

@@ -134,7 +134,8 @@ def test_model_monitor_option_runs_quality_check_steps(offline_runtime, tmp_path
         assert described["DriftCheckBaselines"]["ModelDataQuality"]["Statistics"]["S3Uri"] == statistics
         bucket, key = statistics[len("s3://"):].split("/", 1)
         stats = json.loads(rt.aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        assert stats["dataset"]["item_count"] > 0 and {f["name"] for f in stats["features"]} == set(schema.names)
+        # the features' baseline: the target is not among them (predictions get their own baseline)
+        assert stats["dataset"]["item_count"] > 0 and {f["name"] for f in stats["features"]} == set(schema.feature_names)
 
 
 def test_cli_session_state_outlives_each_command(tmp_path, capsys):

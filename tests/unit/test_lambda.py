@@ -176,6 +176,25 @@ def test_breach_digest_has_the_signal_in_the_subject(aws, contract_env, monkeypa
     assert f"{ROLES['mse_threshold_fail']} Failed: HPO retraining starts automatically." in body  # per-step message kept
 
 
+def test_prediction_drift_is_reported_apart_from_the_features(aws, contract_env):
+    """The predictions are checked against the version's own prediction baseline by their own step: the digest
+    names that drift on its own and never counts the prediction among the drifted features."""
+    dq_arn = _dq_job({"violation_count": 0, "row_count": 300, "violations": []})
+    pd_arn = _job_with_output("pipelines-abc123-predictiondriftcheckstep-x1", "PredictionDriftCheckStep",
+                              "prediction_drift", "summary.json", json.dumps({"violation_count": 1, "row_count": 300,
+                              "violations": [{"feature_name": "prediction", "constraint_check_type": "baseline_drift_check",
+                                              "description": "d", "distance": 0.41, "threshold": 0.1}]}))
+    _execution([{"StepName": ROLES["data_quality_check"], "StepStatus": "Succeeded", "Metadata": {"ProcessingJob": {"Arn": dq_arn}}},
+                {"StepName": ROLES["prediction_drift_check"], "StepStatus": "Succeeded",
+                 "Metadata": {"ProcessingJob": {"Arn": pd_arn}}}])
+    notification.lambda_handler(doc_pipeline_status("abalone-batch-inference", "Succeeded"), Ctx())
+    (msg,) = aws()  # a drift is worth a mail even on a clean run
+    assert msg["Subject"] == "[dev] abalone-batch-inference SUCCEEDED · prediction drift"
+    assert "Data quality: no violation (300 rows checked)." in msg["Message"]
+    assert "Prediction drift: 1 violation(s) (300 rows checked)" in msg["Message"]
+    assert "prediction: baseline_drift_check distance 0.41 > 0.1" in msg["Message"]
+
+
 def test_failed_step_without_a_fail_message_reports_the_step_reason(aws, contract_env):
     _execution([{"StepName": ROLES["training_preprocess"], "StepStatus": "Failed",
                  "FailureReason": "AlgorithmError: bad column 'x' at line 3"}])

@@ -20,18 +20,25 @@ def _load(name, path):  # by path: scripts/ is no package and local_runtime's __
 
 report = _load("report_under_test", ROOT / "scripts" / "steplib" / "report.py")
 dq = _load("data_quality_for_report", ROOT / "scripts" / "data_quality.py")
-COLUMNS = ["group", "x1", "y"]
+COLUMNS = ["group", "x1"]  # the features; the generator's target "y" plays the model's predictions
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     d = tmp_path_factory.mktemp("report")
     # a categorical, a numeric feature and the target of the generator's own shape (not the data set's)
-    base = synth.generate(synth.SAMPLE_SCHEMA, 1500, 0)[COLUMNS]
-    cur = synth.generate(synth.SAMPLE_SCHEMA, 600, 1, shift=2.0)[COLUMNS]  # x1 moved by two standard deviations
+    base = synth.generate(synth.SAMPLE_SCHEMA, 1500, 0)[[*COLUMNS, "y"]]
+    cur = synth.generate(synth.SAMPLE_SCHEMA, 600, 1, shift=2.0)[[*COLUMNS, "y"]]  # x1 moved by two standard deviations
     cur.loc[::7, "group"] = "<b>X</b>"  # an unseen category whose text must be escaped
-    base.to_csv(d / "b.csv", index=False)
-    cur.to_csv(d / "c.csv", index=False)
+    base[COLUMNS].to_csv(d / "b.csv", index=False)
+    cur[COLUMNS].to_csv(d / "c.csv", index=False)
+    # the model-output baseline and check as the evaluation and the prediction-drift step make them
+    pb_stats, _ = dq.run_values_baseline("prediction", base["y"].to_numpy(), str(d / "pb"))
+    cur["y"].rename("prediction").to_frame().assign(prediction=lambda f: f["prediction"] * 3).to_csv(d / "p.csv", index=False)
+    p_summary = dq.run_check(str(d / "p.csv"), str(d / "pb" / "statistics.json"), str(d / "pb" / "constraints.json"),
+                             str(d / "pc"))
+    prediction_drift = {"baseline_statistics": pb_stats, "violations": p_summary["violations"],
+                        "current_statistics": json.loads((d / "pc" / "statistics.json").read_text())}
     b_stats, _ = dq.run_baseline(str(d / "b.csv"), str(d / "none.json"), False, str(d / "b"))
     summary = dq.run_check(str(d / "c.csv"), str(d / "b" / "statistics.json"), str(d / "b" / "constraints.json"),
                            str(d / "c"))
@@ -45,7 +52,8 @@ def run(tmp_path_factory):
     kwargs = dict(title="Run <1>", baseline_statistics=b_stats, current_statistics=c_stats,
                   violations=summary["violations"], model_quality=mq, steps=steps,
                   generated_at="2026-01-15 08:02:00 UTC")
-    return {"kwargs": kwargs, "summary": summary, "html": report.render_report(**kwargs)}
+    return {"kwargs": kwargs, "summary": summary, "html": report.render_report(**kwargs),
+            "prediction_drift": prediction_drift}
 
 
 def test_page_is_self_contained(run):
@@ -58,11 +66,11 @@ def test_page_is_self_contained(run):
 
 def test_feature_distributions_are_inline_svg_charts(run):
     page = run["html"]
-    assert page.count("<svg") == 3  # one chart per column
+    assert page.count("<svg") == 2  # one chart per feature
     for name in COLUMNS:
         assert f"<span>{name}</span>" in page
     assert "<polyline" in page  # numeric current outline over baseline bars
-    assert page.count("<rect") > 40
+    assert page.count("<rect") > 20
 
 
 def test_violations_table_has_distance_and_threshold(run):
@@ -98,6 +106,7 @@ def test_no_ground_truth_and_no_violations():
     page = report.render_report(title="t", baseline_statistics=stats, current_statistics=stats, violations=[],
                                 steps=[], generated_at=None)
     assert "Not evaluated" in page and "All constraints of the baseline hold" in page
+    assert "Not checked: the model version has no prediction baseline" in page
 
 
 def test_model_monitor_statistics_without_sketch_use_buckets():
@@ -125,7 +134,7 @@ def test_write_report_creates_the_file(tmp_path, run):
 def test_verdict_model_prediction_distance_order_logs_and_trend(run):
     """The additions of issue 12: which model scored the batch, a verdict line, the prediction column
     labelled, cards ordered by drift distance (shown), log links and the MSE trend."""
-    kwargs = dict(run["kwargs"], prediction_column="y",
+    kwargs = dict(run["kwargs"], prediction_drift=run["prediction_drift"],
                   model={"ref": "abalone-models/3", "arn": "arn:aws:sagemaker:us-east-1:1:model-package/abalone-models/3",
                          "status": "Approved", "metrics": {"mse": 4.5012, "r2": 0.52}},
                   log_links={"ModelQualityCalcStep": "file:///tmp/jobs/mq/logs.txt"},
@@ -133,14 +142,17 @@ def test_verdict_model_prediction_distance_order_logs_and_trend(run):
     page = report.render_report(**kwargs)
     drifted = {v["feature_name"] for v in run["summary"]["violations"]}
     verdict = re.search(r'<p class="verdict" id="verdict">([^<]*)</p>', page).group(1)
-    assert verdict.startswith(f"{len(drifted)}/3 columns drifted") and "MSE 6.4 &gt; 5.5" in verdict
+    assert verdict.startswith(f"{len(drifted)}/2 features drifted") and "MSE 6.4 &gt; 5.5" in verdict
+    assert "predictions drifted" in verdict  # reported apart, never counted among the features
     assert "failed at ModelQualityCalcStep" in verdict
     assert "Model version abalone-models/3" in page and "4.501" in page
     order = re.findall(r'data-feature="([^"]+)"', page)
     shown = [float(x) for x in re.findall(r"L∞ distance ([0-9.]+)", page)]
-    assert sorted(order) == COLUMNS and shown == sorted(shown, reverse=True)
+    assert sorted(order[:2]) == COLUMNS and order[2:] == ["prediction"] and shown[:2] == sorted(shown[:2], reverse=True)
     assert order[0] == "x1"  # shifted by two standard deviations: by far the largest distance
-    card = page[page.index('data-feature="y"'):]
+    section = page[page.index('<section id="prediction-drift">'):]
+    card = section[section.index('data-feature="prediction"'):]
     assert 'badge info">prediction' in card[:400] and "the model&#x27;s prediction for each row" in card[:600]
+    assert "baseline_drift_check" in section[:section.index("</section>")]
     assert 'href="file:///tmp/jobs/mq/logs.txt"' in page
     assert "MSE over the last 3 runs" in page and page.count('class="bar" style="width:240px;background:#cf222e"') == 1

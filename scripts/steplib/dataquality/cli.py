@@ -49,6 +49,17 @@ def drift_settings(args) -> dict:
     return {key: getattr(args, key) for key in DRIFT_SETTINGS if getattr(args, key, None) is not None}
 
 
+def add_drift_arguments(p: argparse.ArgumentParser) -> None:
+    """How much drift the checks flag: monitoring_config.distribution_constraints of the constraints.json a
+    baseline writes (the data-quality baseline's and the evaluation's prediction baseline's)."""
+    p.add_argument("--comparison-threshold", type=_fraction, default=None,
+                   help="numeric drift: CDF distance that is flagged (default 0.1)")
+    p.add_argument("--comparison-method", choices=("Robust", "Simple"), default=None,
+                   help="Robust subtracts the two-sample K-S allowance first (default), Simple does not")
+    p.add_argument("--categorical-comparison-threshold", type=_fraction, default=None,
+                   help="categorical drift: frequency distance that is flagged (default 0.1)")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Data-quality baseline and check in Model Monitor's file formats")
     sub = p.add_subparsers(dest="command", required=True)
@@ -56,13 +67,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--input", default="/opt/ml/processing/input/baseline/")
     b.add_argument("--schema", default=None,
                    help="dataset_schema.json (default: the container path; types are inferred if it is absent)")
-    # how much drift the checks flag: monitoring_config.distribution_constraints of the constraints.json written
-    b.add_argument("--comparison-threshold", type=_fraction, default=None,
-                   help="numeric drift: CDF distance that is flagged (default 0.1)")
-    b.add_argument("--comparison-method", choices=("Robust", "Simple"), default=None,
-                   help="Robust subtracts the two-sample K-S allowance first (default), Simple does not")
-    b.add_argument("--categorical-comparison-threshold", type=_fraction, default=None,
-                   help="categorical drift: frequency distance that is flagged (default 0.1)")
+    add_drift_arguments(b)
     c = sub.add_parser("check", help="check a data set against a baseline")
     c.add_argument("--input", default="/opt/ml/processing/input/data_check/")
     c.add_argument("--baseline-statistics", default="/opt/ml/processing/baseline/statistics/statistics.json")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import tempfile
 
 import pandas as pd
 
@@ -56,6 +57,26 @@ class DatasetProfile:
     def merge(self, other: "DatasetProfile", where: str) -> None:
         if other.columns != self.columns:
             raise DataQualityError(f"partial result {where} has columns {other.columns}, expected {self.columns}")
+        # Types and categories decide how the merged result is read and checked: partials that disagree were
+        # read under different rules, and no merge order may pick one silently (the first used to win).
+        if other.inferred != self.inferred or other.categories != self.categories:
+            raise DataQualityError(
+                f"partial result {where} was read with other column types than the partials before it (types "
+                f"inferred for {other.inferred} vs {self.inferred}; categories of "
+                f"{sorted(set(other.categories) ^ set(self.categories)) or 'the same columns, different values'}): "
+                "every instance must read the same schema")
+        for name in self.columns:
+            mine, theirs = self.kinds[name], other.kinds[name]
+            if mine == theirs:
+                continue
+            if name in self.inferred and {mine, theirs} <= set(NUMERIC_TYPES):
+                # types read from the data: one shard's whole numbers are still numbers of the other's
+                # Fractional column (Model Monitor's datatype check reads Integral values as Fractional)
+                self.kinds[name] = "Fractional"
+                continue
+            raise DataQualityError(f"column {name} is read as {theirs} in partial result {where} but as {mine} in "
+                                   "the partials before it: give the step a schema so every instance reads the same "
+                                   "type")
         for name in self.columns:
             mine, theirs = self.profiles[name], other.profiles[name]
             if mine.kind != theirs.kind:
@@ -187,14 +208,20 @@ def baseline_profile(input_path: str, schema_path: str | None, schema_required: 
     return profile
 
 
-def finish_baseline(profile: DatasetProfile, where: str, output_dir: str, drift: dict | None = None):
+def finish_baseline(profile: DatasetProfile, where: str, output_dir: str, drift: dict | None = None,
+                    sign_constraints: bool = True):
+    """statistics.json + constraints.json of a profile. ``sign_constraints=False`` suggests no
+    is_non_negative: for a model's outputs, which have no sign contract (a shift shows as drift instead)."""
     entries, features = [], []
     for name in profile.columns:
         p = profile.profiles[name]
         kind = profile.kinds[name]
         if kind in NUMERIC_TYPES and name in profile.inferred:
             kind = p.inferred_type()  # Integral unless a value has a fraction, over all shards
-        features.append(suggest_feature(name, kind, p, profile.categories.get(name), profile.rows, where))
+        feature = suggest_feature(name, kind, p, profile.categories.get(name), profile.rows, where)
+        if not sign_constraints and "num_constraints" in feature:
+            feature["num_constraints"]["is_non_negative"] = False
+        features.append(feature)
         entries.append(profile.entry(name, kind))
     statistics = {"version": 0.0, "dataset": {"item_count": profile.rows}, "features": entries}
     constraints = constraints_document(features, drift)
@@ -203,6 +230,18 @@ def finish_baseline(profile: DatasetProfile, where: str, output_dir: str, drift:
     write_json(os.path.join(output_dir, "constraints.json"), constraints)
     print(f"baseline: {profile.rows} rows, {len(entries)} features -> {output_dir}")
     return statistics, constraints
+
+
+def run_values_baseline(name: str, values, output_dir: str, drift: dict | None = None, where: str = "") -> tuple:
+    """The baseline of one numeric column given as values (a model's predictions), through the same profile
+    and files as a data set's baseline, so the check step compares a batch's predictions with it unchanged."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, f"{name}.csv")
+        with open(path, "w") as f:
+            f.write(name + "\n" + "".join(f"{float(v)!r}\n" for v in values))
+        profile = DatasetProfile([name], {name: "Fractional"}).read(path)
+        _require_rows(profile, where or path)
+        return finish_baseline(profile, where or path, output_dir, drift, sign_constraints=False)
 
 
 def run_baseline(input_path: str, schema_path: str | None, schema_required: bool, output_dir: str):
@@ -226,7 +265,8 @@ def check_profile(input_path: str, baseline: Baseline, require_rows: bool = True
     kinds = {c: baseline.type_of(c) for c in columns}
     kinds.update(probe_types(input_path, columns, [c for c in columns if kinds[c] == "Unknown"]))
     kinds = {c: (k if k in NUMERIC_TYPES else "String") for c, k in kinds.items()}
-    profile = DatasetProfile(columns, kinds).read(input_path)
+    probed = [c for c in columns if baseline.type_of(c) == "Unknown"]
+    profile = DatasetProfile(columns, kinds, inferred=probed).read(input_path)
     if require_rows:
         _require_rows(profile, input_path)
     return profile

@@ -122,10 +122,11 @@ def write_json(path: str, doc) -> None:
 
 
 def load_schema(path: str) -> list[dict]:
-    """The data set schema's columns as the engine profiles them: read and validated by the one schema
-    module (steplib.schema, the JSON Schema every step uses), categories in their canonical spelling."""
+    """The data set schema's feature columns as the engine profiles them: read and validated by the one schema
+    module (steplib.schema, the JSON Schema every step uses), categories in their canonical spelling. The
+    target is not among them: data quality watches the inputs, a model's predictions get their own baseline."""
     from ..schema import load_schema as load_dataset_schema
 
     schema = load_dataset_schema(path)
     return [{"name": c.name, "type": "String" if c.is_categorical else ("Integral" if c.type == "int" else "Fractional"),
-             "categories": list(c.categories) or None} for c in schema.columns]
+             "categories": list(c.categories) or None} for c in schema.features]
