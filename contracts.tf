@@ -3,6 +3,7 @@
 # tests/component/test_terraform.py plans this file with variables.tf to check the tfvars rules offline.
 locals {
   contracts    = jsondecode(file("${path.module}/contracts/pipelines.json"))
+  artifacts    = jsondecode(file("${path.module}/scripts/steplib/artifacts.json"))
   dataset_name = jsondecode(file("${path.module}/scripts/dataset_schema.json")).name
 
   # Pipeline names: var.pipeline_names overrides per key, otherwise "<data set>-<name_suffix>".

@@ -44,6 +44,8 @@ locals {
   contract_env = {
     CONTRACT_STEPS   = jsonencode(local.contracts.steps)
     CONTRACT_MARKERS = jsonencode(local.contracts.markers)
+    # the step outputs' file names (scripts/steplib/artifacts.json): the digest reads summary, statistics, model quality
+    CONTRACT_ARTIFACTS = jsonencode({ for kind, a in local.artifacts.artifacts : kind => a.file })
     CONTRACT_PIPELINES = jsonencode({
       for key, p in local.contracts.pipelines : key => { name = local.pipeline_names[key], started_by = p.started_by }
     })

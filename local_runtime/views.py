@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from botocore.exceptions import ClientError
+from steplib import artifacts
 
 from .aws import split_s3
 from .errors import NotFoundError
@@ -65,12 +66,12 @@ def inference_artifacts(rt, rec: dict) -> dict:
     from pipeline_scripts.contracts import STEPS
     dq, mq, prep = STEPS["data_quality_check"], STEPS["model_quality"], STEPS["data_check_preprocess"]
     return {
-        "summary": step_output_file(rt, rec, dq, "summary.json"),
-        "statistics": step_output_file(rt, rec, dq, "statistics.json"),
-        "violations": step_output_file(rt, rec, dq, "constraint_violations.json"),
-        "baseline_statistics": step_input_file(rt, rec, dq, "statistics", "statistics.json"),
-        "model_quality": step_output_file(rt, rec, mq, "model_quality.json"),
-        "ground_truth": step_output_file(rt, rec, prep, "ground_truth.json"),
+        "summary": step_output_file(rt, rec, dq, artifacts.file("data_quality_summary")),
+        "statistics": step_output_file(rt, rec, dq, artifacts.file("data_quality_statistics")),
+        "violations": step_output_file(rt, rec, dq, artifacts.file("data_quality_violations")),
+        "baseline_statistics": step_input_file(rt, rec, dq, "statistics", artifacts.file("data_quality_statistics")),
+        "model_quality": step_output_file(rt, rec, mq, artifacts.file("model_quality")),
+        "ground_truth": step_output_file(rt, rec, prep, artifacts.file("ground_truth")),
     }
 
 
@@ -100,9 +101,11 @@ def prediction_drift(rt, rec: dict) -> dict | None:
     step = STEPS["prediction_drift_check"]
     if step not in rec.get("Steps", {}):
         return None
-    return {"current_statistics": step_output_file(rt, rec, step, "statistics.json"),
-            "violations": (step_output_file(rt, rec, step, "summary.json") or {}).get("violations", []),
-            "baseline_statistics": step_input_file(rt, rec, step, "statistics", "statistics.json")}
+    statistics = artifacts.file("data_quality_statistics")  # the same engine and files as the features' check
+    return {"current_statistics": step_output_file(rt, rec, step, statistics),
+            "violations": (step_output_file(rt, rec, step, artifacts.file("data_quality_summary")) or {})
+            .get("violations", []),
+            "baseline_statistics": step_input_file(rt, rec, step, "statistics", statistics)}
 
 
 def mse_trend(rt, rec: dict, limit: int = 10) -> list[dict]:
@@ -111,7 +114,7 @@ def mse_trend(rt, rec: dict, limit: int = 10) -> list[dict]:
                if r["PipelineName"] == rec["PipelineName"] and r.get("Sequence", 0) < rec.get("Sequence", 0)]
     points = []
     for r in earlier[-(limit - 1):] + [rec]:
-        mq = step_output_file(rt, r, _mq_step(), "model_quality.json") or {}
+        mq = step_output_file(rt, r, _mq_step(), artifacts.file("model_quality")) or {}
         mse = ((mq.get("regression_metrics") or {}).get("mse") or {}).get("value")
         if isinstance(mse, (int, float)):
             points.append({"label": "this run" if r is rec else f"{r['PipelineExecutionId']} ({(r.get('StartTime') or '')[:16]})",

@@ -18,6 +18,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from steplib import artifacts
+
 from pipeline_scripts import cli, errors, sdk_adapter, shipping, step_blocks
 from pipeline_scripts.config import PipelineConfig
 from pipeline_scripts.contracts import CONTRACTS, MARKERS, PREDICTION_BASELINE, STEPS
@@ -273,7 +275,8 @@ def build(cfg: InferenceConfig, session: PipelineSession) -> Pipeline:
     batch = TransformStep(name=TRANSFORM, retry_policies=retries, step_args=transformer.transform(
         data=output_of(preprocess, "transformed"), content_type="text/csv", split_type="Line"))
 
-    ground_truth = PropertyFile(name="GroundTruthReport", output_name="ground_truth", path="ground_truth.json")
+    ground_truth = PropertyFile(name="GroundTruthReport", output_name="ground_truth",
+                                path=artifacts.file("ground_truth"))
     quarantine_uri = Join(on="/", values=[cfg.env.s3_uri("feedback-quarantine"), ExecutionVariables.PIPELINE_EXECUTION_ID])
     data_check = ProcessingStep(name=DATA_CHECK_PREP, property_files=[ground_truth], retry_policies=retries,
                                 step_args=step_blocks.processor(cfg, session, f"{name}-data-check-prep").run(
@@ -301,7 +304,8 @@ def build(cfg: InferenceConfig, session: PipelineSession) -> Pipeline:
     *data_quality_shards, data_quality = _data_quality_steps(cfg, session, name, data_check, model)
     prediction_drift = _prediction_drift_step(cfg, session, name, data_check, model)
 
-    quality = PropertyFile(name="ModelQualityReport", output_name="model_quality", path="model_quality.json")
+    quality = PropertyFile(name="ModelQualityReport", output_name="model_quality",
+                           path=artifacts.file("model_quality"))
     model_quality = ProcessingStep(name=MODEL_QUALITY, property_files=[quality], retry_policies=retries,
                                    step_args=step_blocks.processor(cfg, session, f"{name}-model-quality").run(
         code=shipping.script("model_quality.py"),

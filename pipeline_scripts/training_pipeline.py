@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
+from steplib import artifacts
+
 from pipeline_scripts import cli, shipping, step_blocks
 from pipeline_scripts.config import PipelineConfig
 from pipeline_scripts.contracts import PREDICTION_BASELINE, STEPS
@@ -216,7 +218,8 @@ def build_training_pipeline(cfg: PipelineConfig[_S], session: PipelineSession, n
     *baseline_shards, baseline = _baseline_steps(cfg, session, name, pre, schema_uri)
     train, model_data = make_model_step(cfg, session, name, pre)
 
-    evaluation = PropertyFile(name="EvaluationReport", output_name="evaluation", path="evaluation.json")
+    evaluation = PropertyFile(name="EvaluationReport", output_name="evaluation",
+                              path=artifacts.file("evaluation"))
     evaluate = ProcessingStep(name=EVALUATE, property_files=[evaluation], retry_policies=retries,
                               step_args=step_blocks.processor(cfg, session, f"{name}-evaluate", "evaluation").run(
         code=shipping.script("evaluate.py"),
@@ -228,7 +231,7 @@ def build_training_pipeline(cfg: PipelineConfig[_S], session: PipelineSession, n
     ))
 
     statistics, constraints = _baseline_files(cfg, baseline)
-    evaluation_uri = Join(on="/", values=[output_of(evaluate, "evaluation"), "evaluation.json"])
+    evaluation_uri = Join(on="/", values=[output_of(evaluate, "evaluation"), artifacts.file("evaluation")])
     metrics = ModelMetrics(
         model_quality=ModelQuality(statistics=MetricsSource(s3_uri=evaluation_uri, content_type="application/json")),
         model_data_quality=ModelDataQuality(
@@ -250,7 +253,7 @@ def build_training_pipeline(cfg: PipelineConfig[_S], session: PipelineSession, n
             "approver": registration.approver, "pipeline": name,
             # the model-output baseline evaluate.py writes; the inference pipeline's prediction-drift check reads it
             **{PREDICTION_BASELINE[kind]: Join(on="/", values=[output_of(evaluate, "evaluation"),
-                                                                 f"prediction-baseline/{kind}.json"])
+                                                                 artifacts.file(f"prediction_baseline_{kind}")])
                for kind in ("statistics", "constraints")}},
     ))
     test_mse = JsonGet(step_name=evaluate.name, property_file=evaluation, json_path="regression_metrics.mse.value")

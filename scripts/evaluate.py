@@ -20,14 +20,13 @@ with the figures, before a model is registered or a retraining loop starts. A co
 learn) is refused for the same reason.
 """
 
-import json
 import os
 import tempfile
 
 import joblib
 import numpy as np
 
-from steplib import InputError, Parser, container_path, run_main
+from steplib import InputError, Parser, artifacts, container_path, run_main
 from steplib.archive import extract
 from steplib.csvio import read_numeric
 from steplib.dataquality.cli import add_drift_arguments, drift_settings
@@ -44,7 +43,7 @@ def read_test(path):
     return data[:, 1:], data[:, 0]
 
 
-PREDICTION_BASELINE, PREDICTION_COLUMN = "prediction-baseline", "prediction"  # read by the inference pipeline
+PREDICTION_COLUMN = "prediction"
 THRESHOLD_RANGE = (0.001, 100.0)  # x the target's variance (see above)
 
 
@@ -93,11 +92,9 @@ def main(argv=None):
                          "test row(s)")
     report = {"regression_metrics": regression_metrics(y, predictions)}
     out = container_path(args.output_dir)
-    os.makedirs(out, exist_ok=True)
-    run_values_baseline(PREDICTION_COLUMN, predictions, os.path.join(out, PREDICTION_BASELINE), drift_settings(args),
-                        where=f"predictions on {test_path}")
-    with open(os.path.join(out, "evaluation.json"), "w") as f:
-        json.dump(report, f, indent=2)
+    run_values_baseline(PREDICTION_COLUMN, predictions, os.path.dirname(artifacts.path("prediction_baseline_statistics", out)),
+                        drift_settings(args), where=f"predictions on {test_path}")
+    artifacts.write("evaluation", out, report)
     print(f"test rows={len(y)} " + " ".join(f"{k}={v['value']:.4f}" for k, v in report["regression_metrics"].items()))
 
 

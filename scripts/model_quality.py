@@ -1,9 +1,9 @@
 """Model-quality step (contracts/pipelines.json role model_quality): regression metrics of a batch's predictions against its own ground truth.
 
-Input : /opt/ml/processing/input/model_quality/ground_truth.json ({"available": bool, "rows": n, "note": str},
-        written by the data-check preparation) and, when available, model_quality_input.csv
-        (header `prediction,ground_truth`, one row per scored row, joined by batch position).
-Output: /opt/ml/processing/output/model_quality/model_quality.json, always:
+Input : /opt/ml/processing/input/model_quality/: the ground_truth artifact (written by the data-check
+        preparation) and, when available, model_quality_input (header `prediction,ground_truth`, one row per
+        scored row, joined by batch position); names and shapes in scripts/steplib/artifacts.json.
+Output: /opt/ml/processing/output/model_quality/: the model_quality artifact, always:
           {"ground_truth": {...as received...},
            "regression_metrics": {"mse": {"value", "standard_deviation"}, "rmse", "mae", "r2"}   (only if available)
            "threshold": {"metric": "mse", "value": t, "passed": bool | null}}                 (null: not scored)
@@ -11,28 +11,14 @@ Output: /opt/ml/processing/output/model_quality/model_quality.json, always:
         its FailStep reports a breach. Exit 1 only for bad input (never reported as a breach).
 """
 
-import json
 import math
 import os
 
 import numpy as np
 
-from steplib import InputError, Parser, container_path, run_main
+from steplib import InputError, Parser, artifacts, container_path, run_main
 from steplib.csvio import read_numeric
 from steplib.metrics import regression_metrics
-
-
-def read_status(path):
-    try:
-        with open(path) as f:
-            status = json.load(f)
-    except FileNotFoundError:
-        raise InputError(f"{path}: ground-truth status not found (written by the data-check step)") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(status, dict) or not isinstance(status.get("available"), bool):
-        raise InputError(f"{path}: expected an object with a boolean 'available', found {status!r}")
-    return status
 
 
 def read_pairs(path):
@@ -44,12 +30,12 @@ def read_pairs(path):
 
 def evaluate(input_dir, threshold):
     """The model_quality.json document for one batch."""
-    status = read_status(os.path.join(input_dir, "ground_truth.json"))
+    status = artifacts.read("ground_truth", input_dir)  # the status the data-check preparation wrote
     report = {"ground_truth": status, "threshold": {"metric": "mse", "value": threshold, "passed": None}}
     if not status["available"]:
         print(f"model quality not scored: {status.get('note') or 'no ground truth for this batch'}")
         return report
-    path = os.path.join(input_dir, "model_quality_input.csv")
+    path = artifacts.path("model_quality_input", input_dir)
     pred, truth = read_pairs(path)
     if status.get("rows") is not None and status["rows"] != len(pred):
         raise InputError(f"{path}: {len(pred)} rows, but the data-check step paired {status['rows']}")
@@ -76,10 +62,7 @@ def main(argv=None):
     if not math.isfinite(args.mse_threshold) or args.mse_threshold < 0:
         raise InputError(f"bad arguments: --mse-threshold {args.mse_threshold} must be a finite number >= 0")
     report = evaluate(container_path(args.input_dir), args.mse_threshold)
-    out = container_path(args.output_dir)
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "model_quality.json"), "w") as f:
-        json.dump(report, f, indent=2)
+    artifacts.write("model_quality", container_path(args.output_dir), report)
 
 
 if __name__ == "__main__":

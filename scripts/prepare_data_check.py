@@ -34,7 +34,7 @@ import os
 import re
 import tempfile
 
-from steplib import InputError, Parser, container_path, run_main
+from steplib import InputError, Parser, artifacts, container_path, run_main
 from steplib.archive import extract
 from steplib.csvio import read_table
 from steplib.schema import load_schema
@@ -184,6 +184,20 @@ def schema_problems(rows, columns, target, path):
     return problems
 
 
+CONSTANT_LABELS_MIN_ROWS = 30
+
+
+def constant_labels(truth, path):
+    """Refuse a label file whose labels are all one value: a placeholder or a wrong column, which would be
+    scored as a breach and trained on. Only from 30 rows: a short batch of equal labels can be real (a count
+    target's common value), while 30 labels of one value drawn from the population have probability p**30,
+    about 1e-5 even when the value is the 68 % of zeros of a zero-inflated target (statsmodels' fair data)."""
+    values = {float(t) for t in truth}
+    if len(truth) >= CONSTANT_LABELS_MIN_ROWS and len(values) == 1:
+        raise InputError(f"{path}: every one of its {len(truth)} labels is {truth[0]}: a placeholder or a wrong "
+                         "column? Such labels are not scored or trained on")
+
+
 def write(path, header, rows):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", newline="") as f:
@@ -241,9 +255,9 @@ def main(argv=None):
     out = container_path(args.output_dir)
     # features and predictions apart: a model's outputs are not labels, and checking them against the
     # training labels' baseline flagged clean batches (narrower, sign-free predictions of a zero-inflated target)
-    write(os.path.join(out, "data_check", "data_check.csv"), typed_schema.feature_names,
+    write(artifacts.path("data_check", os.path.join(out, "data_check")), typed_schema.feature_names,
           [f for b in batches for f in b["rows"]])
-    write(os.path.join(out, "prediction_check", "predictions.csv"), ["prediction"],
+    write(artifacts.path("prediction_check", os.path.join(out, "prediction_check")), ["prediction"],
           [[v] for b in batches for v in b["preds"]])
 
     pairs, notes, quarantined, reasons = [], [], [], {}
@@ -258,6 +272,7 @@ def main(argv=None):
             if len(truth) != len(b["rows"]):
                 raise InputError(f"{gt_path}: {len(truth)} labels for {len(b['rows'])} rows of input/{b['name']} "
                                  "(labels pair with rows by position)")
+            constant_labels(truth, gt_path)
         except InputError as exc:  # unusable labels: never scored, never trained on
             reasons[b["name"]] = [str(exc)]
             quarantined.append((b, None))
@@ -309,10 +324,11 @@ def main(argv=None):
         summary.insert(0, "model quality not scored: this batch has no ground truth of its own")
     status = {"available": available, "rows": len(pairs), "batches": [b["name"] for b in batches],
               "labelled": labelled, "quarantined": bool(reasons), "note": "; ".join(summary)[:900]}
-    write_json(os.path.join(out, "ground_truth", "ground_truth.json"), status)
-    write_json(os.path.join(out, "model_quality", "ground_truth.json"), status)
+    artifacts.write("ground_truth", os.path.join(out, "ground_truth"), status)  # the pipeline's property file
+    artifacts.write("ground_truth", os.path.join(out, "model_quality"), status)  # and the model-quality step's input
     if available:
-        write(os.path.join(out, "model_quality", "model_quality_input.csv"), ["prediction", "ground_truth"], pairs)
+        write(artifacts.path("model_quality_input", os.path.join(out, "model_quality")), ["prediction", "ground_truth"],
+              pairs)
     print(f"joined {start} rows; ground truth: {json.dumps(status)}")
 
 

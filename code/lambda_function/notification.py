@@ -18,6 +18,7 @@ Environment:
   ENVIRONMENT                 dev / staging / prod, shown in the subject
   NOTIFY_CLEAN_RUNS           "true" also mails clean runs and approvals (tfvars notify_clean_runs)
   CUSTOM_NOTIFICATION_CONFIG  JSON list of {"step_name", "step_status", "step_custom_message"}
+  CONTRACT_ARTIFACTS          {kind: file} of scripts/steplib/artifacts.json (the step outputs read), set by Terraform
   CONTRACT_STEPS / CONTRACT_MARKERS / CONTRACT_PIPELINES  contracts/pipelines.json parts, set by Terraform; without
                               them the digest lists steps generically (step names are never spelled here)
   IDEMPOTENCY_TABLE, IDEMPOTENCY_TTL_HOURS  duplicate suppression (see idempotency.py)
@@ -91,6 +92,14 @@ def _markers():
 
 def _pipelines():
     return _json_env("CONTRACT_PIPELINES", {})
+
+
+def _artifact(kind):
+    """The file name of a step output (scripts/steplib/artifacts.json, passed as CONTRACT_ARTIFACTS by lambda.tf)."""
+    files = _json_env("CONTRACT_ARTIFACTS", {})
+    if kind not in files:
+        raise ValueError(f"CONTRACT_ARTIFACTS (lambda.tf, from scripts/steplib/artifacts.json) names no {kind!r} artifact")
+    return files[kind]
 
 
 def _client(service):
@@ -267,12 +276,12 @@ def _data_quality(step, title="Data quality", unit="features", subject="drift"):
     kind, job = _job(step.get("Metadata"))
     if step.get("StepStatus") != "Succeeded" or kind != "ProcessingJob":
         return None, []
-    summary, problem = read_job_output(job, "summary.json")
+    summary, problem = read_job_output(job, _artifact("data_quality_summary"))
     if summary is None or not isinstance(summary, dict) or "violation_count" not in summary:
         problem = problem or "summary.json lacks violation_count"
         logger.error("%s summary of %s unavailable: %s", title, job, problem)
         return f"{subject} ?", [f"{title}: figures unavailable: {problem}"]
-    stats, _ = read_job_output(job, "statistics.json")
+    stats, _ = read_job_output(job, _artifact("data_quality_statistics"))
     features = [f.get("name") for f in (stats or {}).get("features", [])] if isinstance(stats, dict) else []
     violations = sorted(summary.get("violations") or [], key=lambda v: -(v.get("distance") or 0))
     drifted = sorted({v.get("feature_name") for v in violations})
@@ -297,7 +306,7 @@ def _model_quality(step):
     kind, job = _job(step.get("Metadata"))
     if kind != "ProcessingJob":
         return None, []
-    doc, problem = read_job_output(job, "model_quality.json")
+    doc, problem = read_job_output(job, _artifact("model_quality"))
     if doc is None:
         return None, [f"Model quality: figures unavailable: {problem}"] if step.get("StepStatus") == "Succeeded" else []
     mse = ((doc.get("regression_metrics") or {}).get("mse") or {}).get("value")
@@ -403,7 +412,7 @@ def _digest(event, detail):
     report = by_name.get(roles.get("report")) if roles.get("report") else None
     kind, job = _job((report or {}).get("Metadata"))
     if job:
-        uri = job_output_uri(job, "report.html")
+        uri = job_output_uri(job, _artifact("report"))
         body.append(f"Report: {s3_console_link(uri) if uri else 'not written (see the report step)'}" + (f" ({uri})" if uri else ""))
     body.append(f"Console: {console_link(region, pipeline, execution)}")
     head = [f"Pipeline: {pipeline}", f"Execution: {execution} ({execution_arn})",

@@ -6,7 +6,8 @@ Kept free of heavy imports: the schema and CSV modules need only the standard li
 data-quality engine import them cheaply; ``steplib.metrics`` imports numpy.
 """
 
+from . import artifacts
 from .errors import InputError, Parser, fail, run_main
 from .paths import container_path, list_files
 
-__all__ = ["InputError", "Parser", "container_path", "fail", "list_files", "run_main"]
+__all__ = ["InputError", "Parser", "artifacts", "container_path", "fail", "list_files", "run_main"]

@@ -48,6 +48,7 @@ def test_every_processing_step_mounts_the_uploaded_step_library(aws):
         shipped = {name: archive.read(name) for name in archive.namelist()}
     expected = {f"steplib/{p.relative_to(shipping.STEPLIB_DIR).as_posix()}": p.read_bytes()
                 for p in shipping.steplib_files()}
+    assert shipped == expected and "steplib/artifacts.json" in shipped  # the artifact contract travels with it
     assert shipped == expected and "steplib/schema.py" in shipped and "steplib/dataset_schema.schema.json" in shipped
     # the same content builds the same definition (no timestamped code location)
     again = json.loads(training_pipeline.build(cfg, cli.make_session(cfg)).definition())
@@ -68,6 +69,13 @@ def test_the_step_library_imports_from_its_zip_and_reads_its_package_data(tmp_pa
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert proc.returncode == 1 and "invalid data set schema" in proc.stderr and "'columns/1/type'" in proc.stderr, \
         proc.stderr
+    # the artifact contract travels inside the zip too, and a wrong shape is refused with the file named
+    script = (f"import sys; sys.path[:0] = [{str(tmp_path / 'steplib.zip')!r}]\n"
+              "from steplib import artifacts\n"
+              "assert artifacts.file('model_quality') == 'model_quality.json'\n"
+              f"artifacts.write('ground_truth', {str(tmp_path)!r}, {{'available': 'yes'}})\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 1 and "ground_truth.json: not a ground_truth document" in proc.stderr, proc.stderr
 
 
 def test_training_source_dir_carries_the_step_library():

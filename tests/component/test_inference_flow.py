@@ -194,6 +194,19 @@ def test_out_of_range_or_broken_labels_are_quarantined(tmp_path, label, expected
             or out(root, "quarantine", "data", "batch-a.csv.ground-truth").exists())
 
 
+def test_a_label_file_of_one_value_is_quarantined_from_thirty_rows(tmp_path):
+    """All labels the same (a placeholder, a wrong column): quarantined, not a breach and not feedback. A short
+    batch of equal labels can be real, so it is scored."""
+    rows = "".join(f"red,{i % 10}\n" for i in range(30))
+    root = tmp_path / "long" / "opt/ml"
+    st = checked(root, {"batch-a.csv": rows}, list(range(30)), {"batch-a.csv": "29\n" * 30}, f"{PREFIX}/batch-a.csv")
+    assert st["available"] is False and st["quarantined"] is True
+    assert "every one of its 30 labels is 29" in st["note"] and not out(root, "feedback").exists()
+    root = tmp_path / "short" / "opt/ml"
+    st = checked(root, {"batch-a.csv": ROWS_A}, [10, 20, 30], {"batch-a.csv": "29\n29\n29\n"}, f"{PREFIX}/batch-a.csv")
+    assert st["available"] is True and not st["quarantined"]
+
+
 @pytest.mark.parametrize("rows,expected", [("red,1\ngreen,2\nred,3\n", "line 2: column 'color': unknown category 'green'"),
                                            ("red,1\nred,2\nred,1e155\n", "line 3: column 'x': 1e155 is above the schema maximum 10")])
 def test_features_outside_the_schema_are_scored_but_never_feedback(tmp_path, rows, expected):
@@ -222,7 +235,11 @@ def test_an_object_outside_the_input_prefix_is_refused(tmp_path):
 
 # ---------------------------------------------------------------- model quality
 def mq_stage(root, status_doc, pairs=None):
-    write(root / "processing/input/model_quality/ground_truth.json", json.dumps(status_doc))
+    """The model-quality step's input as the data check writes it: a complete ground_truth artifact
+    (scripts/steplib/artifacts.json; the step refuses any other shape) and the pairs."""
+    status = {"batches": ["batch-a.csv"], "labelled": ["batch-a.csv"] if status_doc["available"] else [],
+              "quarantined": False, "note": "", **status_doc}
+    write(root / "processing/input/model_quality/ground_truth.json", json.dumps(status))
     if pairs is not None:
         write(root / "processing/input/model_quality/model_quality_input.csv",
               "prediction,ground_truth\n" + "".join(f"{p},{t}\n" for p, t in pairs))
@@ -352,7 +369,7 @@ def test_report_step_renders_next_to_the_data_quality_results(tmp_path):
     write(inp / "model_quality" / "model_quality.json", json.dumps(
         {"ground_truth": {"available": False}, "threshold": {"metric": "mse", "value": 5.5, "passed": None}}))
     write(inp / "ground_truth" / "ground_truth.json", json.dumps(
-        {"available": False, "rows": 0, "batches": ["batch-z.csv"], "note": note}))
+        {"available": False, "rows": 0, "batches": ["batch-z.csv"], "labelled": [], "quarantined": False, "note": note}))
     proc = run("inference_report.py", root, ["--title", "Batch inference p e1", "--model-package", "arn:pkg/3"])
     assert proc.returncode == 0, proc.stderr
     page = (root / "processing" / "output" / "report" / "report.html").read_text()

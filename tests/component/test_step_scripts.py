@@ -434,7 +434,8 @@ def test_prepare_data_check_count_mismatch_and_no_ground_truth(tmp_path):
 
 def test_model_quality_bad_input_is_not_a_breach(tmp_path):
     root = tmp_path / "opt/ml"
-    write(root / "processing/input/model_quality/ground_truth.json", json.dumps({"available": True, "rows": 1}))
+    write(root / "processing/input/model_quality/ground_truth.json", json.dumps(
+        {"available": True, "rows": 1, "batches": ["b.csv"], "labelled": ["b.csv"], "quarantined": False, "note": ""}))
     write(root / "processing/input/model_quality/model_quality_input.csv", "prediction,ground_truth\n1.0,abc\n")
     proc = run("model_quality.py", root, ["--mse-threshold", "5.5"])
     assert proc.returncode != 0

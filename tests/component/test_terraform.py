@@ -300,7 +300,8 @@ def test_lambda_zip_is_reproducible(tmp_path):
 
 # ---------------------------------------------------------------- terraform itself, offline
 TERRAFORM = shutil.which("terraform")
-CONTRACT_FILES = ("contracts/pipelines.json", "contracts/tfvars_rules.json")  # what contracts.tf and variables.tf read
+CONTRACT_FILES = ("contracts/pipelines.json", "contracts/tfvars_rules.json",  # what contracts.tf and variables.tf read
+                  "scripts/steplib/artifacts.json")
 
 def _module_copy(dest: Path, files) -> Path:
     dest.mkdir(parents=True, exist_ok=True)

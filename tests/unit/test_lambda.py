@@ -108,6 +108,8 @@ def contract_env(monkeypatch):
     names = {"training": "abalone-training", "training_hpo": "abalone-training-hpo", "inference": "abalone-batch-inference"}
     monkeypatch.setenv("CONTRACT_STEPS", json.dumps(ROLES))
     monkeypatch.setenv("CONTRACT_MARKERS", json.dumps(CONTRACTS["markers"]))
+    artifacts = json.loads((ROOT / "scripts" / "steplib" / "artifacts.json").read_text())["artifacts"]
+    monkeypatch.setenv("CONTRACT_ARTIFACTS", json.dumps({kind: a["file"] for kind, a in artifacts.items()}))
     monkeypatch.setenv("CONTRACT_PIPELINES", json.dumps({k: {"name": names[k], "started_by": v["started_by"]}
                                                          for k, v in CONTRACTS["pipelines"].items()}))
     monkeypatch.setenv("ENVIRONMENT", "dev")

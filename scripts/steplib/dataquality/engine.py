@@ -8,6 +8,7 @@ import tempfile
 
 import pandas as pd
 
+from .. import artifacts
 from . import checks
 from .constraints import Baseline, constraints_document, suggest_feature
 from .profile import NUMERIC_TYPES, TypeProbe, new_profile, profile_from_dict
@@ -285,9 +286,9 @@ def finish_check(profile: DatasetProfile, baseline: Baseline, output_dir: str) -
                                     for v in violations]}
     summary = {"violation_count": len(violations), "violations": violations, "row_count": profile.rows}
     os.makedirs(output_dir, exist_ok=True)
-    write_json(os.path.join(output_dir, "statistics.json"), statistics)
-    write_json(os.path.join(output_dir, "constraint_violations.json"), mm_violations)
-    write_json(os.path.join(output_dir, "summary.json"), summary)
+    write_json(artifacts.path("data_quality_statistics", output_dir), statistics)
+    write_json(artifacts.path("data_quality_violations", output_dir), mm_violations)
+    artifacts.write("data_quality_summary", output_dir, summary)  # what the report and the digest read
     print(f"check: {profile.rows} rows, {len(violations)} violation(s) -> {output_dir}")
     for v in violations:
         print(f"  {v['feature_name']}: {v['constraint_check_type']}: {v['description']}")
