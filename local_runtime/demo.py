@@ -244,7 +244,7 @@ def _deploy_text(deploys) -> str:
 
 
 def _violations(rt, rec):
-    from .views import inference_artifacts, prediction_drift
+    from .views import inference_artifacts
     s = inference_artifacts(rt, rec)["summary"]
     return None if s is None else s.get("violation_count")
 

@@ -5,9 +5,9 @@
   CreateMultipartUpload (every upload path: user uploads, job outputs, SDK uploads from pipeline scripts).
 - StartPipelineExecution idempotency on ClientRequestToken (moto starts a new execution every time).
 - UpdateModelPackage changes only what the request names (moto 5.2 sets CustomerMetadataProperties,
-  ApprovalDescription and ModelApprovalStatus to the request's, None when absent: approving a version erased its metadata, such as
-  the prediction baseline the inference pipeline reads). CustomerMetadataProperties given are added or
-  replaced key by key; the API's CustomerMetadataPropertiesToRemove is how keys go.
+  ApprovalDescription and ModelApprovalStatus to the request's, None when absent: approving a version erased
+  its metadata, such as the prediction baseline the inference pipeline reads). CustomerMetadataProperties
+  given are added or replaced key by key; the API's CustomerMetadataPropertiesToRemove is how keys go.
 
 Patches apply to the in-process moto only; with AWS_ENDPOINT_URL (a moto_server) they are not active.
 """

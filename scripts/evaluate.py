@@ -43,7 +43,7 @@ def read_test(path):
     return data[:, 1:], data[:, 0]
 
 
-PREDICTION_COLUMN = "prediction"
+(PREDICTION_COLUMN,) = artifacts.columns("prediction_check")  # the column the batch's prediction check carries
 THRESHOLD_RANGE = (0.001, 100.0)  # x the target's variance (see above)
 
 

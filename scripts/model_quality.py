@@ -24,7 +24,7 @@ from steplib.metrics import regression_metrics
 def read_pairs(path):
     if not os.path.isfile(path):
         raise InputError(f"{path}: model quality input not found")
-    data = np.asarray(read_numeric(path, header=["prediction", "ground_truth"]))
+    data = np.asarray(read_numeric(path, header=artifacts.columns("model_quality_input")))
     return data[:, 0], data[:, 1]
 
 

@@ -257,7 +257,7 @@ def main(argv=None):
     # training labels' baseline flagged clean batches (narrower, sign-free predictions of a zero-inflated target)
     write(artifacts.path("data_check", os.path.join(out, "data_check")), typed_schema.feature_names,
           [f for b in batches for f in b["rows"]])
-    write(artifacts.path("prediction_check", os.path.join(out, "prediction_check")), ["prediction"],
+    write(artifacts.path("prediction_check", os.path.join(out, "prediction_check")), artifacts.columns("prediction_check"),
           [[v] for b in batches for v in b["preds"]])
 
     pairs, notes, quarantined, reasons = [], [], [], {}
@@ -327,8 +327,8 @@ def main(argv=None):
     artifacts.write("ground_truth", os.path.join(out, "ground_truth"), status)  # the pipeline's property file
     artifacts.write("ground_truth", os.path.join(out, "model_quality"), status)  # and the model-quality step's input
     if available:
-        write(artifacts.path("model_quality_input", os.path.join(out, "model_quality")), ["prediction", "ground_truth"],
-              pairs)
+        write(artifacts.path("model_quality_input", os.path.join(out, "model_quality")),
+              artifacts.columns("model_quality_input"), pairs)
     print(f"joined {start} rows; ground truth: {json.dumps(status)}")
 
 

@@ -40,6 +40,11 @@ def file(kind: str) -> str:
     return _spec(kind)["file"]
 
 
+def columns(kind: str) -> list[str]:
+    """The header of a CSV artifact, as its writer writes it and its reader expects it."""
+    return list(_spec(kind)["columns"])
+
+
 def files() -> dict[str, str]:
     """{kind: file} of every artifact (what the Lambdas get as CONTRACT_ARTIFACTS)."""
     return {kind: spec["file"] for kind, spec in contract()["artifacts"].items()}

@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from steplib import artifacts
 
 from pipeline_scripts import tfmodule
 from pipeline_scripts.config import ConfigError, load_env
@@ -132,6 +133,7 @@ def test_lambdas_are_hardened():
     assert {"SNS_TOPIC_ARN", "CUSTOM_NOTIFICATION_CONFIG", "IDEMPOTENCY_TABLE"} <= set(env)
     # the contract as the Lambdas see it (names documented in contracts/pipelines.json's _comment)
     assert json.loads(env["CONTRACT_STEPS"]) == dict(STEPS)
+    assert json.loads(env["CONTRACT_ARTIFACTS"]) == artifacts.files()  # the step outputs' names, as the steps write them
     pipelines = json.loads(env["CONTRACT_PIPELINES"])
     assert set(pipelines) == set(PIPELINES) and all(p["name"] == PROD.locals["pipeline_names"][k] for k, p in pipelines.items())
     assert lambdas["start_pipeline"]["environment"]["variables"]["CONTRACT_PIPELINES"] == env["CONTRACT_PIPELINES"]

@@ -13,6 +13,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from steplib import artifacts
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "code" / "lambda_function"))
@@ -108,8 +109,7 @@ def contract_env(monkeypatch):
     names = {"training": "abalone-training", "training_hpo": "abalone-training-hpo", "inference": "abalone-batch-inference"}
     monkeypatch.setenv("CONTRACT_STEPS", json.dumps(ROLES))
     monkeypatch.setenv("CONTRACT_MARKERS", json.dumps(CONTRACTS["markers"]))
-    artifacts = json.loads((ROOT / "scripts" / "steplib" / "artifacts.json").read_text())["artifacts"]
-    monkeypatch.setenv("CONTRACT_ARTIFACTS", json.dumps({kind: a["file"] for kind, a in artifacts.items()}))
+    monkeypatch.setenv("CONTRACT_ARTIFACTS", json.dumps(artifacts.files()))  # as contracts.tf/lambda.tf pass it
     monkeypatch.setenv("CONTRACT_PIPELINES", json.dumps({k: {"name": names[k], "started_by": v["started_by"]}
                                                          for k, v in CONTRACTS["pipelines"].items()}))
     monkeypatch.setenv("ENVIRONMENT", "dev")
